@@ -1,0 +1,51 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", ".tools/", "dist/", "coverage/", "schema/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-console": "off",
+    },
+  },
+  {
+    // Machines and strategies are pure: xstate and the protocol only (DESIGN.md invariant 3).
+    files: ["src/actors/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["node:*", "@nats-io/*", "pino", "pino-*"], message: "src/actors is pure: import only xstate and src/protocol." },
+            { group: ["../runtime/*", "../runtime", "../../runtime/*", "../main*", "../../main*"], message: "actors must not depend on the runtime." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/protocol/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["node:*", "@nats-io/*", "pino", "xstate", "../actors/*", "../runtime/*"], message: "src/protocol depends on zod only." }] },
+      ],
+    },
+  },
+  {
+    files: ["test/**/*.ts", "bin/**/*.js", "scripts/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-non-null-assertion": "off",
+    },
+  },
+);

@@ -1,0 +1,36 @@
+import { connectNats, ensureResources } from "../runtime/index.ts";
+import type { Command } from "./command.ts";
+
+/** `drover health`: connects, sets up streams and buckets, prints one JSON line, exits. */
+export const healthCommand: Command = {
+  name: "health",
+  summary: "connect to NATS, set up streams and buckets, report health",
+  usage: "drover health [--nats URL] [--prefix P]",
+  options: {},
+  async run({ config }) {
+    const started = Date.now();
+    const nc = await connectNats({ servers: config.natsUrl, name: "drover-health", reconnectForever: false });
+    try {
+      await ensureResources(nc, config.prefix, {
+        replicas: config.replicas,
+        heartbeatTtlMs: config.heartbeatTtlMs,
+        leaseTtlMs: config.leaseTtlMs,
+      });
+      const rtt = await nc.rtt();
+      console.log(
+        JSON.stringify({
+          healthy: true,
+          server: nc.info?.server_name,
+          version: nc.info?.version,
+          jetstream: nc.info?.jetstream === true,
+          prefix: config.prefix,
+          rttMs: rtt,
+          tookMs: Date.now() - started,
+        }),
+      );
+      return 0;
+    } finally {
+      await nc.close();
+    }
+  },
+};

@@ -1,0 +1,67 @@
+/**
+ * Composition root and CLI entry: config (zod over env and flags) → logger → subcommand.
+ * SIGINT/SIGTERM abort the command's signal so long-running roles drain and exit.
+ */
+import { pino } from "pino";
+import { DroverError } from "./protocol/index.ts";
+import { loadConfig } from "./cli/config.ts";
+import type { Command } from "./cli/command.ts";
+import { parseFlags, UsageError } from "./cli/command.ts";
+import { healthCommand } from "./cli/health.ts";
+import { upCommand } from "./cli/up.ts";
+
+const commands: Command[] = [upCommand, healthCommand];
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "drover — a highly available task scheduler on NATS JetStream",
+    "",
+    "usage: drover <command> [flags]",
+    "",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "global flags: --nats URL[,URL]  --prefix P  --log-level L   (env: DROVER_NATS_URL, DROVER_PREFIX, DROVER_LOG_LEVEL)",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    console.log(help());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (command === undefined) throw new UsageError(`unknown command '${name}' (see: drover --help)`);
+  const { values, positionals } = parseFlags(command, rest);
+  if (values.help === true) {
+    console.log(`${command.usage}\n\n${command.summary}`);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env, values);
+  } catch (err) {
+    const issue = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues?.[0];
+    throw new UsageError(issue ? `invalid ${issue.path.join(".")}: ${issue.message}` : String(err));
+  }
+  const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination(2));
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130);
+    log.info({ sig }, "shutting down");
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return await command.run({ config, log, values, positionals, signal: controller.signal });
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  const code = err instanceof UsageError ? 2 : 1;
+  const message = err instanceof DroverError ? `${err.message}` : err instanceof Error ? err.message : String(err);
+  console.error(`drover: ${message}`);
+  process.exitCode = code;
+}

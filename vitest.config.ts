@@ -1,0 +1,31 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: `unit` is pure (no network, no containers, seconds);
+// `integration` runs real nats-server containers through testcontainers.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/fixtures/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Containers are heavy on a 2-core machine: a few files at a time.
+          maxWorkers: 2,
+          fileParallelism: true,
+        },
+      },
+    ],
+  },
+});
