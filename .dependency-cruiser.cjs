@@ -4,13 +4,26 @@
  */
 module.exports = {
   forbidden: [
-    { name: "no-circular", severity: "error", comment: "no import cycles", from: {}, to: { circular: true } },
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "no import cycles",
+      from: {},
+      to: { circular: true },
+    },
     {
       name: "actors-are-pure",
       severity: "error",
       comment: "src/actors imports only xstate and src/protocol (and itself)",
       from: { path: "^src/actors/" },
-      to: { pathNot: ["^src/actors/", "^src/protocol/", "^node_modules/xstate/", "^node_modules/@xstate/"] },
+      to: {
+        pathNot: [
+          "^src/actors/",
+          "^src/protocol/",
+          "^node_modules/xstate/",
+          "^node_modules/@xstate/",
+        ],
+      },
     },
     {
       name: "protocol-is-zod-only",
@@ -44,6 +57,9 @@ module.exports = {
     doNotFollow: { path: "node_modules" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default", "types"] },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default", "types"],
+    },
   },
 };

@@ -24,9 +24,13 @@ if (modern) {
     );
     process.exit(1);
   }
-  const child = spawn(node, ["--experimental-strip-types", "--no-warnings", main, ...process.argv.slice(2)], {
-    stdio: "inherit",
-  });
+  const child = spawn(
+    node,
+    ["--experimental-strip-types", "--no-warnings", main, ...process.argv.slice(2)],
+    {
+      stdio: "inherit",
+    },
+  );
   for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }

@@ -8,9 +8,29 @@ import { loadConfig } from "./cli/config.ts";
 import type { Command } from "./cli/command.ts";
 import { parseFlags, UsageError } from "./cli/command.ts";
 import { healthCommand } from "./cli/health.ts";
+import { schedulerCommand, workerCommand } from "./cli/roles.ts";
+import {
+  cancelCommand,
+  getCommand,
+  lsCommand,
+  retryCommand,
+  submitCommand,
+  workersCommand,
+} from "./cli/tasks.ts";
 import { upCommand } from "./cli/up.ts";
 
-const commands: Command[] = [upCommand, healthCommand];
+const commands: Command[] = [
+  upCommand,
+  schedulerCommand,
+  workerCommand,
+  submitCommand,
+  getCommand,
+  cancelCommand,
+  retryCommand,
+  lsCommand,
+  workersCommand,
+  healthCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -61,7 +81,12 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   const code = err instanceof UsageError ? 2 : 1;
-  const message = err instanceof DroverError ? `${err.message}` : err instanceof Error ? err.message : String(err);
+  const message =
+    err instanceof DroverError
+      ? `${err.message}`
+      : err instanceof Error
+        ? err.message
+        : String(err);
   console.error(`drover: ${message}`);
   process.exitCode = code;
 }

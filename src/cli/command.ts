@@ -44,8 +44,15 @@ export class UsageError extends DroverError {
 
 export function parseFlags(command: Command, argv: string[]) {
   try {
-    return parseArgs({ args: argv, options: { ...globalFlags, ...command.options }, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { ...globalFlags, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.split("\n")[0]} (see: drover ${command.name} --help)`);
+    throw new UsageError(
+      `${(err as Error).message.split("\n")[0]} (see: drover ${command.name} --help)`,
+    );
   }
 }

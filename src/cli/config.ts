@@ -6,7 +6,12 @@ import { z } from "zod";
 
 const csv = z
   .string()
-  .transform((s) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0))
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  )
   .pipe(z.array(z.string()).min(1, "at least one NATS URL"));
 
 const ms = (def: number) => z.coerce.number().int().positive().default(def);
@@ -16,20 +21,26 @@ export const GlobalConfig = z.object({
   /** `DROVER_NATS_URL` / `--nats`: comma-separated server URLs. @default "nats://127.0.0.1:4222" */
   natsUrl: csv.default(["nats://127.0.0.1:4222"]),
   /** `DROVER_PREFIX` / `--prefix`: subjects, streams and buckets prefix. @default "drover" */
-  prefix: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/i, "letters, digits, _ and - (max 32)").default("drover"),
+  prefix: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/i, "letters, digits, _ and - (max 32)")
+    .default("drover"),
   /** `DROVER_REPLICAS`: replicas of streams and buckets (3 on a 3-node cluster). @default 1 */
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   /** `DROVER_LOG_LEVEL` / `--log-level`. @default "info" */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** `DROVER_HEARTBEAT_TTL_MS`: a worker silent for this long is dead. @default 1500 */
   heartbeatTtlMs: ms(1_500),
-  /** `DROVER_LEASE_TTL_MS`: leadership lease. @default 2000 */
-  leaseTtlMs: ms(2_000),
+  /** `DROVER_LEASE_TTL_MS`: leadership lease. @default 1500 */
+  leaseTtlMs: ms(1_500),
 });
 export type GlobalConfig = z.output<typeof GlobalConfig>;
 
 /** Reads the global config from `env`, with `flags` (already parsed) taking precedence. */
-export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, unknown> = {}): GlobalConfig {
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  flags: Record<string, unknown> = {},
+): GlobalConfig {
   const pick = (flag: string, name: string): unknown => flags[flag] ?? env[name];
   return GlobalConfig.parse({
     natsUrl: pick("nats", "DROVER_NATS_URL"),

@@ -9,7 +9,11 @@ export const healthCommand: Command = {
   options: {},
   async run({ config }) {
     const started = Date.now();
-    const nc = await connectNats({ servers: config.natsUrl, name: "drover-health", reconnectForever: false });
+    const nc = await connectNats({
+      servers: config.natsUrl,
+      name: "drover-health",
+      reconnectForever: false,
+    });
     try {
       await ensureResources(nc, config.prefix, {
         replicas: config.replicas,

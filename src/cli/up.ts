@@ -1,14 +1,18 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
-import { connectNats, ensureResources } from "../runtime/index.ts";
+import { isStrategyName } from "../actors/index.ts";
+import type { NatsConnection } from "../runtime/index.ts";
+import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
+import { intFlag } from "./flags.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const mainScript = join(root, "src", "main.ts");
 
 function natsServerBinary(): string {
   const local = join(root, ".tools", "bin", "nats-server");
@@ -17,22 +21,34 @@ function natsServerBinary(): string {
 
 /**
  * `drover up`: the embedded default. Starts a local nats-server with JetStream from
- * `nats.conf`, sets up Drover's streams and buckets, reports healthy and keeps running until
- * Ctrl-C, then stops what it started.
+ * `nats.conf`, then scheduler and worker processes on it (2 and 2 by default, with the example
+ * handlers); waits until a leader is elected and every worker has registered; keeps running
+ * until Ctrl-C, then drains and stops what it started.
  */
 export const upCommand: Command = {
   name: "up",
   summary: "run Drover locally: a nats-server, schedulers and workers on this machine",
-  usage: "drover up [--port 4222] [--data-dir .drover/nats] [--no-nats]",
+  usage:
+    "drover up [--schedulers 2] [--workers 2] [--strategy best-fit] [--port 4222] [--data-dir .drover/nats] [--log-dir .drover/logs] [--no-nats]",
   options: {
+    schedulers: { type: "string", default: "2" },
+    workers: { type: "string", default: "2" },
+    strategy: { type: "string", default: "best-fit" },
+    "log-dir": { type: "string", default: ".drover/logs" },
     port: { type: "string", default: "4222" },
     "data-dir": { type: "string", default: ".drover/nats" },
     "no-nats": { type: "boolean", default: false },
   },
   async run({ config, values, log, signal }) {
     const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be 1..65535, got ${String(values.port)}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new UsageError(`--port must be 1..65535, got ${String(values.port)}`);
     const url = `nats://127.0.0.1:${port}`;
+    const schedulers = intFlag(values, "schedulers", 2);
+    const workers = intFlag(values, "workers", 2);
+    if (schedulers < 1) throw new UsageError("--schedulers must be at least 1");
+    if (!isStrategyName(String(values.strategy)))
+      throw new UsageError(`unknown --strategy '${String(values.strategy)}'`);
     const children: ChildProcess[] = [];
     const stopAll = async (): Promise<void> => {
       await Promise.all(
@@ -51,16 +67,35 @@ export const upCommand: Command = {
       if (values["no-nats"] !== true) {
         const dataDir = resolve(String(values["data-dir"]));
         mkdirSync(dataDir, { recursive: true });
-        const server = spawn(natsServerBinary(), ["-c", join(root, "nats.conf"), "-p", String(port), "-sd", dataDir], {
-          stdio: ["ignore", "ignore", "pipe"],
-        });
+        const server = spawn(
+          natsServerBinary(),
+          ["-c", join(root, "nats.conf"), "-p", String(port), "-sd", dataDir],
+          {
+            stdio: ["ignore", "ignore", "pipe"],
+          },
+        );
         children.push(server);
         let serverLog = "";
-        server.stderr?.on("data", (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-4_000)));
+        server.stderr?.on(
+          "data",
+          (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-4_000)),
+        );
         const exited = new Promise<never>((_, reject) => {
-          server.once("error", (err) => reject(new DroverError(ErrorCode.Unavailable, `cannot start nats-server: ${err.message} (run: npm run provision)`)));
+          server.once("error", (err) =>
+            reject(
+              new DroverError(
+                ErrorCode.Unavailable,
+                `cannot start nats-server: ${err.message} (run: npm run provision)`,
+              ),
+            ),
+          );
           server.once("exit", (code) =>
-            reject(new DroverError(ErrorCode.Unavailable, `nats-server exited (${code}): ${serverLog.trim().split("\n").slice(-2).join(" | ")}`)),
+            reject(
+              new DroverError(
+                ErrorCode.Unavailable,
+                `nats-server exited (${code}): ${serverLog.trim().split("\n").slice(-2).join(" | ")}`,
+              ),
+            ),
           );
         });
         exited.catch(() => undefined);
@@ -74,12 +109,59 @@ export const upCommand: Command = {
       }
       const nc = await connectNats({ servers: [url], name: "drover-up" });
       try {
-        await ensureResources(nc, config.prefix, { replicas: 1, heartbeatTtlMs: config.heartbeatTtlMs, leaseTtlMs: config.leaseTtlMs });
-        console.log(JSON.stringify({ healthy: true, nats: url, prefix: config.prefix, server: nc.info?.server_name, version: nc.info?.version }));
-        console.log(`Drover is up. NATS: ${url}`);
-        console.log(`Try: nats --server ${url} kv ls`);
+        await ensureResources(nc, config.prefix, {
+          replicas: 1,
+          heartbeatTtlMs: config.heartbeatTtlMs,
+          leaseTtlMs: config.leaseTtlMs,
+        });
+        const logDir = resolve(String(values["log-dir"]));
+        mkdirSync(logDir, { recursive: true });
+        const env = {
+          ...process.env,
+          DROVER_NATS_URL: url,
+          DROVER_PREFIX: config.prefix,
+          DROVER_LOG_LEVEL: config.logLevel,
+        };
+        const roles: [string, string[]][] = [
+          ...Array.from({ length: schedulers }, (_, i): [string, string[]] => [
+            `scheduler-${i + 1}`,
+            ["scheduler", "--id", `scheduler-${i + 1}`, "--strategy", String(values.strategy)],
+          ]),
+          ...Array.from({ length: workers }, (_, i): [string, string[]] => [
+            `worker-${i + 1}`,
+            ["worker", "--id", `worker-${i + 1}`],
+          ]),
+        ];
+        for (const [name, args] of roles) {
+          const out = openSync(join(logDir, `${name}.log`), "a");
+          const child = spawn(process.execPath, [...process.execArgv, mainScript, ...args], {
+            env,
+            stdio: ["ignore", out, out],
+          });
+          children.push(child);
+          child.once("exit", (code, sig) => {
+            if (!signal.aborted)
+              log.error(
+                { role: name, code, sig },
+                `${name} exited; see ${join(logDir, `${name}.log`)}`,
+              );
+          });
+        }
+        await waitForCluster(nc, config.prefix, workers, signal);
+        console.log(
+          JSON.stringify({ healthy: true, nats: url, prefix: config.prefix, schedulers, workers }),
+        );
+        console.log(
+          `Drover is up: ${schedulers} schedulers and ${workers} workers on ${url} (logs in ${logDir}).`,
+        );
+        console.log(
+          `Try:  nats --server ${url} request ${config.prefix}.api.tasks.submit '{"type":"echo","payload":{"hello":"world"}}'`,
+        );
+        console.log(`  or: drover submit sleep '{"ms":2000,"steps":4}' --wait`);
         console.log("Press Ctrl-C to stop.");
-        await new Promise<void>((done) => signal.addEventListener("abort", () => done(), { once: true }));
+        await new Promise<void>((done) =>
+          signal.aborted ? done() : signal.addEventListener("abort", () => done(), { once: true }),
+        );
       } finally {
         await nc.close();
       }
@@ -94,12 +176,47 @@ async function waitForNats(url: string, signal: AbortSignal, timeoutMs = 15_000)
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const nc = await connectNats({ servers: [url], name: "drover-up-probe", reconnectForever: false, timeoutMs: 500 });
+      const nc = await connectNats({
+        servers: [url],
+        name: "drover-up-probe",
+        reconnectForever: false,
+        timeoutMs: 500,
+      });
       await nc.close();
       return;
     } catch (err) {
       if (signal.aborted || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+/** Waits until some scheduler answers health as leader and `workers` workers are registered. */
+async function waitForCluster(
+  nc: NatsConnection,
+  prefix: string,
+  workers: number,
+  signal: AbortSignal,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const client = new DroverClient(nc, { prefix, timeoutMs: 1_000 });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const ws = await client.workers();
+      const reply = await nc.request(client.subjects.api.health, "{}", { timeout: 1_000 });
+      const health = JSON.parse(reply.string()) as { leaderId?: string | null; role?: string };
+      if (ws.length >= workers && (health.role === "leader" || (health.leaderId ?? null) !== null))
+        return;
+    } catch {
+      // not up yet
+    }
+    if (signal.aborted) return;
+    if (Date.now() > deadline)
+      throw new DroverError(
+        ErrorCode.Unavailable,
+        "schedulers and workers did not come up in 30 s; see the logs in .drover/logs",
+      );
+    await new Promise((r) => setTimeout(r, 200));
   }
 }

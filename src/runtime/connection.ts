@@ -3,6 +3,8 @@
  */
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
 
 export type { NatsConnection };
@@ -36,9 +38,18 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       maxPingOut: 2,
     });
   } catch (err) {
-    throw new DroverError(ErrorCode.Unavailable, `cannot connect to NATS at ${opts.servers.join(", ")}: ${(err as Error).message}`, {
-      retryable: true,
-      cause: err,
-    });
+    throw new DroverError(
+      ErrorCode.Unavailable,
+      `cannot connect to NATS at ${opts.servers.join(", ")}: ${(err as Error).message}`,
+      {
+        retryable: true,
+        cause: err,
+      },
+    );
   }
+}
+
+/** A JetStream client on `nc` (publishes wait for the stream's acknowledgement). */
+export function jetstreamClient(nc: NatsConnection): JetStreamClient {
+  return jetstream(nc);
 }

@@ -4,3 +4,12 @@
  */
 export * from "./connection.ts";
 export * from "./resources.ts";
+export * from "./handler.ts";
+export * from "./task-store.ts";
+export * from "./mirror.ts";
+export * from "./scheduler.ts";
+export * from "./leadership.ts";
+export * from "./api.ts";
+export * from "./scheduler-replica.ts";
+export * from "./worker.ts";
+export * from "./client.ts";

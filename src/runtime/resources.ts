@@ -2,7 +2,13 @@
  * Idempotent set-up of Drover's streams and buckets. Safe to run from every process at start:
  * what exists is kept, what is missing is created.
  */
-import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { KV, KvOptions } from "@nats-io/kv";
@@ -15,7 +21,7 @@ export interface ResourceOptions {
   replicas: number;
   /** Heartbeat TTL of the workers bucket: a worker not seen for this long is dead. @default 1500 */
   heartbeatTtlMs: number;
-  /** Leadership lease TTL. @default 2000 */
+  /** Leadership lease TTL. @default 1500 */
   leaseTtlMs: number;
   /** How long an idempotency key is remembered. @default 86_400_000 (24 h) */
   idempotencyWindowMs: number;
@@ -24,7 +30,7 @@ export interface ResourceOptions {
 export const defaultResourceOptions: ResourceOptions = {
   replicas: 1,
   heartbeatTtlMs: 1_500,
-  leaseTtlMs: 2_000,
+  leaseTtlMs: 1_500,
   idempotencyWindowMs: 86_400_000,
 };
 
@@ -55,8 +61,16 @@ export async function ensureResources(
   const [tasks, workers, leader, idempotency] = await Promise.all([
     kv(names.buckets.tasks, { history: 1 }),
     // Expired heartbeats leave a PURGE marker that the leader's watch sees (DESIGN.md §5).
-    kv(names.buckets.workers, { history: 1, ttl: o.heartbeatTtlMs, markerTTL: Math.max(o.heartbeatTtlMs * 4, 5_000) }),
-    kv(names.buckets.leader, { history: 1, ttl: o.leaseTtlMs, markerTTL: Math.max(o.leaseTtlMs * 4, 5_000) }),
+    kv(names.buckets.workers, {
+      history: 1,
+      ttl: o.heartbeatTtlMs,
+      markerTTL: Math.max(o.heartbeatTtlMs * 4, 5_000),
+    }),
+    kv(names.buckets.leader, {
+      history: 1,
+      ttl: o.leaseTtlMs,
+      markerTTL: Math.max(o.leaseTtlMs * 4, 5_000),
+    }),
     kv(names.buckets.idempotency, { history: 1, ttl: o.idempotencyWindowMs }),
   ]);
   await Promise.all([
@@ -76,10 +90,33 @@ export async function ensureResources(
       num_replicas: o.replicas,
     }),
   ]);
+  // The leader's durable consumer of worker reports. Any leader resumes it where the last stopped.
+  await ensureConsumer(jsm, names.streams.reports, "leader");
   return { tasks, workers, leader, idempotency };
 }
 
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, durable);
+  } catch {
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ns(30_000),
+      max_ack_pending: 4_096,
+    });
+  }
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  config: Partial<StreamConfig> & { name: string },
+): Promise<void> {
   try {
     await jsm.streams.info(config.name);
   } catch {

@@ -33,14 +33,24 @@ describe("drover container", () => {
     expect(exit).toBe("0");
     const line = logs.split("\n").find((l) => l.includes('"healthy":true'));
     expect(line).toBeDefined();
-    const report = JSON.parse(line!) as { healthy: boolean; server: string; jetstream: boolean; prefix: string };
+    const report = JSON.parse(line!) as {
+      healthy: boolean;
+      server: string;
+      jetstream: boolean;
+      prefix: string;
+    };
     expect(report).toMatchObject({ healthy: true, jetstream: true, prefix });
     expect(cluster.names).toContain(report.server);
 
     const nc = await connect({ servers: cluster.servers() });
     try {
       const jsm = await jetstreamManager(nc);
-      for (const stream of [`KV_${prefix}-tasks`, `KV_${prefix}-workers`, `KV_${prefix}-leader`, `${prefix.toUpperCase()}_REPORTS`]) {
+      for (const stream of [
+        `KV_${prefix}-tasks`,
+        `KV_${prefix}-workers`,
+        `KV_${prefix}-leader`,
+        `${prefix.toUpperCase()}_REPORTS`,
+      ]) {
         expect((await jsm.streams.info(stream)).config.num_replicas).toBe(3);
       }
     } finally {

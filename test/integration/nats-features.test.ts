@@ -67,7 +67,11 @@ describe("single node", () => {
   it("(d) two publishes with the same Nats-Msg-Id inside the duplicate window store one message", async () => {
     const p = uniquePrefix("dup");
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: p.toUpperCase(), subjects: [`${p}.>`], duplicate_window: 60_000_000_000 });
+    await jsm.streams.add({
+      name: p.toUpperCase(),
+      subjects: [`${p}.>`],
+      duplicate_window: 60_000_000_000,
+    });
     const js = jetstream(nc);
     const a = await js.publish(`${p}.submit`, "one", { msgID: "same-id" });
     const b = await js.publish(`${p}.submit`, "one", { msgID: "same-id" });
@@ -91,7 +95,16 @@ describe("single node", () => {
     await nc.flush();
     const server = `nats://${nats.servers[0]}`;
     await run("nats", ["--server", server, "pub", `${p}.hello`, "from-cli"]);
-    const { stdout } = await run("nats", ["--server", server, "request", `${p}.echo`, '{"x":1}', "--raw", "--timeout", "5s"]);
+    const { stdout } = await run("nats", [
+      "--server",
+      server,
+      "request",
+      `${p}.echo`,
+      '{"x":1}',
+      "--raw",
+      "--timeout",
+      "5s",
+    ]);
     expect(JSON.parse(stdout)).toEqual({ ok: true, echo: '{"x":1}' });
     expect(got).toEqual([`${p}.hello:from-cli`, `${p}.echo:{"x":1}`]);
     sub.unsubscribe();
@@ -108,7 +121,11 @@ describe("three-node cluster", () => {
   });
 
   it("(a) an R3 bucket stays writable and readable while a node is killed, and the node catches up", async () => {
-    const nc = await connect({ servers: cluster.servers(), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await connect({
+      servers: cluster.servers(),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
     try {
       const bucket = `${uniquePrefix("r3")}-tasks`;
       const kv = await new Kvm(nc).create(bucket, { replicas: 3, history: 1 });
@@ -119,7 +136,8 @@ describe("three-node cluster", () => {
       // Writes and reads go on with two of three nodes (quorum), possibly after a leader
       // election and a client reconnect: retry each write until it is acknowledged.
       for (let i = 0; i < 20; i++) await retry(() => kv.put(`k${i}`, `during-${i}`));
-      for (let i = 0; i < 20; i++) expect((await retry(() => kv.get(`k${i}`)))?.string()).toBe(`during-${i}`);
+      for (let i = 0; i < 20; i++)
+        expect((await retry(() => kv.get(`k${i}`)))?.string()).toBe(`during-${i}`);
 
       await cluster.restart(2);
       const jsm = await jetstreamManager(nc);
@@ -127,9 +145,15 @@ describe("three-node cluster", () => {
       // The restarted replica reports current with no lag once it has caught up.
       await until(async () => {
         const info = await jsm.streams.info(stream);
-        const replicas = [info.cluster?.leader, ...(info.cluster?.replicas ?? []).map((r) => r.name)];
+        const replicas = [
+          info.cluster?.leader,
+          ...(info.cluster?.replicas ?? []).map((r) => r.name),
+        ];
         const peer = (info.cluster?.replicas ?? []).find((r) => r.name === "n3");
-        return replicas.includes("n3") && (info.cluster?.leader === "n3" || (peer?.current === true && !peer.lag));
+        return (
+          replicas.includes("n3") &&
+          (info.cluster?.leader === "n3" || (peer?.current === true && !peer.lag))
+        );
       });
       // Read through the restarted node alone: its local replica serves direct gets.
       const only = await connect({ servers: [cluster.servers()[2]!], noRandomize: true });

@@ -1,0 +1,31 @@
+/**
+ * The actors: pure XState machines and placement strategies. Imports only xstate and the
+ * protocol; every effect is performed by the runtime.
+ */
+export * from "./task-machine.ts";
+export * from "./backoff.ts";
+export * from "./scheduler-machine.ts";
+export * from "./placement/index.ts";
+export {
+  acceptedWorkerEvents,
+  applyWorkerEvent,
+  canAccept,
+  workerFreeCapacity,
+  heartbeatOverdue,
+  initialWorkerSnapshot,
+  workerUsedResources,
+  WORKER_EVENT_TYPES,
+  WORKER_STATES,
+  workerMachine,
+  workerState,
+} from "./worker-machine.ts";
+export type {
+  ApplyWorkerResult,
+  RunningTask as WorkerRunningTask,
+  WorkerContext,
+  WorkerEvent,
+  WorkerEventType,
+  WorkerInput,
+  WorkerSnapshot,
+  WorkerState as WorkerMachineState,
+} from "./worker-machine.ts";

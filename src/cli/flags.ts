@@ -1,0 +1,47 @@
+/** Flag value parsing with one-line usage errors. */
+import type { JsonValue } from "../protocol/index.ts";
+import { UsageError } from "./command.ts";
+
+type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+export function numFlag(values: Values, name: string, def: number): number {
+  const raw = values[name];
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative number, got '${String(raw)}'`);
+  return n;
+}
+
+export function intFlag(values: Values, name: string, def: number): number {
+  const n = numFlag(values, name, def);
+  if (!Number.isInteger(n))
+    throw new UsageError(`--${name} must be a whole number, got '${String(values[name])}'`);
+  return n;
+}
+
+export function optIntFlag(values: Values, name: string): number | undefined {
+  return values[name] === undefined ? undefined : intFlag(values, name, 0);
+}
+
+/** `--label k=v` (repeatable) or a comma-separated `k=v,k2=v2` fallback from the environment. */
+export function labelsFlag(values: Values, name: string, env?: string): Record<string, string> {
+  const raw = (values[name] as string[] | undefined) ?? (env ? env.split(",") : []);
+  const out: Record<string, string> = {};
+  for (const kv of raw) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new UsageError(`--${name} must be key=value, got '${kv}'`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+export function jsonFlag(values: Values, name: string): JsonValue | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(String(raw)) as JsonValue;
+  } catch (err) {
+    throw new UsageError(`--${name} is not valid JSON: ${(err as Error).message}`);
+  }
+}

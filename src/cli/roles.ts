@@ -1,0 +1,138 @@
+/**
+ * The long-running roles: `drover scheduler` and `drover worker`.
+ */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
+import { subjects } from "../protocol/index.ts";
+import type { HandlerMap } from "../runtime/index.ts";
+import {
+  connectNats,
+  ensureResources,
+  jetstreamClient,
+  SchedulerReplica,
+  Worker,
+} from "../runtime/index.ts";
+import type { Command, CommandContext } from "./command.ts";
+import { UsageError } from "./command.ts";
+import { intFlag, labelsFlag, numFlag } from "./flags.ts";
+
+const until = (signal: AbortSignal): Promise<void> =>
+  new Promise((r) =>
+    signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
+  );
+
+export const schedulerCommand: Command = {
+  name: "scheduler",
+  summary: "run a scheduler replica (API, election; the leader assigns tasks)",
+  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID]`,
+  options: { strategy: { type: "string" }, id: { type: "string" } },
+  async run({ config, values, log, signal }: CommandContext) {
+    const strategy =
+      (values.strategy as string | undefined) ?? process.env.DROVER_STRATEGY ?? "best-fit";
+    if (!isStrategyName(strategy))
+      throw new UsageError(
+        `unknown --strategy '${strategy}' (one of: ${STRATEGY_NAMES.join(", ")})`,
+      );
+    const nc = await connectNats({ servers: config.natsUrl, name: "drover-scheduler" });
+    const replica = new SchedulerReplica(nc, log, {
+      prefix: config.prefix,
+      strategy,
+      ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
+      resources: {
+        replicas: config.replicas,
+        heartbeatTtlMs: config.heartbeatTtlMs,
+        leaseTtlMs: config.leaseTtlMs,
+      },
+    });
+    await replica.start();
+    await until(signal);
+    await replica.close();
+    await nc.drain();
+    return 0;
+  },
+};
+
+/** Loads a handler module: its default export or its `handlers` export, an object of functions. */
+export async function loadHandlers(spec: string | undefined): Promise<HandlerMap> {
+  const url =
+    spec === undefined
+      ? new URL("../examples/handlers.ts", import.meta.url).href
+      : pathToFileURL(resolve(spec)).href;
+  let mod: { default?: unknown; handlers?: unknown };
+  try {
+    mod = (await import(url)) as typeof mod;
+  } catch (err) {
+    throw new UsageError(
+      `cannot load --handlers ${spec}: ${(err as Error).message.split("\n")[0]}`,
+    );
+  }
+  const h = mod.default ?? mod.handlers;
+  if (
+    h === null ||
+    typeof h !== "object" ||
+    Object.keys(h).length === 0 ||
+    !Object.values(h).every((f) => typeof f === "function")
+  ) {
+    throw new UsageError(
+      `--handlers ${spec}: export default (or 'handlers') must be an object of functions keyed by task type`,
+    );
+  }
+  return h as HandlerMap;
+}
+
+export const workerCommand: Command = {
+  name: "worker",
+  summary: "run a worker with task handlers (default: the example handlers)",
+  usage:
+    "drover worker [--handlers MODULE] [--id ID] [--cpu N] [--memory-mb N] [--slots N] [--label k=v ...] [--drain-grace-ms N]",
+  options: {
+    handlers: { type: "string" },
+    id: { type: "string" },
+    cpu: { type: "string" },
+    "memory-mb": { type: "string" },
+    slots: { type: "string" },
+    label: { type: "string", multiple: true },
+    "drain-grace-ms": { type: "string" },
+  },
+  async run({ config, values, log, signal }: CommandContext) {
+    const handlers = await loadHandlers(
+      (values.handlers as string | undefined) ?? process.env.DROVER_HANDLERS,
+    );
+    const capacity = {
+      cpu: numFlag(values, "cpu", Number(process.env.DROVER_CPU ?? 4)),
+      memoryMb: numFlag(values, "memory-mb", Number(process.env.DROVER_MEMORY_MB ?? 4096)),
+      slots: intFlag(values, "slots", Number(process.env.DROVER_SLOTS ?? 8)),
+    };
+    const labels = labelsFlag(values, "label", process.env.DROVER_LABELS);
+    const nc = await connectNats({ servers: config.natsUrl, name: "drover-worker" });
+    const buckets = await ensureResources(nc, config.prefix, {
+      replicas: config.replicas,
+      heartbeatTtlMs: config.heartbeatTtlMs,
+      leaseTtlMs: config.leaseTtlMs,
+    });
+    const id = (values.id as string | undefined) ?? process.env.DROVER_WORKER_ID;
+    const worker = new Worker(
+      {
+        nc,
+        js: jetstreamClient(nc),
+        workersKv: buckets.workers,
+        subjects: subjects(config.prefix),
+        log,
+      },
+      {
+        ...(id !== undefined ? { id } : {}),
+        handlers,
+        capacity,
+        labels,
+        heartbeatTtlMs: config.heartbeatTtlMs,
+        drainGraceMs: intFlag(values, "drain-grace-ms", 30_000),
+      },
+    );
+    await worker.start();
+    await until(signal);
+    await worker.drain();
+    await nc.drain();
+    return 0;
+  },
+};

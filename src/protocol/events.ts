@@ -1,0 +1,24 @@
+/**
+ * Observability events published on `drover.events.<kind>` (dashboards, `nats sub`).
+ */
+import { z } from "zod";
+import { Version } from "./envelope.ts";
+import { TaskId, TaskState, TaskType } from "./task.ts";
+
+/** Published after every accepted task state change, on `drover.events.task`. */
+export const TaskTransitionEvent = z.strictObject({
+  v: Version,
+  kind: z.literal("task"),
+  taskId: TaskId,
+  type: TaskType,
+  from: TaskState,
+  to: TaskState,
+  /** Machine event type, e.g. `"SUCCEED"`. */
+  event: z.string(),
+  epoch: z.number().int().min(0),
+  attempt: z.number().int().min(0),
+  workerId: z.string().nullable(),
+  at: z.number(),
+});
+/** A task state change event. */
+export type TaskTransitionEvent = z.infer<typeof TaskTransitionEvent>;

@@ -1,0 +1,151 @@
+/**
+ * NATS subject names and JetStream resource names, all derived from one prefix so that
+ * several Drover installations can share a NATS account.
+ */
+import { DroverError, ErrorCode } from "./errors.ts";
+
+/** Default prefix. */
+export const DEFAULT_PREFIX = "drover";
+
+const PREFIX_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/i;
+/** One subject token that is safe to interpolate (no dots, wildcards or spaces). */
+const TOKEN_RE = /^[A-Za-z0-9_-]{1,128}$/;
+/** A dotted event kind, e.g. `task` or `worker.lost`. */
+const KIND_RE = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/;
+
+/** Throws `validation_failed` unless `prefix` matches /^[a-z0-9][a-z0-9_-]{0,31}$/i. */
+export function assertPrefix(prefix: string): void {
+  if (!PREFIX_RE.test(prefix)) {
+    throw new DroverError(
+      ErrorCode.ValidationFailed,
+      `invalid prefix ${JSON.stringify(prefix)}: must match ${String(PREFIX_RE)}`,
+      {
+        issues: [
+          { path: "prefix", message: `must match ${String(PREFIX_RE)}`, code: "invalid_format" },
+        ],
+      },
+    );
+  }
+}
+
+/** Refuses ids that would change the subject's shape (e.g. `a.b`, `>`). */
+function token(kind: string, value: string): string {
+  if (!TOKEN_RE.test(value)) {
+    throw new DroverError(
+      ErrorCode.ValidationFailed,
+      `invalid ${kind} ${JSON.stringify(value)} in a subject`,
+      {
+        issues: [{ path: kind, message: `must match ${String(TOKEN_RE)}`, code: "invalid_format" }],
+      },
+    );
+  }
+  return value;
+}
+
+/** Subject names and builders for one prefix; see {@link subjects}. */
+export interface Subjects {
+  readonly prefix: string;
+  /** Request/reply API subjects. */
+  readonly api: {
+    readonly submit: string;
+    readonly get: string;
+    readonly cancel: string;
+    readonly retry: string;
+    readonly list: string;
+    readonly workers: string;
+    readonly health: string;
+  };
+  /** `<p>.api.>` */
+  readonly apiWildcard: string;
+  /** `<p>.worker.<id>.assign`: leader → worker assignment (request/reply). */
+  workerAssign(workerId: string): string;
+  /** `<p>.worker.<id>.cancel`: leader → worker cancel notice. */
+  workerCancel(workerId: string): string;
+  /** `<p>.worker.>` */
+  readonly workerWildcard: string;
+  /** `<p>.reports.<taskId>`: worker → leader reports (reports stream). */
+  report(taskId: string): string;
+  /** `<p>.reports.>` */
+  readonly reportsWildcard: string;
+  /** `<p>.events.<kind>`: observability events (events stream). */
+  event(kind: string): string;
+  /** `<p>.events.>` */
+  readonly eventsWildcard: string;
+}
+
+/**
+ * Subject names for `prefix`.
+ * @param prefix installation prefix. @default "drover"
+ * @throws DroverError `validation_failed` for an invalid prefix.
+ */
+export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
+  assertPrefix(prefix);
+  const p = prefix;
+  return {
+    prefix: p,
+    api: {
+      submit: `${p}.api.tasks.submit`,
+      get: `${p}.api.tasks.get`,
+      cancel: `${p}.api.tasks.cancel`,
+      retry: `${p}.api.tasks.retry`,
+      list: `${p}.api.tasks.list`,
+      workers: `${p}.api.workers.list`,
+      health: `${p}.api.health`,
+    },
+    apiWildcard: `${p}.api.>`,
+    workerAssign: (id) => `${p}.worker.${token("workerId", id)}.assign`,
+    workerCancel: (id) => `${p}.worker.${token("workerId", id)}.cancel`,
+    workerWildcard: `${p}.worker.>`,
+    report: (taskId) => `${p}.reports.${token("taskId", taskId)}`,
+    reportsWildcard: `${p}.reports.>`,
+    event: (kind) => {
+      if (!KIND_RE.test(kind)) {
+        throw new DroverError(
+          ErrorCode.ValidationFailed,
+          `invalid event kind ${JSON.stringify(kind)}`,
+        );
+      }
+      return `${p}.events.${kind}`;
+    },
+    eventsWildcard: `${p}.events.>`,
+  };
+}
+
+/** JetStream bucket and stream names for one prefix; see {@link resourceNames}. */
+export interface ResourceNames {
+  readonly buckets: {
+    /** `<p>-tasks`: task records. */
+    readonly tasks: string;
+    /** `<p>-workers`: worker heartbeats (TTL). */
+    readonly workers: string;
+    /** `<p>-leader`: the leadership lease. */
+    readonly leader: string;
+    /** `<p>-idempotency`: idempotency key → task id. */
+    readonly idempotency: string;
+  };
+  readonly streams: {
+    /** `<P>_REPORTS`: worker reports. */
+    readonly reports: string;
+    /** `<P>_EVENTS`: observability events. */
+    readonly events: string;
+  };
+}
+
+/**
+ * KV bucket and stream names for `prefix` (P = prefix uppercased).
+ * @param prefix installation prefix. @default "drover"
+ * @throws DroverError `validation_failed` for an invalid prefix.
+ */
+export function resourceNames(prefix: string = DEFAULT_PREFIX): ResourceNames {
+  assertPrefix(prefix);
+  const P = prefix.toUpperCase().replace(/[^A-Za-z0-9_-]/g, "_");
+  return {
+    buckets: {
+      tasks: `${prefix}-tasks`,
+      workers: `${prefix}-workers`,
+      leader: `${prefix}-leader`,
+      idempotency: `${prefix}-idempotency`,
+    },
+    streams: { reports: `${P}_REPORTS`, events: `${P}_EVENTS` },
+  };
+}

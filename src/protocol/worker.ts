@@ -1,0 +1,65 @@
+/**
+ * Workers: the heartbeat value kept in the workers KV bucket (with a TTL) and the workers API.
+ */
+import { z } from "zod";
+import { OptionalVersion, Version } from "./envelope.ts";
+import { Resources } from "./resources.ts";
+import { TaskId, TaskType } from "./task.ts";
+
+/** Worker id: one subject token and one KV key. */
+export const WorkerId = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "must match /^[A-Za-z0-9_-]{1,64}$/");
+
+/** A worker's readiness: `draining` workers get no new assignments. */
+export const WorkerState = z.enum(["ready", "draining"]);
+/** A worker's readiness. */
+export type WorkerState = z.infer<typeof WorkerState>;
+
+/** A task a worker is running, with the epoch it was assigned under. */
+export const RunningTask = z.strictObject({ taskId: TaskId, epoch: z.number().int().min(0) });
+/** A task a worker is running. */
+export type RunningTask = z.infer<typeof RunningTask>;
+
+/** Heartbeat value of a worker (key = worker id in the workers bucket). */
+export const WorkerInfo = z.strictObject({
+  v: Version,
+  id: WorkerId,
+  /** Task types this worker can run. */
+  types: z.array(TaskType),
+  /** What the worker offers. */
+  capacity: Resources,
+  /** Labels matched against task `labels`. @default {} */
+  labels: z.record(z.string(), z.string()).default({}),
+  state: WorkerState,
+  /** Process start time (epoch ms). */
+  startedAt: z.number(),
+  /** Time of this heartbeat (epoch ms). */
+  heartbeatAt: z.number(),
+  /** Tasks in progress on the worker. */
+  running: z.array(RunningTask),
+  hostname: z.string(),
+  pid: z.number().int(),
+  /** Drover version of the worker. */
+  version: z.string(),
+});
+/** Heartbeat value of a worker. */
+export type WorkerInfo = z.output<typeof WorkerInfo>;
+
+/** Request body of `drover.api.workers.list`. */
+export const ListWorkersRequest = z.strictObject({ v: OptionalVersion });
+/** Request body of workers list. */
+export type ListWorkersRequest = z.output<typeof ListWorkersRequest>;
+
+/** A live worker as seen by the leader: its heartbeat plus the resources in use. */
+export const WorkerView = WorkerInfo.extend({ used: Resources });
+/** A live worker as seen by the leader. */
+export type WorkerView = z.output<typeof WorkerView>;
+
+/** Reply of workers list. */
+export const ListWorkersReply = z.strictObject({
+  ok: z.literal(true),
+  workers: z.array(WorkerView),
+});
+/** Reply of workers list. */
+export type ListWorkersReply = z.output<typeof ListWorkersReply>;

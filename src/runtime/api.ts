@@ -1,0 +1,277 @@
+/**
+ * The request/reply API (`<prefix>.api.>`), served by every scheduler replica in one queue
+ * group so any of them can answer. Every request is decoded with its zod schema at the edge;
+ * a failure is answered with a structured error and changes nothing.
+ */
+import { createHash } from "node:crypto";
+import type { KV } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { nuid } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import type {
+  CancelNotice,
+  Resources,
+  Subjects,
+  TaskRecord,
+  TaskState,
+  WorkerView,
+} from "../protocol/index.ts";
+import {
+  CancelTaskRequest,
+  decode,
+  DEFAULT_MAX_REQUEST_BYTES,
+  DroverError,
+  encode,
+  ErrorCode,
+  errorReply,
+  GetTaskRequest,
+  HealthRequest,
+  ListTasksRequest,
+  ListWorkersRequest,
+  newTaskRecord,
+  RetryTaskRequest,
+  SubmitTaskRequest,
+  TASK_STATES,
+} from "../protocol/index.ts";
+import { isRevisionConflict, retryTransient } from "./kv-util.ts";
+import type { Mirror } from "./mirror.ts";
+import type { TaskStore } from "./task-store.ts";
+
+export interface ApiDeps {
+  nc: NatsConnection;
+  store: TaskStore;
+  mirror: Mirror;
+  idempotencyKv: KV;
+  subjects: Subjects;
+  log: Logger;
+  /** Describes this replica for the health reply. */
+  status(): { replicaId: string; role: string; term: number | null; leaderId: string | null };
+  /** Largest accepted request. @default 262144 */
+  maxRequestBytes?: number;
+}
+
+type Handler = (data: Uint8Array) => Promise<unknown>;
+
+export class ApiService {
+  readonly #d: ApiDeps;
+  #sub: Subscription | null = null;
+  readonly #routes: Map<string, Handler>;
+  readonly #max: number;
+
+  constructor(deps: ApiDeps) {
+    this.#d = deps;
+    this.#max = deps.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    const api = deps.subjects.api;
+    this.#routes = new Map<string, Handler>([
+      [api.submit, (d) => this.submit(d)],
+      [api.get, (d) => this.get(d)],
+      [api.cancel, (d) => this.cancel(d)],
+      [api.retry, (d) => this.retry(d)],
+      [api.list, (d) => this.list(d)],
+      [api.workers, (d) => this.workers(d)],
+      [api.health, (d) => this.health(d)],
+    ]);
+  }
+
+  start(): void {
+    this.#sub = this.#d.nc.subscribe(this.#d.subjects.apiWildcard, {
+      queue: `${this.#d.subjects.prefix}-api`,
+      callback: (err, msg) => {
+        if (err === null) void this.#handle(msg);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#sub?.drain().catch(() => undefined);
+    this.#sub = null;
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    const route = this.#routes.get(msg.subject);
+    let body: unknown;
+    try {
+      if (route === undefined)
+        throw new DroverError(ErrorCode.NotFound, `unknown API subject ${msg.subject}`);
+      body = await route(msg.data);
+    } catch (err) {
+      if (!(err instanceof DroverError))
+        this.#d.log.error({ err, subject: msg.subject }, "API request failed");
+      body = errorReply(err);
+    }
+    if (msg.reply) msg.respond(encode(body));
+  }
+
+  #decode<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
+    // An empty body is an empty object: `nats req drover.api.workers.list ""` works.
+    return decode(schema, data.length === 0 ? "{}" : data, { maxBytes: this.#max });
+  }
+
+  /** Accepts a task: answered only once the record is durable in JetStream. */
+  async submit(data: Uint8Array): Promise<{ ok: true; id: string; duplicate: boolean }> {
+    const req = this.#decode(SubmitTaskRequest, data);
+    const now = Date.now();
+    let id = nuid.next();
+    if (req.idempotencyKey !== undefined) {
+      const key = createHash("sha256").update(req.idempotencyKey).digest("hex");
+      try {
+        await retryTransient(() => this.#d.idempotencyKv.create(key, encode({ id, at: now })));
+      } catch (err) {
+        if (!isRevisionConflict(err)) throw err;
+        const prior = await this.#d.idempotencyKv.get(key);
+        const priorId = prior?.operation === "PUT" ? prior.json<{ id?: string }>().id : undefined;
+        if (priorId === undefined)
+          throw new DroverError(ErrorCode.Conflict, "idempotency key is being written; retry", {
+            retryable: true,
+          });
+        if ((await this.#d.store.get(priorId)) !== null)
+          return { ok: true, id: priorId, duplicate: true };
+        // The first submit died between the two writes: finish its work under its id.
+        id = priorId;
+      }
+    }
+    try {
+      await this.#d.store.create(newTaskRecord(id, req, now));
+    } catch (err) {
+      if (
+        err instanceof DroverError &&
+        err.code === ErrorCode.Conflict &&
+        req.idempotencyKey !== undefined
+      )
+        return { ok: true, id, duplicate: true };
+      throw err;
+    }
+    return { ok: true, id, duplicate: false };
+  }
+
+  async get(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
+    const { id } = this.#decode(GetTaskRequest, data);
+    const t = await this.#d.store.get(id);
+    if (t === null) throw new DroverError(ErrorCode.NotFound, `task ${id} not found`);
+    return { ok: true, task: t.record };
+  }
+
+  async cancel(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
+    const req = this.#decode(CancelTaskRequest, data);
+    let before: TaskRecord | null = null;
+    const res = await this.#d.store.apply(req.id, (rec) => {
+      before = rec;
+      return {
+        type: "CANCEL",
+        at: Date.now(),
+        ...(req.reason !== undefined ? { reason: req.reason } : {}),
+      };
+    });
+    if (!res.ok) {
+      if (res.record === null)
+        throw new DroverError(ErrorCode.NotFound, `task ${req.id} not found`);
+      throw new DroverError(
+        ErrorCode.IllegalTransition,
+        `cannot cancel task ${req.id}: ${res.reason}`,
+      );
+    }
+    const prev = before as TaskRecord | null;
+    if (
+      prev !== null &&
+      prev.workerId !== null &&
+      (prev.state === "assigned" || prev.state === "running")
+    ) {
+      const notice: CancelNotice = {
+        v: 1,
+        taskId: prev.id,
+        epoch: prev.epoch,
+        reason: req.reason ?? "cancelled by user",
+      };
+      this.#d.nc.publish(this.#d.subjects.workerCancel(prev.workerId), encode(notice));
+    }
+    return { ok: true, task: res.record };
+  }
+
+  async retry(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
+    const { id } = this.#decode(RetryTaskRequest, data);
+    const res = await this.#d.store.apply(id, () => ({ type: "RETRY", at: Date.now() }));
+    if (!res.ok) {
+      if (res.record === null) throw new DroverError(ErrorCode.NotFound, `task ${id} not found`);
+      throw new DroverError(ErrorCode.IllegalTransition, `cannot retry task ${id}: ${res.reason}`);
+    }
+    return { ok: true, task: res.record };
+  }
+
+  /** Lists from the replica's live mirror, oldest first; the cursor is the last id returned. */
+  async list(
+    data: Uint8Array,
+  ): Promise<{ ok: true; tasks: TaskRecord[]; nextCursor: string | null }> {
+    const req = this.#decode(ListTasksRequest, data);
+    const states: readonly TaskState[] =
+      req.state === undefined ? TASK_STATES : Array.isArray(req.state) ? req.state : [req.state];
+    const { mirror } = this.#d;
+    const matches: TaskRecord[] = [];
+    for (const s of states) {
+      for (const id of mirror.idsIn(s)) {
+        const t = mirror.tasks.get(id);
+        if (t !== undefined && (req.type === undefined || t.record.type === req.type))
+          matches.push(t.record);
+      }
+    }
+    matches.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    let start = 0;
+    if (req.cursor !== undefined) {
+      const [at, id] = decodeCursor(req.cursor);
+      start = matches.findIndex((t) => t.createdAt > at || (t.createdAt === at && t.id > id));
+      if (start < 0) start = matches.length;
+    }
+    const page = matches.slice(start, start + req.limit);
+    const last = page.at(-1);
+    const more = start + req.limit < matches.length;
+    return {
+      ok: true,
+      tasks: page,
+      nextCursor: more && last !== undefined ? encodeCursor(last) : null,
+    };
+  }
+
+  async workers(data: Uint8Array): Promise<{ ok: true; workers: WorkerView[] }> {
+    this.#decode(ListWorkersRequest, data);
+    const { mirror } = this.#d;
+    const workers = [...mirror.workers.values()].map(({ info }) => {
+      let used: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
+      for (const id of mirror.byWorker.get(info.id) ?? []) {
+        const r = mirror.tasks.get(id)?.record.resources;
+        if (r !== undefined)
+          used = {
+            cpu: used.cpu + r.cpu,
+            memoryMb: used.memoryMb + r.memoryMb,
+            slots: used.slots + r.slots,
+          };
+      }
+      return { ...info, used };
+    });
+    workers.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return { ok: true, workers };
+  }
+
+  async health(data: Uint8Array): Promise<Record<string, unknown>> {
+    this.#decode(HealthRequest, data);
+    const counts: Record<string, number> = {};
+    for (const s of TASK_STATES) counts[s] = this.#d.mirror.idsIn(s).size;
+    return { ok: true, ...this.#d.status(), workers: this.#d.mirror.workers.size, tasks: counts };
+  }
+}
+
+function encodeCursor(t: TaskRecord): string {
+  return Buffer.from(`${t.createdAt}:${t.id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  const raw = Buffer.from(cursor, "base64url").toString();
+  const i = raw.indexOf(":");
+  const at = Number(raw.slice(0, i));
+  if (i < 0 || !Number.isFinite(at))
+    throw new DroverError(ErrorCode.ValidationFailed, "invalid cursor", {
+      issues: [
+        { path: "cursor", message: "not a cursor returned by list", code: "invalid_format" },
+      ],
+    });
+  return [at, raw.slice(i + 1)];
+}

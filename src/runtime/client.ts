@@ -1,0 +1,169 @@
+/**
+ * The TypeScript client: submit and manage tasks over the request/reply API, and wait for a
+ * task to finish by watching its record.
+ */
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { z } from "zod";
+import type {
+  SubmitTaskRequestInput,
+  Subjects,
+  TaskRecord,
+  TaskState,
+  WorkerView,
+} from "../protocol/index.ts";
+import {
+  decode,
+  DroverError,
+  encode,
+  ErrorCode,
+  ErrorReply,
+  ListTasksReply,
+  ListWorkersReply,
+  MAX_MESSAGE_BYTES,
+  resourceNames,
+  SubmitTaskReply,
+  subjects,
+  TaskRecord as TaskRecordSchema,
+  TaskReply,
+  TERMINAL_STATES,
+} from "../protocol/index.ts";
+import type { ConnectOptions } from "./connection.ts";
+import { connectNats } from "./connection.ts";
+
+export interface ClientOptions {
+  /** Subject/stream prefix. @default "drover" */
+  prefix?: string;
+  /** Request timeout. @default 5000 */
+  timeoutMs?: number;
+}
+
+export interface ListOptions {
+  state?: TaskState | TaskState[];
+  type?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export class DroverClient {
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  readonly #prefix: string;
+  readonly #timeout: number;
+  readonly #owned: boolean;
+
+  constructor(nc: NatsConnection, options: ClientOptions = {}, owned = false) {
+    this.nc = nc;
+    this.#prefix = options.prefix ?? "drover";
+    this.subjects = subjects(this.#prefix);
+    this.#timeout = options.timeoutMs ?? 5_000;
+    this.#owned = owned;
+  }
+
+  /** Connects and returns a client that closes its connection on {@link close}. */
+  static async connect(
+    conn: Omit<ConnectOptions, "name"> & { name?: string },
+    options: ClientOptions = {},
+  ): Promise<DroverClient> {
+    const nc = await connectNats({ name: "drover-client", reconnectForever: false, ...conn });
+    return new DroverClient(nc, options, true);
+  }
+
+  async #request<S extends z.ZodType>(
+    subject: string,
+    body: unknown,
+    schema: S,
+  ): Promise<z.output<S>> {
+    let reply;
+    try {
+      reply = await this.nc.request(subject, encode(body), { timeout: this.#timeout });
+    } catch (err) {
+      const msg = (err as Error).message;
+      throw new DroverError(
+        ErrorCode.Unavailable,
+        /no responders/i.test(msg)
+          ? `no Drover scheduler answers on ${subject} (is one running with prefix '${this.#prefix}'?)`
+          : `request to ${subject} failed: ${msg}`,
+        { retryable: true, cause: err },
+      );
+    }
+    const raw = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: unknown };
+    if (raw.ok === false) {
+      const e = decode(ErrorReply, reply.data).error;
+      throw new DroverError(e.code, e.message, e.issues !== undefined ? { issues: e.issues } : {});
+    }
+    return decode(schema, reply.data, { maxBytes: 64 * MAX_MESSAGE_BYTES });
+  }
+
+  /** Submits a task; resolves once it is durable. Returns its id (the first one's for a duplicate idempotency key). */
+  async submit(task: SubmitTaskRequestInput): Promise<{ id: string; duplicate: boolean }> {
+    const r = await this.#request(this.subjects.api.submit, task, SubmitTaskReply);
+    return { id: r.id, duplicate: r.duplicate };
+  }
+
+  async get(id: string): Promise<TaskRecord> {
+    return (await this.#request(this.subjects.api.get, { id }, TaskReply)).task;
+  }
+
+  async cancel(id: string, reason?: string): Promise<TaskRecord> {
+    return (
+      await this.#request(
+        this.subjects.api.cancel,
+        { id, ...(reason !== undefined ? { reason } : {}) },
+        TaskReply,
+      )
+    ).task;
+  }
+
+  async retry(id: string): Promise<TaskRecord> {
+    return (await this.#request(this.subjects.api.retry, { id }, TaskReply)).task;
+  }
+
+  async list(
+    options: ListOptions = {},
+  ): Promise<{ tasks: TaskRecord[]; nextCursor: string | null }> {
+    const r = await this.#request(this.subjects.api.list, options, ListTasksReply);
+    return { tasks: r.tasks, nextCursor: r.nextCursor };
+  }
+
+  async workers(): Promise<WorkerView[]> {
+    return (await this.#request(this.subjects.api.workers, {}, ListWorkersReply)).workers;
+  }
+
+  /**
+   * Resolves with the task's record once it reaches a terminal state (succeeded, failed, dead,
+   * cancelled, timed_out); `onUpdate` sees every change on the way (state, progress).
+   */
+  async wait(
+    id: string,
+    opts: { onUpdate?: (t: TaskRecord) => void; signal?: AbortSignal } = {},
+  ): Promise<TaskRecord> {
+    const kv = await new Kvm(this.nc).open(resourceNames(this.#prefix).buckets.tasks);
+    const watch = await kv.watch({ key: id });
+    const stop = (): void => watch.stop();
+    opts.signal?.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const e of watch) {
+        if (e.operation !== "PUT") continue;
+        const t = decode(TaskRecordSchema, e.value, { maxBytes: MAX_MESSAGE_BYTES });
+        opts.onUpdate?.(t);
+        if (TERMINAL_STATES.includes(t.state)) return t;
+      }
+      throw new DroverError(
+        ErrorCode.Unavailable,
+        opts.signal?.aborted === true ? "wait aborted" : `watch on task ${id} ended`,
+      );
+    } finally {
+      opts.signal?.removeEventListener("abort", stop);
+      watch.stop();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#owned) await this.nc.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Small helpers around nats.js KV used by the stores.
+ */
+import type { KV, KvWatchEntry } from "@nats-io/kv";
+
+/** True when a KV `update`/`create` was refused because the revision moved (compare-and-set). */
+export function isRevisionConflict(err: unknown): boolean {
+  const e = err as { message?: string; code?: number; api_error?: { err_code?: number } } | null;
+  const code = e?.api_error?.err_code ?? e?.code;
+  return code === 10071 || /wrong last sequence|key exists/i.test(e?.message ?? "");
+}
+
+/** True for a transient failure that the same call may overcome (no responders, timeouts, reconnects). */
+export function isTransient(err: unknown): boolean {
+  const msg = (err as { message?: string } | null)?.message ?? "";
+  return /no responders|timeout|TIMEOUT|disconnect|closed|connection|503|leadership/i.test(msg);
+}
+
+/** Runs `fn` until it succeeds or a non-transient error occurs, with short backoff. */
+export async function retryTransient<T>(
+  fn: () => Promise<T>,
+  opts: { attempts?: number; signal?: AbortSignal } = {},
+): Promise<T> {
+  const attempts = opts.attempts ?? 20;
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i + 1 >= attempts || !isTransient(err) || opts.signal?.aborted === true) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** i, 1_000)));
+    }
+  }
+}
+
+/**
+ * Watches every key of a bucket: first the current values, then live updates. `onCaughtUp`
+ * fires once, after the last current value has been delivered (immediately for an empty
+ * bucket), so a caller knows when its mirror is complete.
+ */
+export async function watchAll(
+  kv: KV,
+  onEntry: (e: KvWatchEntry) => void,
+  onCaughtUp: () => void,
+): Promise<{ stop(): void; done: Promise<void> }> {
+  const empty = (await kv.status()).values === 0;
+  const iter = await kv.watch();
+  let caughtUp = false;
+  const markCaughtUp = (): void => {
+    if (!caughtUp) {
+      caughtUp = true;
+      onCaughtUp();
+    }
+  };
+  if (empty) markCaughtUp();
+  const done = (async () => {
+    for await (const e of iter) {
+      onEntry(e);
+      if (!caughtUp && (e.isUpdate || e.delta === 0)) markCaughtUp();
+    }
+  })();
+  return { stop: () => iter.stop(), done };
+}

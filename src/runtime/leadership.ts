@@ -1,0 +1,185 @@
+/**
+ * Leader election over a KV lease. The lease is one key in the leader bucket (whose TTL
+ * expires it): `create` acquires it and the created revision is the leader's **term**;
+ * `update` with the last revision renews it; a deleted or expired key (DEL / PURGE marker on
+ * the watch) lets followers race to create it. The pure scheduler machine decides; this
+ * class performs the KV calls and feeds it the outcomes.
+ */
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import type { SchedulerEvent, SchedulerSnapshot } from "../actors/index.ts";
+import {
+  applySchedulerEvent,
+  initialSchedulerSnapshot,
+  isLeader,
+  leaseExpired,
+} from "../actors/index.ts";
+import { encode } from "../protocol/index.ts";
+import { isRevisionConflict } from "./kv-util.ts";
+
+const LEASE_KEY = "lease";
+
+export interface LeadershipOptions {
+  kv: KV;
+  replicaId: string;
+  /** Must equal the leader bucket's TTL. */
+  leaseTtlMs: number;
+  log: Logger;
+  onElected(term: number): Promise<void> | void;
+  onDeposed(reason: string): Promise<void> | void;
+}
+
+export class Leadership {
+  #snap: SchedulerSnapshot;
+  readonly #o: LeadershipOptions;
+  #renewTimer: NodeJS.Timeout | null = null;
+  #watch: { stop(): void } | null = null;
+  #acquiring = false;
+  #stopped = false;
+
+  constructor(o: LeadershipOptions) {
+    this.#o = o;
+    this.#snap = initialSchedulerSnapshot({ replicaId: o.replicaId, leaseTtlMs: o.leaseTtlMs });
+  }
+
+  get state(): string {
+    return String(this.#snap.value);
+  }
+  get term(): number | null {
+    return this.#snap.context.term;
+  }
+  get leaderId(): string | null {
+    return this.#snap.context.leaderId;
+  }
+
+  /** Renewals every quarter TTL; the leader stops assigning once a quarter TTL is left. */
+  get #margin(): number {
+    return this.#o.leaseTtlMs / 4;
+  }
+
+  /** True while this replica leads and its lease has certainly not lapsed. */
+  valid(): boolean {
+    return isLeader(this.#snap) && !leaseExpired(this.#snap.context, Date.now(), this.#margin);
+  }
+
+  #send(event: SchedulerEvent): boolean {
+    const res = applySchedulerEvent(this.#snap, event);
+    if (!res.ok) {
+      this.#o.log.debug({ event: event.type, reason: res.reason }, "leadership event refused");
+      return false;
+    }
+    this.#snap = res.snapshot;
+    return true;
+  }
+
+  async start(): Promise<void> {
+    const iter = await this.#o.kv.watch({ key: LEASE_KEY });
+    this.#watch = iter;
+    void (async () => {
+      for await (const e of iter) {
+        if (this.#stopped) break;
+        if (e.operation === "PUT") {
+          const leaderId = (() => {
+            try {
+              return (e.json<{ replicaId?: string }>().replicaId ?? "?").toString();
+            } catch {
+              return "?";
+            }
+          })();
+          if (leaderId !== this.#o.replicaId)
+            this.#send({ type: "OBSERVED_LEADER", at: Date.now(), leaderId });
+        } else {
+          void this.#tryAcquire();
+        }
+      }
+    })().catch((err: unknown) => this.#o.log.error({ err }, "lease watch ended"));
+    const current = await this.#o.kv.get(LEASE_KEY);
+    if (current === null || current.operation !== "PUT") await this.#tryAcquire();
+  }
+
+  async #tryAcquire(): Promise<void> {
+    if (this.#acquiring || this.#stopped || isLeader(this.#snap)) return;
+    this.#acquiring = true;
+    try {
+      if (!this.#send({ type: "LEASE_FREE", at: Date.now() })) return;
+      const sentAt = Date.now();
+      try {
+        const revision = await this.#o.kv.create(
+          LEASE_KEY,
+          encode({ replicaId: this.#o.replicaId, since: sentAt }),
+        );
+        if (!this.#send({ type: "ACQUIRED", at: sentAt, term: revision, revision })) return;
+        this.#o.log.info({ term: revision }, "elected leader");
+        this.#scheduleRenew();
+        await this.#o.onElected(revision);
+      } catch (err) {
+        const leaderId = isRevisionConflict(err) ? "other" : "unknown";
+        if (!isRevisionConflict(err)) this.#o.log.warn({ err }, "lease acquisition failed");
+        this.#send({ type: "ACQUIRE_FAILED", at: Date.now(), leaderId });
+      }
+    } finally {
+      this.#acquiring = false;
+    }
+  }
+
+  #scheduleRenew(): void {
+    if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
+    this.#renewTimer = setTimeout(() => void this.#renew(), this.#o.leaseTtlMs / 4);
+  }
+
+  async #renew(): Promise<void> {
+    this.#renewTimer = null;
+    if (!isLeader(this.#snap) || this.#stopped) return;
+    if (leaseExpired(this.#snap.context, Date.now(), 0))
+      return this.#lose("lease lapsed before it could be renewed");
+    const { leaseRevision, term } = this.#snap.context;
+    const sentAt = Date.now();
+    try {
+      const revision = await this.#o.kv.update(
+        LEASE_KEY,
+        encode({ replicaId: this.#o.replicaId, term }),
+        leaseRevision ?? 0,
+        this.#o.leaseTtlMs / 2,
+      );
+      // Measured from when the request was sent: the server may have applied it any time after.
+      this.#send({ type: "RENEWED", at: sentAt, revision });
+      this.#scheduleRenew();
+    } catch (err) {
+      if (isRevisionConflict(err)) return this.#lose("lease taken over (revision moved)");
+      this.#o.log.warn({ err: (err as Error).message }, "lease renewal failed; retrying");
+      if (leaseExpired(this.#snap.context, Date.now(), this.#margin))
+        return this.#lose("lease could not be renewed in time");
+      this.#scheduleRenew();
+    }
+  }
+
+  async #lose(reason: string): Promise<void> {
+    if (!this.#send({ type: "LEASE_LOST", at: Date.now(), reason })) return;
+    this.#o.log.warn({ reason }, "lost leadership");
+    await this.#o.onDeposed(reason);
+    // The key may already be free (expired while we were paused): compete again.
+    const current = await this.#o.kv.get(LEASE_KEY).catch(() => null);
+    if (current === null || current.operation !== "PUT") void this.#tryAcquire();
+  }
+
+  /** Gives the lease up at once (graceful handover): followers see the DEL and take over. */
+  async resign(): Promise<void> {
+    if (!isLeader(this.#snap)) return;
+    const rev = this.#snap.context.leaseRevision;
+    if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
+    this.#renewTimer = null;
+    this.#send({ type: "RESIGN", at: Date.now() });
+    await this.#o.onDeposed("resigned");
+    await this.#o.kv
+      .delete(LEASE_KEY, rev === null ? {} : { previousSeq: rev })
+      .catch((err: unknown) => this.#o.log.warn({ err }, "lease delete failed"));
+  }
+
+  async stop(): Promise<void> {
+    await this.resign();
+    this.#stopped = true;
+    this.#send({ type: "STOP", at: Date.now() });
+    if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
+    this.#watch?.stop();
+  }
+}

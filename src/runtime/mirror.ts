@@ -1,0 +1,130 @@
+/**
+ * A live in-memory mirror of the tasks and workers buckets, fed by KV watches. Every
+ * scheduler replica keeps one (followers stay warm, so a failover starts from a full view),
+ * and the API answers list queries from it.
+ */
+import type { KvWatchEntry } from "@nats-io/kv";
+import type { Logger } from "pino";
+import type { TaskState } from "../protocol/index.ts";
+import { decode, MAX_MESSAGE_BYTES, TaskRecord, WorkerInfo } from "../protocol/index.ts";
+import type { Buckets } from "./resources.ts";
+import type { StoredTask } from "./task-store.ts";
+import { watchAll } from "./kv-util.ts";
+
+export interface StoredWorker {
+  info: WorkerInfo;
+  revision: number;
+}
+
+export interface MirrorListener {
+  /** A task record changed (created, transitioned). `prev` is the previous version, if known. */
+  task?(task: StoredTask, prev: StoredTask | undefined): void;
+  /** A worker registered or refreshed its heartbeat. `isNew` on first sight. */
+  workerUp?(worker: StoredWorker, isNew: boolean): void;
+  /** A worker's key was deleted (graceful stop) or purged by its TTL (dead). */
+  workerGone?(workerId: string, how: "expired" | "deleted", last: StoredWorker | undefined): void;
+}
+
+export class Mirror {
+  readonly tasks = new Map<string, StoredTask>();
+  readonly workers = new Map<string, StoredWorker>();
+  /** Task ids by state, for scheduling passes that look only at queued tasks. */
+  readonly byState = new Map<TaskState, Set<string>>();
+  /** Active (assigned/running) task ids by worker. */
+  readonly byWorker = new Map<string, Set<string>>();
+  readonly #listeners = new Set<MirrorListener>();
+  readonly #buckets: Buckets;
+  readonly #log: Logger;
+  #stops: (() => void)[] = [];
+
+  constructor(buckets: Buckets, log: Logger) {
+    this.#buckets = buckets;
+    this.#log = log;
+  }
+
+  listen(l: MirrorListener): () => void {
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
+  }
+
+  /** Starts both watches; resolves when both mirrors hold every current value. */
+  async start(): Promise<void> {
+    const ready = (): { promise: Promise<void>; resolve: () => void } => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      return { promise, resolve };
+    };
+    const t = ready();
+    const w = ready();
+    const tw = await watchAll(this.#buckets.tasks, (e) => this.#onTask(e), t.resolve);
+    const ww = await watchAll(this.#buckets.workers, (e) => this.#onWorker(e), w.resolve);
+    this.#stops = [() => tw.stop(), () => ww.stop()];
+    for (const d of [tw.done, ww.done])
+      d.catch((err: unknown) => this.#log.error({ err }, "mirror watch ended"));
+    await Promise.all([t.promise, w.promise]);
+  }
+
+  stop(): void {
+    for (const s of this.#stops) s();
+    this.#stops = [];
+  }
+
+  idsIn(state: TaskState): Set<string> {
+    let s = this.byState.get(state);
+    if (s === undefined) this.byState.set(state, (s = new Set()));
+    return s;
+  }
+
+  #onTask(e: KvWatchEntry): void {
+    const prev = this.tasks.get(e.key);
+    if (prev !== undefined && prev.revision >= e.revision) return;
+    if (prev !== undefined) this.#unindex(prev.record);
+    if (e.operation !== "PUT") {
+      this.tasks.delete(e.key);
+      return;
+    }
+    let record: TaskRecord;
+    try {
+      record = decode(TaskRecord, e.value, { maxBytes: MAX_MESSAGE_BYTES });
+    } catch (err) {
+      this.#log.error({ err, taskId: e.key }, "task record fails its schema; ignored");
+      return;
+    }
+    const stored = { record, revision: e.revision };
+    this.tasks.set(e.key, stored);
+    this.idsIn(record.state).add(record.id);
+    if (record.workerId !== null && (record.state === "assigned" || record.state === "running")) {
+      let s = this.byWorker.get(record.workerId);
+      if (s === undefined) this.byWorker.set(record.workerId, (s = new Set()));
+      s.add(record.id);
+    }
+    for (const l of this.#listeners) l.task?.(stored, prev);
+  }
+
+  #unindex(record: TaskRecord): void {
+    this.byState.get(record.state)?.delete(record.id);
+    if (record.workerId !== null) this.byWorker.get(record.workerId)?.delete(record.id);
+  }
+
+  #onWorker(e: KvWatchEntry): void {
+    const prev = this.workers.get(e.key);
+    if (e.operation !== "PUT") {
+      if (prev === undefined) return;
+      this.workers.delete(e.key);
+      // A PURGE written by the server (limit marker) means the heartbeat expired.
+      const how = e.operation === "PURGE" ? "expired" : "deleted";
+      for (const l of this.#listeners) l.workerGone?.(e.key, how, prev);
+      return;
+    }
+    let info: WorkerInfo;
+    try {
+      info = decode(WorkerInfo, e.value, { maxBytes: MAX_MESSAGE_BYTES });
+    } catch (err) {
+      this.#log.warn({ err, workerId: e.key }, "worker heartbeat fails its schema; ignored");
+      return;
+    }
+    const stored = { info, revision: e.revision };
+    this.workers.set(e.key, stored);
+    for (const l of this.#listeners) l.workerUp?.(stored, prev === undefined);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * One scheduler replica: a warm mirror of tasks and workers, the API, and the election.
+ * Exactly one replica leads at a time and runs the {@link Scheduler}; the others answer API
+ * requests and stand by with a full view so a failover starts scheduling at once.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { StrategyName } from "../actors/index.ts";
+import { resourceNames, subjects } from "../protocol/index.ts";
+import { ApiService } from "./api.ts";
+import { Leadership } from "./leadership.ts";
+import { Mirror } from "./mirror.ts";
+import type { Buckets, ResourceOptions } from "./resources.ts";
+import { ensureResources } from "./resources.ts";
+import type { SchedulerOptions } from "./scheduler.ts";
+import { Scheduler } from "./scheduler.ts";
+import { TaskStore } from "./task-store.ts";
+
+export interface ReplicaOptions {
+  prefix: string;
+  /** @default "<host>-<pid>-<random>" */
+  replicaId?: string;
+  strategy?: StrategyName;
+  resources?: Partial<ResourceOptions>;
+  scheduler?: Partial<SchedulerOptions>;
+}
+
+export class SchedulerReplica {
+  readonly replicaId: string;
+  readonly #nc: NatsConnection;
+  readonly #log: Logger;
+  readonly #o: ReplicaOptions;
+  #js: JetStreamClient | null = null;
+  #buckets: Buckets | null = null;
+  #mirror: Mirror | null = null;
+  #scheduler: Scheduler | null = null;
+  #leadership: Leadership | null = null;
+  #api: ApiService | null = null;
+  #closed = false;
+
+  constructor(nc: NatsConnection, log: Logger, options: ReplicaOptions) {
+    this.#nc = nc;
+    this.#o = options;
+    this.replicaId =
+      options.replicaId ??
+      `${hostname()
+        .replace(/[^A-Za-z0-9_-]/g, "-")
+        .slice(0, 40)}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.#log = log.child({ replicaId: this.replicaId });
+  }
+
+  get leading(): boolean {
+    return this.#scheduler?.leading ?? false;
+  }
+  get term(): number | null {
+    return this.#leadership?.term ?? null;
+  }
+  get scheduler(): Scheduler | null {
+    return this.#scheduler;
+  }
+
+  async start(): Promise<void> {
+    const { prefix } = this.#o;
+    const leaseTtlMs = this.#o.resources?.leaseTtlMs ?? 1_500;
+    this.#buckets = await ensureResources(this.#nc, prefix, { ...this.#o.resources, leaseTtlMs });
+    this.#js = jetstream(this.#nc);
+    const subj = subjects(prefix);
+    const names = resourceNames(prefix);
+    const store = new TaskStore(this.#buckets.tasks);
+    const mirror = new Mirror(this.#buckets, this.#log);
+    this.#mirror = mirror;
+    await mirror.start();
+    const scheduler = new Scheduler({
+      nc: this.#nc,
+      js: this.#js,
+      store,
+      mirror,
+      subjects: subj,
+      reportsStream: names.streams.reports,
+      log: this.#log,
+      options: {
+        ...this.#o.scheduler,
+        ...(this.#o.strategy !== undefined ? { strategy: this.#o.strategy } : {}),
+      },
+    });
+    this.#scheduler = scheduler;
+    const leadership: Leadership = new Leadership({
+      kv: this.#buckets.leader,
+      replicaId: this.replicaId,
+      leaseTtlMs,
+      log: this.#log,
+      onElected: (term): Promise<void> => scheduler.lead(term, () => leadership.valid()),
+      onDeposed: () => scheduler.stepDown(),
+    });
+    this.#leadership = leadership;
+    this.#api = new ApiService({
+      nc: this.#nc,
+      store,
+      mirror,
+      idempotencyKv: this.#buckets.idempotency,
+      subjects: subj,
+      log: this.#log,
+      status: () => ({
+        replicaId: this.replicaId,
+        role: leadership.state,
+        term: leadership.term,
+        leaderId: leadership.leaderId,
+      }),
+    });
+    this.#api.start();
+    await leadership.start();
+    this.#log.info({ prefix, strategy: scheduler.options.strategy }, "ready");
+  }
+
+  /** Graceful stop: hands leadership over at once, then stops serving. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#leadership?.stop();
+    await this.#scheduler?.stepDown();
+    await this.#api?.stop();
+    this.#mirror?.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,473 @@
+/**
+ * The leader's duties: match queued tasks to live workers, dispatch assignments, apply worker
+ * reports, fire delays/backoffs/timeouts re-derived from stored timestamps, and requeue the
+ * tasks of workers whose heartbeat expired. Only the elected leader runs them; every decision
+ * is a task-machine transition written with compare-and-set.
+ */
+import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type {
+  PlacementStrategy,
+  StrategyName,
+  TaskEvent,
+  WorkerView as PlacementWorker,
+} from "../actors/index.ts";
+import { createStrategy, eventFromReport } from "../actors/index.ts";
+import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
+import { AssignmentReply, decode, encode, Report } from "../protocol/index.ts";
+import type { Mirror, StoredWorker } from "./mirror.ts";
+import type { StoredTask, TaskStore } from "./task-store.ts";
+
+export interface SchedulerOptions {
+  /** Placement strategy. @default "best-fit" */
+  strategy: StrategyName;
+  /** How long a worker has to acknowledge an assignment before the task is requeued. @default 2000 */
+  assignTimeoutMs: number;
+  /** Extra time after a task's timeout before the leader times it out itself (the worker normally reports first). @default 2000 */
+  timeoutGraceMs: number;
+  /** An assigned task that has not started after this long is handed back. @default 10000 */
+  startTimeoutMs: number;
+  /** At most this many NO_FIT explanations are written per scheduling pass (the head of the queue). @default 16 */
+  noFitWritesPerPass: number;
+}
+
+export const defaultSchedulerOptions: SchedulerOptions = {
+  strategy: "best-fit",
+  assignTimeoutMs: 2_000,
+  timeoutGraceMs: 2_000,
+  startTimeoutMs: 10_000,
+  noFitWritesPerPass: 16,
+};
+
+export interface SchedulerDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  store: TaskStore;
+  mirror: Mirror;
+  subjects: Subjects;
+  reportsStream: string;
+  log: Logger;
+  options?: Partial<SchedulerOptions>;
+  /** Counters shared with metrics. */
+  stats?: SchedulerStats;
+}
+
+export interface SchedulerStats {
+  assignments: number;
+  refusedReports: number;
+  acceptedCompletions: number;
+  workersLost: number;
+  requeuedOnWorkerLoss: number;
+}
+
+interface Reservation {
+  workerId: string;
+  resources: Resources;
+  /** Revision of our ASSIGN write; the reservation ends once the mirror has seen it. */
+  revision: number | null;
+}
+
+const ZERO: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
+const add = (a: Resources, b: Resources): Resources => ({
+  cpu: a.cpu + b.cpu,
+  memoryMb: a.memoryMb + b.memoryMb,
+  slots: a.slots + b.slots,
+});
+
+export class Scheduler {
+  readonly options: SchedulerOptions;
+  readonly stats: SchedulerStats;
+  readonly #d: SchedulerDeps;
+  readonly #strategy: PlacementStrategy;
+  #term: number | null = null;
+  #valid: () => boolean = () => false;
+  #reports: ConsumerMessages | null = null;
+  #reportsDone: Promise<void> | null = null;
+  #unlisten: (() => void) | null = null;
+  #kickPending = false;
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #reserved = new Map<string, Reservation>();
+  readonly #lastAssignedAt = new Map<string, number>();
+  readonly #perTask = new Map<string, Promise<unknown>>();
+
+  constructor(deps: SchedulerDeps) {
+    this.#d = deps;
+    this.options = { ...defaultSchedulerOptions, ...deps.options };
+    this.stats = deps.stats ?? {
+      assignments: 0,
+      refusedReports: 0,
+      acceptedCompletions: 0,
+      workersLost: 0,
+      requeuedOnWorkerLoss: 0,
+    };
+    this.#strategy = createStrategy(this.options.strategy);
+  }
+
+  get leading(): boolean {
+    return this.#term !== null;
+  }
+
+  /**
+   * Takes up leader duties under `term`. `valid()` must return false as soon as the lease may
+   * have lapsed (checked before every assignment, so a paused leader never assigns under a
+   * stale term).
+   */
+  async lead(term: number, valid: () => boolean): Promise<void> {
+    if (this.#term !== null) await this.stepDown();
+    this.#term = term;
+    this.#valid = valid;
+    const log = this.#d.log.child({ term });
+    this.#unlisten = this.#d.mirror.listen({
+      task: (t) => this.#onTask(t),
+      workerUp: (w, isNew) => {
+        if (isNew) log.info({ workerId: w.info.id, types: w.info.types }, "worker joined");
+        this.kick();
+      },
+      workerGone: (id, how) => void this.#onWorkerGone(id, how),
+    });
+    // Restore: every non-terminal task is re-derived from its stored record.
+    const alive = new Set(this.#d.mirror.workers.keys());
+    for (const t of this.#d.mirror.tasks.values()) {
+      const { record } = t;
+      if (
+        (record.state === "assigned" || record.state === "running") &&
+        record.workerId !== null &&
+        !alive.has(record.workerId)
+      ) {
+        this.#serial(record.id, () => this.#workerLost(record.id, record.workerId!));
+      } else {
+        this.#arm(t);
+      }
+    }
+    await this.#startReports();
+    log.info(
+      { tasks: this.#d.mirror.tasks.size, workers: alive.size, strategy: this.options.strategy },
+      "leading",
+    );
+    this.kick();
+  }
+
+  /** Stops every leader duty (lease lost, resigned or shutting down). */
+  async stepDown(): Promise<void> {
+    if (this.#term === null) return;
+    this.#d.log.info({ term: this.#term }, "stepping down");
+    this.#term = null;
+    this.#valid = () => false;
+    this.#unlisten?.();
+    this.#unlisten = null;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.#reserved.clear();
+    const r = this.#reports;
+    this.#reports = null;
+    if (r !== null) {
+      await r.close().catch(() => undefined);
+      await this.#reportsDone?.catch(() => undefined);
+    }
+    await Promise.allSettled([...this.#perTask.values()]);
+  }
+
+  /** Requests a scheduling pass soon (coalesced). */
+  kick(): void {
+    if (this.#kickPending || this.#term === null) return;
+    this.#kickPending = true;
+    setImmediate(() => {
+      this.#kickPending = false;
+      this.#pass();
+    });
+  }
+
+  // --- scheduling -----------------------------------------------------------------
+
+  #workerViews(): PlacementWorker[] {
+    const { mirror } = this.#d;
+    const used = new Map<string, Resources>();
+    for (const [workerId, ids] of mirror.byWorker) {
+      let u = ZERO;
+      for (const id of ids) {
+        const t = mirror.tasks.get(id);
+        if (t !== undefined) u = add(u, t.record.resources);
+      }
+      used.set(workerId, u);
+    }
+    for (const r of this.#reserved.values())
+      used.set(r.workerId, add(used.get(r.workerId) ?? ZERO, r.resources));
+    return [...mirror.workers.values()]
+      .map(({ info }) => ({
+        id: info.id,
+        types: info.types,
+        labels: info.labels,
+        capacity: info.capacity,
+        used: used.get(info.id) ?? ZERO,
+        lastAssignedAt: this.#lastAssignedAt.get(info.id) ?? 0,
+        state: info.state,
+      }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  #pass(): void {
+    if (this.#term === null || !this.#valid()) return;
+    const { mirror } = this.#d;
+    const queued: StoredTask[] = [];
+    for (const id of mirror.idsIn("queued")) {
+      const t = mirror.tasks.get(id);
+      if (t !== undefined && !this.#reserved.has(id) && !this.#perTask.has(id)) queued.push(t);
+    }
+    if (queued.length === 0) return;
+    // Higher priority first, FIFO within a priority.
+    queued.sort(
+      (a, b) =>
+        b.record.priority - a.record.priority ||
+        a.record.createdAt - b.record.createdAt ||
+        (a.record.id < b.record.id ? -1 : 1),
+    );
+    const workers = this.#workerViews();
+    const byId = new Map(workers.map((w) => [w.id, w]));
+    let noFitWrites = 0;
+    const at = Date.now();
+    for (const t of queued) {
+      const r = t.record;
+      const decision = this.#strategy.place(
+        { id: r.id, type: r.type, resources: r.resources, labels: r.labels, key: r.key },
+        workers,
+        { random: Math.random },
+      );
+      const placement: Placement = { ...decision, at };
+      if (decision.workerId === null) {
+        if (
+          noFitWrites < this.options.noFitWritesPerPass &&
+          r.placement?.reason !== decision.reason
+        ) {
+          noFitWrites++;
+          this.#serial(r.id, () =>
+            this.#d.store.apply(r.id, () => ({ type: "NO_FIT", at, placement }), { known: t }),
+          );
+        }
+        continue;
+      }
+      const w = byId.get(decision.workerId);
+      if (w !== undefined) {
+        w.used = add(w.used, r.resources);
+        w.lastAssignedAt = at;
+      }
+      this.#lastAssignedAt.set(decision.workerId, at);
+      const reservation: Reservation = {
+        workerId: decision.workerId,
+        resources: r.resources,
+        revision: null,
+      };
+      this.#reserved.set(r.id, reservation);
+      this.#serial(r.id, () => this.#dispatch(t, decision.workerId!, placement, reservation));
+    }
+  }
+
+  async #dispatch(
+    t: StoredTask,
+    workerId: string,
+    placement: Placement,
+    reservation: Reservation,
+  ): Promise<void> {
+    const term = this.#term;
+    const { store, nc, subjects, log } = this.#d;
+    try {
+      if (term === null || !this.#valid()) return;
+      const res = await store.apply(
+        t.record.id,
+        (rec) =>
+          rec.state === "queued"
+            ? { type: "ASSIGN", at: Date.now(), workerId, term, placement }
+            : null,
+        { known: t },
+      );
+      if (!res.ok) return;
+      reservation.revision = res.revision;
+      this.stats.assignments++;
+      const rec = res.record;
+      const assignment: Assignment = {
+        v: 1,
+        taskId: rec.id,
+        epoch: rec.epoch,
+        term,
+        attempt: rec.attempt,
+        type: rec.type,
+        payload: rec.payload,
+        timeoutMs: rec.timeoutMs,
+        resources: rec.resources,
+      };
+      let refusal: string | null = null;
+      try {
+        const reply = await nc.request(subjects.workerAssign(workerId), encode(assignment), {
+          timeout: this.options.assignTimeoutMs,
+        });
+        const body = decode(AssignmentReply, reply.data);
+        if (!body.ok) refusal = `worker refused: ${body.error.code}: ${body.error.message}`;
+      } catch (err) {
+        refusal = `assignment not acknowledged: ${(err as Error).message}`;
+      }
+      if (refusal !== null) {
+        log.warn(
+          { taskId: rec.id, workerId, epoch: rec.epoch, reason: refusal },
+          "assignment failed; requeueing",
+        );
+        await store.apply(rec.id, () => ({
+          type: "RELEASE",
+          at: Date.now(),
+          epoch: rec.epoch,
+          reason: refusal,
+        }));
+      }
+    } catch (err) {
+      log.error({ err, taskId: t.record.id }, "dispatch failed");
+    } finally {
+      // Keep the reservation until the mirror reflects the assignment (see #onTask).
+      if (
+        reservation.revision === null ||
+        (this.#d.mirror.tasks.get(t.record.id)?.revision ?? 0) >= reservation.revision
+      ) {
+        if (this.#reserved.get(t.record.id) === reservation) this.#reserved.delete(t.record.id);
+      }
+      this.kick();
+    }
+  }
+
+  /** Runs work for one task strictly after the previous work for the same task. */
+  #serial(taskId: string, fn: () => Promise<unknown>): void {
+    const prev = this.#perTask.get(taskId) ?? Promise.resolve();
+    const next = prev
+      .then(fn, fn)
+      .catch((err: unknown) => this.#d.log.error({ err, taskId }, "task work failed"));
+    this.#perTask.set(taskId, next);
+    void next.finally(() => {
+      if (this.#perTask.get(taskId) === next) this.#perTask.delete(taskId);
+    });
+  }
+
+  // --- mirror events --------------------------------------------------------------
+
+  #onTask(t: StoredTask): void {
+    const r = this.#reserved.get(t.record.id);
+    if (r !== undefined && r.revision !== null && t.revision >= r.revision)
+      this.#reserved.delete(t.record.id);
+    this.#arm(t);
+    const s = t.record.state;
+    if (
+      s === "queued" ||
+      s === "succeeded" ||
+      s === "failed" ||
+      s === "dead" ||
+      s === "cancelled" ||
+      s === "timed_out" ||
+      s === "retrying"
+    )
+      this.kick();
+  }
+
+  /** (Re)arms the one timer a task may need, derived from its stored timestamps. */
+  #arm(t: StoredTask): void {
+    const { record } = t;
+    const old = this.#timers.get(record.id);
+    if (old !== undefined) clearTimeout(old);
+    this.#timers.delete(record.id);
+    let due: number | null = null;
+    let event: ((rec: TaskRecord) => TaskEvent | null) | null = null;
+    if (record.state === "delayed" && record.runAt !== null) {
+      due = record.runAt;
+      event = (rec) =>
+        rec.state === "delayed" ? { type: "DUE", at: Math.max(Date.now(), due!) } : null;
+    } else if (record.state === "retrying" && record.nextRunAt !== null) {
+      due = record.nextRunAt;
+      event = (rec) =>
+        rec.state === "retrying" ? { type: "DUE", at: Math.max(Date.now(), due!) } : null;
+    } else if (record.state === "assigned") {
+      // Acknowledged assignments report `started` at once; one that never does was lost
+      // (e.g. the previous leader died between the write and the request): hand it back.
+      const epoch = record.epoch;
+      due = (record.assignedAt ?? record.updatedAt) + this.options.startTimeoutMs;
+      event = (rec) =>
+        rec.epoch === epoch && rec.state === "assigned"
+          ? { type: "RELEASE", at: Date.now(), epoch, reason: "not started in time" }
+          : null;
+    } else if (record.state === "running") {
+      // The worker aborts and reports at timeoutMs; this is the backstop if it cannot.
+      const epoch = record.epoch;
+      due = (record.startedAt ?? record.updatedAt) + record.timeoutMs + this.options.timeoutGraceMs;
+      event = (rec) =>
+        rec.epoch === epoch && rec.state === "running"
+          ? { type: "TIME_OUT", at: Date.now(), epoch, rand: Math.random() }
+          : null;
+    }
+    if (due === null || event === null) return;
+    const fire = event;
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(record.id);
+        if (this.#term === null || !this.#valid()) return;
+        this.#serial(record.id, () => this.#d.store.apply(record.id, fire));
+      },
+      Math.max(0, due - Date.now()),
+    );
+    this.#timers.set(record.id, timer);
+  }
+
+  async #onWorkerGone(workerId: string, how: "expired" | "deleted"): Promise<void> {
+    this.stats.workersLost++;
+    const ids = [...(this.#d.mirror.byWorker.get(workerId) ?? [])];
+    this.#d.log.warn({ workerId, how, tasks: ids.length }, "worker gone; requeueing its tasks");
+    for (const [id, r] of this.#reserved) if (r.workerId === workerId) this.#reserved.delete(id);
+    for (const id of ids) this.#serial(id, () => this.#workerLost(id, workerId));
+    this.kick();
+  }
+
+  async #workerLost(taskId: string, workerId: string): Promise<void> {
+    const res = await this.#d.store.apply(taskId, (rec) =>
+      rec.workerId === workerId ? { type: "WORKER_LOST", at: Date.now(), workerId } : null,
+    );
+    if (res.ok && res.changed) this.stats.requeuedOnWorkerLoss++;
+  }
+
+  // --- reports --------------------------------------------------------------------
+
+  async #startReports(): Promise<void> {
+    const consumer = await this.#d.js.consumers.get(this.#d.reportsStream, "leader");
+    const messages = await consumer.consume({ max_messages: 512 });
+    this.#reports = messages;
+    this.#reportsDone = (async () => {
+      for await (const m of messages) {
+        let report: Report;
+        try {
+          report = decode(Report, m.data);
+        } catch (err) {
+          this.#d.log.warn({ err, subject: m.subject }, "malformed report dropped");
+          m.term();
+          continue;
+        }
+        this.#serial(report.taskId, async () => {
+          const res = await this.#d.store.apply(
+            report.taskId,
+            () => eventFromReport(report, Date.now(), Math.random()),
+            { countStale: true },
+          );
+          if (!res.ok && res.stale) {
+            this.stats.refusedReports++;
+            this.#d.log.info(
+              {
+                taskId: report.taskId,
+                epoch: report.epoch,
+                kind: report.kind,
+                workerId: report.workerId,
+                reason: res.reason,
+              },
+              "stale report refused",
+            );
+          } else if (res.ok && res.changed && report.kind === "succeeded") {
+            this.stats.acceptedCompletions++;
+          }
+          m.ack();
+        });
+      }
+    })();
+  }
+}
+
+export type { StoredWorker };

@@ -1,0 +1,473 @@
+/**
+ * A worker process: registers its task types, capacity and labels; heartbeats into the
+ * workers bucket (whose TTL expires a silent worker); accepts assignments within its free
+ * capacity; runs handlers; reports through the reports stream tagged with the assignment's
+ * epoch. It fences itself — aborts its tasks and stops reporting them — when it cannot renew
+ * its heartbeat within the TTL, before the leader may run them elsewhere.
+ */
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { WorkerEvent, WorkerSnapshot } from "../actors/index.ts";
+import {
+  applyWorkerEvent,
+  heartbeatOverdue,
+  initialWorkerSnapshot,
+  workerState,
+} from "../actors/index.ts";
+import type {
+  JsonValue,
+  Report,
+  Resources,
+  Subjects,
+  TaskError,
+  WorkerInfo,
+} from "../protocol/index.ts";
+import {
+  Assignment,
+  CancelNotice,
+  DroverError,
+  encode,
+  ErrorCode,
+  errorReply,
+  NonRetryableError,
+  safeDecode,
+} from "../protocol/index.ts";
+import type { HandlerMap } from "./handler.ts";
+import { retryTransient } from "./kv-util.ts";
+
+export interface WorkerOptions {
+  /** Unique worker id. @default "<host>-<pid>-<random>" */
+  id?: string;
+  handlers: HandlerMap;
+  /** Total capacity. @default { cpu: 1, memoryMb: 1024, slots: 4 } */
+  capacity?: Resources;
+  labels?: Record<string, string>;
+  /** Must equal the workers bucket TTL. @default 1500 */
+  heartbeatTtlMs?: number;
+  /** On drain, running tasks get this long to finish before they are handed back. @default 30000 */
+  drainGraceMs?: number;
+  /** Minimum interval between progress reports of one task. @default 250 */
+  progressIntervalMs?: number;
+  version?: string;
+}
+
+export interface WorkerDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  workersKv: KV;
+  subjects: Subjects;
+  log: Logger;
+}
+
+interface Execution {
+  taskId: string;
+  epoch: number;
+  controller: AbortController;
+  /** Why it was aborted; decides what (if anything) is reported. */
+  outcome: "timed_out" | "cancelled" | "fenced" | "released" | null;
+  done: Promise<void>;
+}
+
+/** Counters for tests, benchmarks and metrics. */
+export interface WorkerStats {
+  executions: number;
+  succeeded: number;
+  failed: number;
+  fenced: number;
+}
+
+/** A report without the fields the worker fills in. */
+type ReportBody = Report extends unknown
+  ? Report extends infer R
+    ? R extends Report
+      ? Omit<R, "v" | "workerId" | "at">
+      : never
+    : never
+  : never;
+
+const sanitize = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40);
+
+export class Worker {
+  readonly id: string;
+  readonly stats: WorkerStats = { executions: 0, succeeded: 0, failed: 0, fenced: 0 };
+  readonly #d: WorkerDeps;
+  readonly #o: Required<Omit<WorkerOptions, "id">>;
+  #snap: WorkerSnapshot;
+  readonly #running = new Map<string, Execution>();
+  #subs: Subscription[] = [];
+  #hbTimer: NodeJS.Timeout | null = null;
+  #fenceTimer: NodeJS.Timeout | null = null;
+  #startedAt = Date.now();
+  #stopped = false;
+  #idle: (() => void) | null = null;
+
+  constructor(deps: WorkerDeps, options: WorkerOptions) {
+    this.#d = deps;
+    this.id =
+      options.id ?? `${sanitize(hostname())}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.#o = {
+      handlers: options.handlers,
+      capacity: options.capacity ?? { cpu: 1, memoryMb: 1024, slots: 4 },
+      labels: options.labels ?? {},
+      heartbeatTtlMs: options.heartbeatTtlMs ?? 1_500,
+      drainGraceMs: options.drainGraceMs ?? 30_000,
+      progressIntervalMs: options.progressIntervalMs ?? 250,
+      version: options.version ?? "0.1.0",
+    };
+    this.#snap = initialWorkerSnapshot({
+      workerId: this.id,
+      capacity: this.#o.capacity,
+      heartbeatTtlMs: this.#o.heartbeatTtlMs,
+    });
+  }
+
+  get state(): string {
+    return workerState(this.#snap);
+  }
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  #send(event: WorkerEvent): boolean {
+    const res = applyWorkerEvent(this.#snap, event);
+    if (!res.ok) return false;
+    this.#snap = res.snapshot;
+    return true;
+  }
+
+  get #log(): Logger {
+    return this.#d.log;
+  }
+
+  async start(): Promise<void> {
+    const { nc, subjects } = this.#d;
+    this.#startedAt = Date.now();
+    this.#send({ type: "CONNECTED", at: Date.now() });
+    this.#subs = [
+      nc.subscribe(subjects.workerAssign(this.id), {
+        callback: (err, msg) => (err ? undefined : this.#onAssign(msg)),
+      }),
+      nc.subscribe(subjects.workerCancel(this.id), {
+        callback: (err, msg) => (err ? undefined : this.#onCancel(msg)),
+      }),
+    ];
+    await nc.flush();
+    await this.#heartbeat();
+    this.#scheduleHeartbeat();
+    this.#fenceTimer = setInterval(
+      () => this.#checkFence(),
+      Math.max(50, this.#o.heartbeatTtlMs / 10),
+    );
+    this.#log.info(
+      {
+        workerId: this.id,
+        types: Object.keys(this.#o.handlers),
+        capacity: this.#o.capacity,
+        labels: this.#o.labels,
+      },
+      "ready",
+    );
+  }
+
+  #info(): WorkerInfo {
+    const s = this.state;
+    return {
+      v: 1,
+      id: this.id,
+      types: Object.keys(this.#o.handlers),
+      capacity: this.#o.capacity,
+      labels: this.#o.labels,
+      state: s === "draining" ? "draining" : "ready",
+      startedAt: this.#startedAt,
+      heartbeatAt: Date.now(),
+      running: [...this.#running.values()].map((e) => ({ taskId: e.taskId, epoch: e.epoch })),
+      hostname: hostname(),
+      pid: process.pid,
+      version: this.#o.version,
+    };
+  }
+
+  async #heartbeat(): Promise<void> {
+    const sentAt = Date.now();
+    await this.#d.workersKv.put(this.id, encode(this.#info()), {
+      timeout: this.#o.heartbeatTtlMs / 2,
+    });
+    const s = this.state;
+    if (s === "registering" || s === "fenced") {
+      if (this.#send({ type: "REGISTERED", at: sentAt }))
+        this.#log.info(
+          { workerId: this.id },
+          s === "fenced" ? "re-registered after fencing" : "registered",
+        );
+    } else {
+      this.#send({ type: "HEARTBEAT_OK", at: sentAt });
+    }
+  }
+
+  #scheduleHeartbeat(): void {
+    if (this.#stopped) return;
+    this.#hbTimer = setTimeout(() => {
+      this.#heartbeat()
+        .catch((err: unknown) =>
+          this.#log.warn({ err: (err as Error).message }, "heartbeat failed"),
+        )
+        .finally(() => this.#scheduleHeartbeat());
+    }, this.#o.heartbeatTtlMs / 3);
+  }
+
+  /** Self-fencing: a worker that could not renew its heartbeat in time stops its tasks. */
+  #checkFence(): void {
+    const s = this.state;
+    if (s !== "ready.idle" && s !== "ready.busy" && s !== "draining") return;
+    if (!heartbeatOverdue(this.#snap.context, Date.now(), this.#o.heartbeatTtlMs / 4)) return;
+    this.#log.error(
+      { workerId: this.id, running: this.#running.size },
+      "heartbeat lease lost: fencing (aborting running tasks, no reports)",
+    );
+    this.stats.fenced++;
+    for (const e of this.#running.values()) {
+      e.outcome ??= "fenced";
+      e.controller.abort(
+        new DroverError(ErrorCode.Unavailable, "worker fenced: heartbeat lease lost"),
+      );
+    }
+    this.#send({ type: "LEASE_LOST", at: Date.now() });
+  }
+
+  #reply(msg: Msg, body: unknown): void {
+    if (msg.reply) msg.respond(encode(body));
+  }
+
+  #onAssign(msg: Msg): void {
+    const parsed = safeDecode(Assignment, msg.data);
+    if (!parsed.ok) return this.#reply(msg, errorReply(parsed.error));
+    const a = parsed.value;
+    const existing = this.#running.get(a.taskId);
+    if (existing !== undefined && existing.epoch === a.epoch) return this.#reply(msg, { ok: true }); // a resent request
+    const s = this.state;
+    if (s !== "ready.idle" && s !== "ready.busy") {
+      return this.#reply(
+        msg,
+        errorReply(new DroverError(ErrorCode.Unavailable, `worker is ${s}`, { retryable: true })),
+      );
+    }
+    const handler = this.#o.handlers[a.type];
+    if (handler === undefined) {
+      return this.#reply(
+        msg,
+        errorReply(new DroverError(ErrorCode.NotFound, `no handler for type '${a.type}'`)),
+      );
+    }
+    if (existing !== undefined) {
+      // An older epoch of the same task is still running here: the newer assignment wins.
+      existing.outcome ??= "released";
+      existing.controller.abort(
+        new DroverError(ErrorCode.Conflict, "superseded by a newer assignment"),
+      );
+      this.#send({ type: "TASK_FINISHED", at: Date.now(), taskId: a.taskId });
+      this.#running.delete(a.taskId);
+    }
+    if (
+      !this.#send({
+        type: "ASSIGN",
+        at: Date.now(),
+        taskId: a.taskId,
+        epoch: a.epoch,
+        resources: a.resources,
+      })
+    ) {
+      return this.#reply(
+        msg,
+        errorReply(
+          new DroverError(ErrorCode.Conflict, "not enough free capacity", { retryable: true }),
+        ),
+      );
+    }
+    this.#reply(msg, { ok: true });
+    this.#execute(a, handler);
+  }
+
+  #onCancel(msg: Msg): void {
+    const parsed = safeDecode(CancelNotice, msg.data);
+    if (!parsed.ok) return;
+    const e = this.#running.get(parsed.value.taskId);
+    if (e === undefined || e.epoch !== parsed.value.epoch) return;
+    this.#log.info({ taskId: e.taskId, epoch: e.epoch }, "cancelling");
+    e.outcome ??= "cancelled";
+    e.controller.abort(new DroverError(ErrorCode.Conflict, `cancelled: ${parsed.value.reason}`));
+  }
+
+  #execute(a: Assignment, handler: HandlerMap[string]): void {
+    const controller = new AbortController();
+    const log = this.#log.child({ taskId: a.taskId, attempt: a.attempt, epoch: a.epoch });
+    const exec: Execution = {
+      taskId: a.taskId,
+      epoch: a.epoch,
+      controller,
+      outcome: null,
+      done: Promise.resolve(),
+    };
+    this.#running.set(a.taskId, exec);
+    this.stats.executions++;
+    let lastProgressAt = 0;
+    let pendingProgress: { value: JsonValue } | null = null;
+    let progressTimer: NodeJS.Timeout | null = null;
+    const sendProgress = (): void => {
+      progressTimer = null;
+      if (pendingProgress === null || controller.signal.aborted) return;
+      const value = pendingProgress.value;
+      pendingProgress = null;
+      lastProgressAt = Date.now();
+      void this.#report(
+        { kind: "progress", taskId: a.taskId, epoch: a.epoch, progress: value },
+        exec,
+      );
+    };
+    const timeout = setTimeout(() => {
+      exec.outcome ??= "timed_out";
+      controller.abort(new DroverError(ErrorCode.Timeout, `timed out after ${a.timeoutMs} ms`));
+    }, a.timeoutMs);
+
+    exec.done = (async () => {
+      await this.#report({ kind: "started", taskId: a.taskId, epoch: a.epoch }, exec);
+      const aborted = new Promise<never>((_, reject) =>
+        controller.signal.addEventListener(
+          "abort",
+          () => reject(controller.signal.reason as Error),
+          { once: true },
+        ),
+      );
+      aborted.catch(() => undefined);
+      let report: ReportBody | null;
+      try {
+        const result = await Promise.race([
+          Promise.resolve().then(() =>
+            handler({
+              taskId: a.taskId,
+              type: a.type,
+              payload: a.payload,
+              signal: controller.signal,
+              attempt: a.attempt,
+              log,
+              progress: (value) => {
+                pendingProgress = { value };
+                if (progressTimer === null)
+                  progressTimer = setTimeout(
+                    sendProgress,
+                    Math.max(0, lastProgressAt + this.#o.progressIntervalMs - Date.now()),
+                  );
+              },
+            }),
+          ),
+          aborted,
+        ]);
+        report =
+          exec.outcome === null
+            ? {
+                kind: "succeeded",
+                taskId: a.taskId,
+                epoch: a.epoch,
+                result: result ?? null,
+              }
+            : null;
+        if (report !== null) this.stats.succeeded++;
+      } catch (err) {
+        if (exec.outcome === null) {
+          this.stats.failed++;
+          const error: TaskError = {
+            code:
+              err instanceof DroverError
+                ? err.code
+                : err instanceof NonRetryableError
+                  ? "non_retryable"
+                  : "handler_error",
+            message: err instanceof Error ? err.message : String(err),
+            retryable: !(err instanceof NonRetryableError),
+          };
+          log.warn({ err }, "handler failed");
+          report = { kind: "failed", taskId: a.taskId, epoch: a.epoch, error };
+        } else report = null;
+      } finally {
+        clearTimeout(timeout);
+        if (progressTimer !== null) clearTimeout(progressTimer);
+      }
+      if (exec.outcome === "timed_out")
+        report = { kind: "timed_out", taskId: a.taskId, epoch: a.epoch };
+      if (exec.outcome === "released")
+        report = { kind: "released", taskId: a.taskId, epoch: a.epoch, reason: "worker draining" };
+      // Fenced and cancelled executions report nothing: the task is someone else's now.
+      if (report !== null) await this.#report(report, exec);
+      if (this.#running.get(a.taskId) === exec) {
+        this.#running.delete(a.taskId);
+        this.#send({ type: "TASK_FINISHED", at: Date.now(), taskId: a.taskId });
+      }
+      if (this.#running.size === 0) this.#idle?.();
+    })().catch((err: unknown) => log.error({ err }, "execution failed"));
+  }
+
+  /** Publishes a report durably (JetStream ack), retrying transient failures unless fenced. */
+  async #report(body: ReportBody, exec: Execution): Promise<void> {
+    const report = { ...body, v: 1, workerId: this.id, at: Date.now() } as Report;
+    const msgID = `${report.taskId}:${report.epoch}:${report.kind}${report.kind === "progress" ? `:${report.at}` : ""}`;
+    try {
+      await retryTransient(
+        () => this.#d.js.publish(this.#d.subjects.report(report.taskId), encode(report), { msgID }),
+        {
+          attempts: 50,
+          signal: exec.outcome === "fenced" ? AbortSignal.abort() : undefined,
+        },
+      );
+    } catch (err) {
+      this.#log.error(
+        { err, taskId: report.taskId, kind: report.kind },
+        "report could not be published",
+      );
+    }
+  }
+
+  /**
+   * Graceful stop: takes no new work, lets running tasks finish within the grace period,
+   * hands back what is left, removes its heartbeat so the leader knows at once.
+   */
+  async drain(graceMs = this.#o.drainGraceMs): Promise<void> {
+    if (this.#stopped) return;
+    this.#send({ type: "DRAIN", at: Date.now(), graceMs });
+    this.#log.info({ workerId: this.id, running: this.#running.size, graceMs }, "draining");
+    await this.#heartbeat().catch(() => undefined);
+    if (this.#running.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve;
+        setTimeout(resolve, graceMs).unref();
+      });
+    }
+    for (const e of this.#running.values()) {
+      e.outcome ??= "released";
+      e.controller.abort(
+        new DroverError(ErrorCode.Unavailable, "worker draining: task handed back"),
+      );
+    }
+    await Promise.allSettled([...this.#running.values()].map((e) => e.done));
+    this.#send({ type: "DRAINED", at: Date.now() });
+    await this.close();
+  }
+
+  /** Stops at once: no drain (tests and fatal errors). */
+  async close(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#hbTimer !== null) clearTimeout(this.#hbTimer);
+    if (this.#fenceTimer !== null) clearInterval(this.#fenceTimer);
+    for (const s of this.#subs) s.unsubscribe();
+    this.#send({ type: "STOP", at: Date.now() });
+    await this.#d.workersKv.delete(this.id).catch(() => undefined);
+    this.#log.info({ workerId: this.id }, "stopped");
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
