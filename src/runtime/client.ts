@@ -2,7 +2,7 @@
  * The TypeScript client: submit and manage tasks over the request/reply API, and wait for a
  * task to finish by watching its record.
  */
-import { Kvm } from "@nats-io/kv";
+import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import type {
@@ -157,6 +157,35 @@ export class DroverClient {
       opts.signal?.removeEventListener("abort", stop);
       watch.stop();
     }
+  }
+
+  /**
+   * Watches every task record of this prefix from now on (updates only, no current values):
+   * `onRecord` sees each PUT, decoded. Resolves once the watch is in place, with a function
+   * that stops it (also stopped when `signal` aborts). A record that fails its schema is skipped.
+   */
+  async watchAll(onRecord: (t: TaskRecord) => void, signal?: AbortSignal): Promise<() => void> {
+    const kv = await new Kvm(this.nc).open(resourceNames(this.#prefix).buckets.tasks);
+    const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    const stop = (): void => {
+      signal?.removeEventListener("abort", stop);
+      watch.stop();
+    };
+    if (signal?.aborted === true) stop();
+    else signal?.addEventListener("abort", stop, { once: true });
+    void (async () => {
+      for await (const e of watch) {
+        if (e.operation !== "PUT") continue;
+        let t: TaskRecord;
+        try {
+          t = decode(TaskRecordSchema, e.value, { maxBytes: MAX_MESSAGE_BYTES });
+        } catch {
+          continue;
+        }
+        onRecord(t);
+      }
+    })().catch(() => undefined);
+    return stop;
   }
 
   async close(): Promise<void> {

@@ -76,7 +76,10 @@ export class TaskStore {
       const res = applyTaskEvent(current.record, ev);
       let next: TaskRecord;
       if (!res.ok) {
-        if (!(res.stale && opts.countStale === true)) return { ...res, record: current.record };
+        // A report for an older epoch is stale even when the state alone refuses it (a late
+        // result for a task that has since finished elsewhere).
+        const stale = res.stale || ("epoch" in ev && ev.epoch !== current.record.epoch);
+        if (!(stale && opts.countStale === true)) return { ...res, stale, record: current.record };
         next = recordRefusedReport(current.record, ev.at);
       } else {
         if (!res.changed)
@@ -87,7 +90,7 @@ export class TaskStore {
         const revision = await retryTransient(() =>
           this.kv.update(id, encode(next), current!.revision),
         );
-        if (!res.ok) return { ...res, record: next };
+        if (!res.ok) return { ...res, stale: true, record: next };
         return { ok: true, record: next, revision, changed: true };
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;

@@ -380,11 +380,9 @@ export class Worker {
           this.stats.failed++;
           const error: TaskError = {
             code:
-              err instanceof DroverError
+              err instanceof DroverError || err instanceof NonRetryableError
                 ? err.code
-                : err instanceof NonRetryableError
-                  ? "non_retryable"
-                  : "handler_error",
+                : "handler_error",
             message: err instanceof Error ? err.message : String(err),
             retryable: !(err instanceof NonRetryableError),
           };
