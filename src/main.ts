@@ -5,10 +5,12 @@
 import { pino } from "pino";
 import { DroverError } from "./protocol/index.ts";
 import { loadConfig } from "./cli/config.ts";
+import { benchCommand } from "./cli/bench.ts";
 import type { Command } from "./cli/command.ts";
 import { parseFlags, UsageError } from "./cli/command.ts";
 import { healthCommand } from "./cli/health.ts";
 import { schedulerCommand, workerCommand } from "./cli/roles.ts";
+import { schemaCommand } from "./cli/schema.ts";
 import {
   cancelCommand,
   getCommand,
@@ -29,7 +31,9 @@ const commands: Command[] = [
   retryCommand,
   lsCommand,
   workersCommand,
+  benchCommand,
   healthCommand,
+  schemaCommand,
 ];
 
 function help(): string {
