@@ -100,9 +100,13 @@ export const workerCommand: Command = {
       (values.handlers as string | undefined) ?? process.env.DROVER_HANDLERS,
     );
     const capacity = {
-      cpu: numFlag(values, "cpu", Number(process.env.DROVER_CPU ?? 4)),
-      memoryMb: numFlag(values, "memory-mb", Number(process.env.DROVER_MEMORY_MB ?? 4096)),
-      slots: intFlag(values, "slots", Number(process.env.DROVER_SLOTS ?? 8)),
+      cpu: numFlag({ cpu: values.cpu ?? process.env.DROVER_CPU }, "cpu", 4),
+      memoryMb: numFlag(
+        { "memory-mb": values["memory-mb"] ?? process.env.DROVER_MEMORY_MB },
+        "memory-mb",
+        4096,
+      ),
+      slots: intFlag({ slots: values.slots ?? process.env.DROVER_SLOTS }, "slots", 8),
     };
     const labels = labelsFlag(values, "label", process.env.DROVER_LABELS);
     const nc = await connectNats({ servers: config.natsUrl, name: "drover-worker" });

@@ -10,7 +10,8 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { StrategyName } from "../actors/index.ts";
-import { resourceNames, subjects } from "../protocol/index.ts";
+import type { TaskTransitionEvent } from "../protocol/index.ts";
+import { encode, resourceNames, subjects } from "../protocol/index.ts";
 import { ApiService } from "./api.ts";
 import { Leadership } from "./leadership.ts";
 import { Mirror } from "./mirror.ts";
@@ -70,7 +71,24 @@ export class SchedulerReplica {
     this.#js = jetstream(this.#nc);
     const subj = subjects(prefix);
     const names = resourceNames(prefix);
-    const store = new TaskStore(this.#buckets.tasks);
+    // Every state change is also published on `<prefix>.events.task.<state>` (kept for an
+    // hour in the events stream) for dashboards and `nats sub`; fire-and-forget.
+    const store = new TaskStore(this.#buckets.tasks, (before, after, event) => {
+      const e: TaskTransitionEvent = {
+        v: 1,
+        kind: "task",
+        taskId: after.id,
+        type: after.type,
+        from: before.state,
+        to: after.state,
+        event,
+        epoch: after.epoch,
+        attempt: after.attempt,
+        workerId: after.workerId ?? before.workerId,
+        at: after.updatedAt,
+      };
+      this.#nc.publish(subj.event(`task.${after.state}`), encode(e));
+    });
     const mirror = new Mirror(this.#buckets, this.#log);
     this.#mirror = mirror;
     await mirror.start();

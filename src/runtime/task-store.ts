@@ -26,10 +26,19 @@ export type ApplyOutcome =
   | { ok: true; record: TaskRecord; revision: number; changed: boolean }
   | { ok: false; reason: string; stale: boolean; record: TaskRecord | null };
 
+/** Told of every accepted transition (after it is durable); used to publish events. */
+export type TransitionListener = (
+  before: TaskRecord,
+  after: TaskRecord,
+  event: TaskEvent["type"],
+) => void;
+
 export class TaskStore {
   readonly kv: KV;
-  constructor(kv: KV) {
+  readonly #onTransition: TransitionListener | undefined;
+  constructor(kv: KV, onTransition?: TransitionListener) {
     this.kv = kv;
+    this.#onTransition = onTransition;
   }
 
   /** Decodes a stored value; a record that fails its schema is reported, never guessed at. */
@@ -91,6 +100,8 @@ export class TaskStore {
           this.kv.update(id, encode(next), current!.revision),
         );
         if (!res.ok) return { ...res, stale: true, record: next };
+        if (next.state !== current.record.state)
+          this.#onTransition?.(current.record, next, ev.type);
         return { ok: true, record: next, revision, changed: true };
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;

@@ -1,0 +1,113 @@
+/**
+ * The README's run command and its `nats` CLI walkthrough, executed as written: `drover up`
+ * (a local nats-server, 2 schedulers, 2 workers) and the shell block between the
+ * walkthrough markers, with the nats CLI pointed at this test's port through NATS_URL.
+ */
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+describe("README", () => {
+  it("`drover up` comes up healthy and the nats CLI walkthrough works as written", async () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const block =
+      /<!-- walkthrough:start -->\s*```sh\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(
+        readme,
+      )?.[1];
+    expect(block).toBeDefined();
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "drover-up-"));
+    const up = spawn(
+      process.execPath,
+      [
+        join(root, "src", "main.ts"),
+        "up",
+        "--port",
+        String(port),
+        "--data-dir",
+        join(dir, "nats"),
+        "--log-dir",
+        join(dir, "logs"),
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, DROVER_LOG_LEVEL: "warn" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    let err = "";
+    up.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    try {
+      await new Promise<void>((ready, fail) => {
+        up.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("Press Ctrl-C to stop.")) ready();
+        });
+        up.once("exit", (code) => fail(new Error(`drover up exited ${code}: ${err}`)));
+      });
+      expect(out).toMatch(/"healthy":true/);
+      expect(out).toContain(`nats://127.0.0.1:${port}`);
+
+      const env = {
+        ...process.env,
+        NATS_URL: `nats://127.0.0.1:${port}`,
+        DROVER_NATS_URL: `nats://127.0.0.1:${port}`,
+      };
+      const { stdout } = await run("bash", ["-euo", "pipefail", "-c", block!], {
+        cwd: root,
+        env,
+        timeout: 60_000,
+      });
+      const replies = stdout
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      // submit replies, the record, the worker list, the duplicate, the cancel and the bad input
+      expect(
+        replies.filter((r) => r.ok === true && typeof r.id === "string").length,
+      ).toBeGreaterThanOrEqual(6);
+      expect(replies.some((r) => r.duplicate === true)).toBe(true);
+      expect(
+        replies.some((r) => (r.task as { state?: string } | undefined)?.state === "cancelled"),
+      ).toBe(true);
+      expect(
+        replies.some(
+          (r) => (r.error as { code?: string } | undefined)?.code === "validation_failed",
+        ),
+      ).toBe(true);
+      expect(replies.some((r) => Array.isArray(r.workers) && r.workers.length === 2)).toBe(true);
+      expect(replies.some((r) => Array.isArray(r.tasks))).toBe(true);
+
+      // The drover CLI lines after the block work too.
+      const cli = await run(
+        process.execPath,
+        [join(root, "bin", "drover.js"), "submit", "sleep", '{"ms":300,"steps":3}', "--wait"],
+        { cwd: root, env },
+      );
+      expect(cli.stdout).toMatch(/ succeeded /);
+      expect(cli.stderr).toMatch(/progress \{"step":1,"of":3\}/);
+    } finally {
+      up.kill("SIGINT");
+      await new Promise((r) => (up.exitCode !== null ? r(null) : up.once("exit", r)));
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(up.exitCode).toBe(0);
+  });
+});
