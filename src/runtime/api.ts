@@ -100,7 +100,26 @@ export class ApiService {
         this.#d.log.error({ err, subject: msg.subject }, "API request failed");
       body = errorReply(err);
     }
-    if (msg.reply) msg.respond(encode(body));
+    if (!msg.reply) return;
+    const data = encode(body);
+    // A reply over the server's max_payload would throw in respond(): answer with an error.
+    const max = this.#d.nc.info?.max_payload ?? 1_048_576;
+    try {
+      msg.respond(
+        data.length <= max
+          ? data
+          : encode(
+              errorReply(
+                new DroverError(
+                  ErrorCode.PayloadTooLarge,
+                  `reply of ${data.length} bytes exceeds the server's max_payload (${max}); ask for a smaller page`,
+                ),
+              ),
+            ),
+      );
+    } catch (err) {
+      this.#d.log.warn({ err, subject: msg.subject }, "could not send a reply");
+    }
   }
 
   #decode<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
@@ -221,9 +240,18 @@ export class ApiService {
       start = matches.findIndex((t) => t.createdAt > at || (t.createdAt === at && t.id > id));
       if (start < 0) start = matches.length;
     }
-    const page = matches.slice(start, start + req.limit);
+    // Pages are capped by size as well as by count, so a reply always fits in one message.
+    const budget = Math.floor((this.#d.nc.info?.max_payload ?? 1_048_576) * 0.9);
+    const page: TaskRecord[] = [];
+    let bytes = 64;
+    for (const t of matches.slice(start, start + req.limit)) {
+      const size = JSON.stringify(t).length + 1;
+      if (page.length > 0 && bytes + size > budget) break;
+      page.push(t);
+      bytes += size;
+    }
     const last = page.at(-1);
-    const more = start + req.limit < matches.length;
+    const more = start + page.length < matches.length;
     return {
       ok: true,
       tasks: page,

@@ -36,6 +36,8 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       // Heartbeat expiry is 1.5 s by default; detect a dead server link well within that.
       pingInterval: 2_000,
       maxPingOut: 2,
+      // Async stack traces build an Error per request: a fifth of the leader's CPU under load.
+      noAsyncTraces: true,
     });
   } catch (err) {
     throw new DroverError(

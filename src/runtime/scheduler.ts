@@ -28,6 +28,10 @@ export interface SchedulerOptions {
   timeoutGraceMs: number;
   /** An assigned task that has not started after this long is handed back. @default 10000 */
   startTimeoutMs: number;
+  /** A queued task gets a "why not placed" explanation once it has waited this long. @default 1000 */
+  noFitAfterMs: number;
+  /** While leading, a scheduling pass runs at least this often (timers and events drive the rest). @default 1000 */
+  sweepIntervalMs: number;
   /** At most this many NO_FIT explanations are written per scheduling pass (the head of the queue). @default 16 */
   noFitWritesPerPass: number;
 }
@@ -37,6 +41,8 @@ export const defaultSchedulerOptions: SchedulerOptions = {
   assignTimeoutMs: 2_000,
   timeoutGraceMs: 2_000,
   startTimeoutMs: 10_000,
+  noFitAfterMs: 1_000,
+  sweepIntervalMs: 1_000,
   noFitWritesPerPass: 16,
 };
 
@@ -86,6 +92,7 @@ export class Scheduler {
   #reportsDone: Promise<void> | null = null;
   #unlisten: (() => void) | null = null;
   #kickPending = false;
+  #sweep: NodeJS.Timeout | null = null;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #reserved = new Map<string, Reservation>();
   readonly #lastAssignedAt = new Map<string, number>();
@@ -141,6 +148,7 @@ export class Scheduler {
       }
     }
     await this.#startReports();
+    this.#sweep = setInterval(() => this.kick(), this.options.sweepIntervalMs);
     log.info(
       { tasks: this.#d.mirror.tasks.size, workers: alive.size, strategy: this.options.strategy },
       "leading",
@@ -154,6 +162,8 @@ export class Scheduler {
     this.#d.log.info({ term: this.#term }, "stepping down");
     this.#term = null;
     this.#valid = () => false;
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#sweep = null;
     this.#unlisten?.();
     this.#unlisten = null;
     for (const t of this.#timers.values()) clearTimeout(t);
@@ -226,17 +236,27 @@ export class Scheduler {
     const byId = new Map(workers.map((w) => [w.id, w]));
     let noFitWrites = 0;
     const at = Date.now();
+    // Within one pass, a task that fits nowhere means every later task of the same shape
+    // (type, resources, labels) fits nowhere either: decide once per shape.
+    const unplaceable = new Map<string, Omit<Placement, "at">>();
     for (const t of queued) {
       const r = t.record;
-      const decision = this.#strategy.place(
-        { id: r.id, type: r.type, resources: r.resources, labels: r.labels, key: r.key },
-        workers,
-        { random: Math.random },
-      );
+      const shape = `${r.type}|${r.resources.cpu}|${r.resources.memoryMb}|${r.resources.slots}|${JSON.stringify(r.labels)}`;
+      const decision =
+        unplaceable.get(shape) ??
+        this.#strategy.place(
+          { id: r.id, type: r.type, resources: r.resources, labels: r.labels, key: r.key },
+          workers,
+          { random: Math.random },
+        );
       const placement: Placement = { ...decision, at };
       if (decision.workerId === null) {
+        unplaceable.set(shape, decision);
+        // Explain only tasks that have waited a while: on a busy cluster most queued tasks
+        // are placed moments later, and the explanation would be a wasted write.
         if (
           noFitWrites < this.options.noFitWritesPerPass &&
+          at - r.updatedAt >= this.options.noFitAfterMs &&
           r.placement?.reason !== decision.reason
         ) {
           noFitWrites++;
@@ -446,7 +466,8 @@ export class Scheduler {
           const res = await this.#d.store.apply(
             report.taskId,
             () => eventFromReport(report, Date.now(), Math.random()),
-            { countStale: true },
+            // The mirror usually holds the latest revision: one KV write instead of a read and a write.
+            { countStale: true, known: this.#d.mirror.tasks.get(report.taskId) },
           );
           if (!res.ok && res.stale) {
             this.stats.refusedReports++;

@@ -75,15 +75,29 @@ export class TaskStore {
     opts: { known?: StoredTask; countStale?: boolean } = {},
   ): Promise<ApplyOutcome> {
     let current = opts.known ?? null;
+    // A cached copy (e.g. from the mirror) may lag: a refusal decided on it is re-checked
+    // against a fresh read before it is believed.
+    let cached = current !== null;
     for (let attempt = 0; attempt < 20; attempt++) {
-      current ??= await this.get(id);
+      if (current === null) {
+        current = await this.get(id);
+        cached = false;
+      }
       if (current === null)
         return { ok: false, reason: `task ${id} not found`, stale: false, record: null };
       const ev = event(current.record);
+      if (ev === null && cached) {
+        current = null;
+        continue;
+      }
       if (ev === null)
         return { ok: false, reason: "skipped", stale: false, record: current.record };
       const res = applyTaskEvent(current.record, ev);
       let next: TaskRecord;
+      if (!res.ok && cached) {
+        current = null;
+        continue;
+      }
       if (!res.ok) {
         // A report for an older epoch is stale even when the state alone refuses it (a late
         // result for a task that has since finished elsewhere).

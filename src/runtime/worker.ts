@@ -52,6 +52,8 @@ export interface WorkerOptions {
   drainGraceMs?: number;
   /** Minimum interval between progress reports of one task. @default 250 */
   progressIntervalMs?: number;
+  /** A handler still running after this long is reported `started` (quicker ones report only their result). @default 20 */
+  startedReportDelayMs?: number;
   version?: string;
 }
 
@@ -116,6 +118,7 @@ export class Worker {
       heartbeatTtlMs: options.heartbeatTtlMs ?? 1_500,
       drainGraceMs: options.drainGraceMs ?? 30_000,
       progressIntervalMs: options.progressIntervalMs ?? 250,
+      startedReportDelayMs: options.startedReportDelayMs ?? 20,
       version: options.version ?? "0.1.0",
     };
     this.#snap = initialWorkerSnapshot({
@@ -333,7 +336,12 @@ export class Worker {
     }, a.timeoutMs);
 
     exec.done = (async () => {
-      await this.#report({ kind: "started", taskId: a.taskId, epoch: a.epoch }, exec);
+      // `started` goes out only if the handler is still running after a moment: a task that
+      // finishes at once goes straight from assigned to its result (one report, one write less).
+      let started: Promise<void> | null = null;
+      const startedTimer = setTimeout(() => {
+        started = this.#report({ kind: "started", taskId: a.taskId, epoch: a.epoch }, exec);
+      }, this.#o.startedReportDelayMs);
       const aborted = new Promise<never>((_, reject) =>
         controller.signal.addEventListener(
           "abort",
@@ -391,8 +399,10 @@ export class Worker {
         } else report = null;
       } finally {
         clearTimeout(timeout);
+        clearTimeout(startedTimer);
         if (progressTimer !== null) clearTimeout(progressTimer);
       }
+      if (started !== null) await started;
       if (exec.outcome === "timed_out")
         report = { kind: "timed_out", taskId: a.taskId, epoch: a.epoch };
       if (exec.outcome === "released")
