@@ -338,9 +338,9 @@ export class Worker {
     exec.done = (async () => {
       // `started` goes out only if the handler is still running after a moment: a task that
       // finishes at once goes straight from assigned to its result (one report, one write less).
-      let started: Promise<void> | null = null;
+      const started: { sent: Promise<void> | null } = { sent: null };
       const startedTimer = setTimeout(() => {
-        started = this.#report({ kind: "started", taskId: a.taskId, epoch: a.epoch }, exec);
+        started.sent = this.#report({ kind: "started", taskId: a.taskId, epoch: a.epoch }, exec);
       }, this.#o.startedReportDelayMs);
       const aborted = new Promise<never>((_, reject) =>
         controller.signal.addEventListener(
@@ -402,7 +402,7 @@ export class Worker {
         clearTimeout(startedTimer);
         if (progressTimer !== null) clearTimeout(progressTimer);
       }
-      if (started !== null) await started;
+      if (started.sent !== null) await started.sent;
       if (exec.outcome === "timed_out")
         report = { kind: "timed_out", taskId: a.taskId, epoch: a.epoch };
       if (exec.outcome === "released")
