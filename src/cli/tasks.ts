@@ -168,7 +168,10 @@ export const getCommand: Command = {
   summary: "show a task's record (state, attempts, placement, result)",
   usage: "drover get <task-id>",
   options: {},
-  run: (ctx) => withClient(ctx, async (c) => (print(await c.get(oneId(ctx, "get"))), 0)),
+  run: (ctx) => {
+    const id = oneId(ctx, "get");
+    return withClient(ctx, async (c) => (print(await c.get(id)), 0));
+  },
 };
 
 export const cancelCommand: Command = {
@@ -176,12 +179,14 @@ export const cancelCommand: Command = {
   summary: "cancel a queued, delayed, retrying or running task",
   usage: "drover cancel <task-id> [--reason TEXT]",
   options: { reason: { type: "string" } },
-  run: (ctx) =>
-    withClient(ctx, async (c) => {
-      const t = await c.cancel(oneId(ctx, "cancel"), ctx.values.reason as string | undefined);
+  run: (ctx) => {
+    const id = oneId(ctx, "cancel");
+    return withClient(ctx, async (c) => {
+      const t = await c.cancel(id, ctx.values.reason as string | undefined);
       console.log(`${t.id} ${t.state}`);
       return 0;
-    }),
+    });
+  },
 };
 
 export const retryCommand: Command = {
@@ -189,12 +194,14 @@ export const retryCommand: Command = {
   summary: "re-run a dead, failed or timed-out task",
   usage: "drover retry <task-id>",
   options: {},
-  run: (ctx) =>
-    withClient(ctx, async (c) => {
-      const t = await c.retry(oneId(ctx, "retry"));
+  run: (ctx) => {
+    const id = oneId(ctx, "retry");
+    return withClient(ctx, async (c) => {
+      const t = await c.retry(id);
       console.log(`${t.id} ${t.state}`);
       return 0;
-    }),
+    });
+  },
 };
 
 export const lsCommand: Command = {
@@ -208,24 +215,25 @@ export const lsCommand: Command = {
     cursor: { type: "string" },
     json: { type: "boolean", default: false },
   },
-  run: (ctx) =>
-    withClient(ctx, async (c) => {
-      const { values } = ctx;
-      let state: TaskState[] | undefined;
-      if (typeof values.state === "string") {
-        state = values.state.split(",").map((s) => {
-          const p = TaskStateSchema.safeParse(s.trim());
-          if (!p.success)
-            throw new UsageError(
-              `unknown --state '${s}' (one of: ${TaskStateSchema.options.join(", ")})`,
-            );
-          return p.data;
-        });
-      }
+  run: (ctx) => {
+    const { values } = ctx;
+    let state: TaskState[] | undefined;
+    if (typeof values.state === "string") {
+      state = values.state.split(",").map((s) => {
+        const p = TaskStateSchema.safeParse(s.trim());
+        if (!p.success)
+          throw new UsageError(
+            `unknown --state '${s}' (one of: ${TaskStateSchema.options.join(", ")})`,
+          );
+        return p.data;
+      });
+    }
+    const limit = intFlag(values, "limit", 100);
+    return withClient(ctx, async (c) => {
       const page = await c.list({
         ...(state !== undefined ? { state } : {}),
         ...(typeof values.type === "string" ? { type: values.type } : {}),
-        limit: intFlag(values, "limit", 100),
+        limit,
         ...(typeof values.cursor === "string" ? { cursor: values.cursor } : {}),
       });
       if (values.json === true) {
@@ -249,7 +257,8 @@ export const lsCommand: Command = {
       console.log(table(rows));
       if (page.nextCursor !== null) console.log(`more: drover ls --cursor ${page.nextCursor}`);
       return 0;
-    }),
+    });
+  },
 };
 
 export const workersCommand: Command = {

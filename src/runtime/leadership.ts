@@ -169,10 +169,13 @@ export class Leadership {
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
     this.#renewTimer = null;
     this.#send({ type: "RESIGN", at: Date.now() });
-    await this.#o.onDeposed("resigned");
+    // onDeposed stops assigning synchronously (before its first await); the lease can be
+    // released at once, and in-flight work (all compare-and-set) drains meanwhile.
+    const deposed = Promise.resolve(this.#o.onDeposed("resigned"));
     await this.#o.kv
       .delete(LEASE_KEY, rev === null ? {} : { previousSeq: rev })
       .catch((err: unknown) => this.#o.log.warn({ err }, "lease delete failed"));
+    await deposed;
   }
 
   async stop(): Promise<void> {

@@ -107,7 +107,8 @@ async function ensureConsumer(
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: ns(30_000),
+      // A report delivered to a leader that then died is redelivered to the next one after this.
+      ack_wait: ns(5_000),
       max_ack_pending: 4_096,
     });
   }

@@ -140,7 +140,8 @@ describe("three-node cluster", () => {
         expect((await retry(() => kv.get(`k${i}`)))?.string()).toBe(`during-${i}`);
 
       await cluster.restart(2);
-      const jsm = await jetstreamManager(nc);
+      // The meta leader may be re-electing right after the restart.
+      const jsm = await retry(() => jetstreamManager(nc));
       const stream = `KV_${bucket}`;
       // The restarted replica reports current with no lag once it has caught up.
       await until(async () => {
@@ -161,6 +162,47 @@ describe("three-node cluster", () => {
         const kv3 = await new Kvm(only).open(bucket);
         for (let i = 0; i < 20; i++) expect((await kv3.get(`k${i}`))?.string()).toBe(`during-${i}`);
         expect(only.info?.server_name).toBe("n3");
+      } finally {
+        await only.close();
+      }
+    } finally {
+      await nc.close();
+    }
+  });
+});
+
+describe("three-node cluster: partition", () => {
+  let cluster: NatsClusterHandle;
+  beforeAll(async () => {
+    cluster = await startNatsCluster(3);
+  });
+  afterAll(async () => {
+    await cluster?.[Symbol.asyncDispose]();
+  });
+
+  it("a node cut off the network loses its routes; after heal it rejoins and serves the bucket", async () => {
+    const routesOf = async (i: number): Promise<number> => {
+      const n = cluster.nodes[i]!;
+      const r = await fetch(`http://${n.getHost()}:${n.getMappedPort(8222)}/routez`);
+      const body = (await r.json()) as { routes?: { remote_name?: string }[] };
+      return new Set((body.routes ?? []).map((x) => x.remote_name)).size;
+    };
+    await until(async () => (await routesOf(1)) === 2);
+    await cluster.disconnect(0);
+    await until(async () => (await routesOf(1)) === 1);
+    const nc = await connect({ servers: [cluster.servers()[1]!], maxReconnectAttempts: -1 });
+    try {
+      const bucket = `${uniquePrefix("cut")}-tasks`;
+      const kv = await retry(() => new Kvm(nc).create(bucket, { replicas: 3 }));
+      // Two of three nodes are a quorum: writes go on during the partition.
+      await retry(() => kv.put("k", "during-partition"));
+      await cluster.heal(0);
+      await until(async () => (await routesOf(0)) === 2 && (await routesOf(1)) === 2);
+      const only = await connect({ servers: [cluster.servers()[0]!], noRandomize: true });
+      try {
+        const kv1 = await new Kvm(only).open(bucket);
+        await until(async () => (await kv1.get("k"))?.string() === "during-partition");
+        expect(only.info?.server_name).toBe("n1");
       } finally {
         await only.close();
       }

@@ -303,11 +303,52 @@ describe("failover and fencing", () => {
     const handoverMs = Date.now() - stoppedAt;
     const second = d.leader()!;
     expect(second.term!).toBeGreaterThan(term1);
-    expect(handoverMs).toBeLessThan(1_000);
+    // The lease is deleted on stop, so a follower takes over without waiting for its TTL
+    // (1.5 s); the design goal for any failover is 2 s.
+    expect(handoverMs).toBeLessThan(2_000);
     const after = await d.client.submit({ type: "echo", payload: 2 });
     const rec = await d.client.wait(after.id);
     expect(rec.state).toBe("succeeded");
     expect(rec.term).toBe(second.term);
+  });
+
+  it("a new leader restores every non-terminal task: in-flight, delayed and retrying work finishes after failover", async () => {
+    await using d = await startDrover({ servers: servers(), schedulers: 2 });
+    await d.addWorker({
+      id: "w1",
+      handlers: examples,
+      capacity: { cpu: 4, memoryMb: 4096, slots: 8 },
+    });
+    await d.addWorker({
+      id: "w2",
+      handlers: examples,
+      capacity: { cpu: 4, memoryMb: 4096, slots: 8 },
+    });
+    const first = d.leader()!;
+    const delayed = await d.client.submit({ type: "echo", payload: "later", delayMs: 2_000 });
+    const retrying = await d.client.submit({
+      type: "fail",
+      payload: { times: 1 },
+      retry: { maxAttempts: 2, backoff: { type: "fixed", baseMs: 1_500, jitter: 0 } },
+    });
+    const busy = await Promise.all(
+      Array.from({ length: 100 }, (_, n) =>
+        d.client.submit({ type: "sleep", payload: { ms: 50 + (n % 5) * 50 } }),
+      ),
+    );
+    await d.waitFor(
+      async () => (await d.client.get(retrying.id)).state === "retrying",
+      "the failing task to wait for its retry",
+    );
+    await first.close();
+    await d.waitFor(() => d.leader() !== undefined, "a new leader");
+    const all = await Promise.all([delayed, retrying, ...busy].map(({ id }) => d.client.wait(id)));
+    expect(all.filter((t) => t.state !== "succeeded").map((t) => `${t.id}:${t.state}`)).toEqual([]);
+    expect(all.every((t) => t.history.filter((h) => h.to === "succeeded").length === 1)).toBe(true);
+    const late = all[0]!;
+    expect((late.startedAt ?? late.assignedAt!) - late.runAt!).toBeLessThanOrEqual(500);
+    expect(late.term).toBe(d.leader()!.term);
+    expect(all[1]!.attempt).toBe(2);
   });
 
   it("a worker process killed with SIGKILL has its tasks completed elsewhere", async () => {
