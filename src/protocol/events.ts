@@ -16,6 +16,8 @@ export const TaskTransitionEvent = z.strictObject({
   /** Machine event type, e.g. `"SUCCEED"`. */
   event: z.string(),
   epoch: z.number().int().min(0),
+  /** Leader term of the task's last assignment (0 before the first). */
+  term: z.number().int().min(0),
   attempt: z.number().int().min(0),
   workerId: z.string().nullable(),
   at: z.number(),

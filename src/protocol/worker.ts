@@ -38,6 +38,12 @@ export const WorkerInfo = z.strictObject({
   heartbeatAt: z.number(),
   /** Tasks in progress on the worker. */
   running: z.array(RunningTask),
+  /**
+   * Tasks this worker finished recently (their final report is published, the leader may
+   * not have applied it yet), so the leader does not mistake them for lost work.
+   * @default []
+   */
+  recent: z.array(RunningTask).default([]),
   hostname: z.string(),
   pid: z.number().int(),
   /** Drover version of the worker. */

@@ -83,6 +83,7 @@ export class SchedulerReplica {
         to: after.state,
         event,
         epoch: after.epoch,
+        term: after.term,
         attempt: after.attempt,
         workerId: after.workerId ?? before.workerId,
         at: after.updatedAt,

@@ -28,6 +28,8 @@ export interface SchedulerOptions {
   timeoutGraceMs: number;
   /** An assigned task that has not started after this long is handed back. @default 10000 */
   startTimeoutMs: number;
+  /** A task missing from its worker's heartbeats this long after its assignment is handed back. @default 3000 */
+  reconcileAfterMs: number;
   /** A queued task gets a "why not placed" explanation once it has waited this long. @default 1000 */
   noFitAfterMs: number;
   /** While leading, a scheduling pass runs at least this often (timers and events drive the rest). @default 1000 */
@@ -41,6 +43,7 @@ export const defaultSchedulerOptions: SchedulerOptions = {
   assignTimeoutMs: 2_000,
   timeoutGraceMs: 2_000,
   startTimeoutMs: 10_000,
+  reconcileAfterMs: 3_000,
   noFitAfterMs: 1_000,
   sweepIntervalMs: 1_000,
   noFitWritesPerPass: 16,
@@ -129,6 +132,7 @@ export class Scheduler {
       task: (t) => this.#onTask(t),
       workerUp: (w, isNew) => {
         if (isNew) log.info({ workerId: w.info.id, types: w.info.types }, "worker joined");
+        this.#reconcile(w);
         this.kick();
       },
       workerGone: (id, how) => void this.#onWorkerGone(id, how),
@@ -428,6 +432,40 @@ export class Scheduler {
       Math.max(0, due - Date.now()),
     );
     this.#timers.set(record.id, timer);
+  }
+
+  /**
+   * A heartbeat lists what the worker runs. A task the leader believes assigned to or running
+   * on it, but missing from a heartbeat written well after the assignment, was lost (an
+   * unacknowledged assignment, or a worker that fenced itself and came back): hand it back.
+   */
+  #reconcile(w: StoredWorker): void {
+    const ids = this.#d.mirror.byWorker.get(w.info.id);
+    if (ids === undefined || ids.size === 0) return;
+    const listed = new Set(
+      [...w.info.running, ...w.info.recent].map((r) => `${r.taskId}:${r.epoch}`),
+    );
+    for (const id of ids) {
+      const t = this.#d.mirror.tasks.get(id);
+      if (t === undefined || this.#reserved.has(id)) continue;
+      const { record } = t;
+      const since = record.assignedAt ?? record.updatedAt;
+      if (
+        listed.has(`${id}:${record.epoch}`) ||
+        w.info.heartbeatAt - since < this.options.reconcileAfterMs
+      )
+        continue;
+      const epoch = record.epoch;
+      this.#serial(id, () =>
+        this.#d.store.apply(id, (rec) =>
+          rec.epoch === epoch &&
+          rec.workerId === w.info.id &&
+          (rec.state === "assigned" || rec.state === "running")
+            ? { type: "RELEASE", at: Date.now(), epoch, reason: `not in ${w.info.id}'s heartbeat` }
+            : null,
+        ),
+      );
+    }
   }
 
   async #onWorkerGone(workerId: string, how: "expired" | "deleted"): Promise<void> {

@@ -100,6 +100,8 @@ export class Worker {
   readonly #o: Required<Omit<WorkerOptions, "id">>;
   #snap: WorkerSnapshot;
   readonly #running = new Map<string, Execution>();
+  /** Finished executions of the last 30 s (at most 512), listed in heartbeats. */
+  #recent: { taskId: string; epoch: number; at: number }[] = [];
   #subs: Subscription[] = [];
   #hbTimer: NodeJS.Timeout | null = null;
   #fenceTimer: NodeJS.Timeout | null = null;
@@ -188,6 +190,7 @@ export class Worker {
       startedAt: this.#startedAt,
       heartbeatAt: Date.now(),
       running: [...this.#running.values()].map((e) => ({ taskId: e.taskId, epoch: e.epoch })),
+      recent: this.#recent.map(({ taskId, epoch }) => ({ taskId, epoch })),
       hostname: hostname(),
       pid: process.pid,
       version: this.#o.version,
@@ -410,6 +413,9 @@ export class Worker {
       // Fenced and cancelled executions report nothing: the task is someone else's now.
       if (report !== null) await this.#report(report, exec);
       if (this.#running.get(a.taskId) === exec) {
+        const now = Date.now();
+        this.#recent = this.#recent.filter((r) => now - r.at < 30_000).slice(-511);
+        this.#recent.push({ taskId: a.taskId, epoch: a.epoch, at: now });
         this.#running.delete(a.taskId);
         this.#send({ type: "TASK_FINISHED", at: Date.now(), taskId: a.taskId });
       }
