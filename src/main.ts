@@ -81,8 +81,12 @@ export async function main(argv: string[]): Promise<number> {
   return await command.run({ config, log, values, positionals, signal: controller.signal });
 }
 
+// Once the command is done, exit even if a handle (a reconnecting NATS connection, a timer)
+// would keep the process alive: a failed actor must exit so that its supervisor restarts it.
+const exitSoon = (): void => void setTimeout(() => process.exit(), 250).unref();
 try {
   process.exitCode = await main(process.argv.slice(2));
+  exitSoon();
 } catch (err) {
   const code = err instanceof UsageError ? 2 : 1;
   const message =
@@ -93,4 +97,5 @@ try {
         : String(err);
   console.error(`drover: ${message}`);
   process.exitCode = code;
+  exitSoon();
 }

@@ -3,6 +3,7 @@
  * flags, parsed by one zod schema. Defaults live here and only here.
  */
 import { z } from "zod";
+import { defaultResourceOptions } from "../runtime/index.ts";
 
 const csv = z
   .string()
@@ -29,10 +30,10 @@ export const GlobalConfig = z.object({
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   /** `DROVER_LOG_LEVEL` / `--log-level`. @default "info" */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  /** `DROVER_HEARTBEAT_TTL_MS`: a worker silent for this long is dead. @default 1500 */
-  heartbeatTtlMs: ms(1_500),
-  /** `DROVER_LEASE_TTL_MS`: leadership lease. @default 1500 */
-  leaseTtlMs: ms(1_500),
+  /** `DROVER_HEARTBEAT_TTL_MS`: a worker silent for this long is dead. @default 1200 */
+  heartbeatTtlMs: ms(defaultResourceOptions.heartbeatTtlMs),
+  /** `DROVER_LEASE_TTL_MS`: leadership lease. @default 1200 */
+  leaseTtlMs: ms(defaultResourceOptions.leaseTtlMs),
 });
 export type GlobalConfig = z.output<typeof GlobalConfig>;
 

@@ -33,7 +33,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       timeout: opts.timeoutMs ?? 5_000,
       maxReconnectAttempts: opts.reconnectForever === false ? 10 : -1,
       reconnectTimeWait: 250,
-      // Heartbeat expiry is 1.5 s by default; detect a dead server link well within that.
+      // Find a dead server link within a few seconds and fail over to another node.
       pingInterval: 2_000,
       maxPingOut: 2,
       // Async stack traces build an Error per request: a fifth of the leader's CPU under load.

@@ -19,9 +19,9 @@ import { resourceNames, subjects } from "../protocol/index.ts";
 export interface ResourceOptions {
   /** Replicas of every stream and bucket (1 for one node, 3 for a production cluster). @default 1 */
   replicas: number;
-  /** Heartbeat TTL of the workers bucket: a worker not seen for this long is dead. @default 1500 */
+  /** Heartbeat TTL of the workers bucket: a worker not seen for this long is dead. @default 1200 */
   heartbeatTtlMs: number;
-  /** Leadership lease TTL. @default 1500 */
+  /** Leadership lease TTL. @default 1200 */
   leaseTtlMs: number;
   /** How long an idempotency key is remembered. @default 86_400_000 (24 h) */
   idempotencyWindowMs: number;
@@ -29,8 +29,8 @@ export interface ResourceOptions {
 
 export const defaultResourceOptions: ResourceOptions = {
   replicas: 1,
-  heartbeatTtlMs: 1_500,
-  leaseTtlMs: 1_500,
+  heartbeatTtlMs: 1_200,
+  leaseTtlMs: 1_200,
   idempotencyWindowMs: 86_400_000,
 };
 

@@ -16,7 +16,7 @@ import { ApiService } from "./api.ts";
 import { Leadership } from "./leadership.ts";
 import { Mirror } from "./mirror.ts";
 import type { Buckets, ResourceOptions } from "./resources.ts";
-import { ensureResources } from "./resources.ts";
+import { defaultResourceOptions, ensureResources } from "./resources.ts";
 import type { SchedulerOptions } from "./scheduler.ts";
 import { Scheduler } from "./scheduler.ts";
 import { TaskStore } from "./task-store.ts";
@@ -66,7 +66,7 @@ export class SchedulerReplica {
 
   async start(): Promise<void> {
     const { prefix } = this.#o;
-    const leaseTtlMs = this.#o.resources?.leaseTtlMs ?? 1_500;
+    const leaseTtlMs = this.#o.resources?.leaseTtlMs ?? defaultResourceOptions.leaseTtlMs;
     this.#buckets = await ensureResources(this.#nc, prefix, { ...this.#o.resources, leaseTtlMs });
     this.#js = jetstream(this.#nc);
     const subj = subjects(prefix);

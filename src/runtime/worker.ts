@@ -38,6 +38,7 @@ import {
 } from "../protocol/index.ts";
 import type { HandlerMap } from "./handler.ts";
 import { retryTransient } from "./kv-util.ts";
+import { defaultResourceOptions } from "./resources.ts";
 
 export interface WorkerOptions {
   /** Unique worker id. @default "<host>-<pid>-<random>" */
@@ -46,7 +47,7 @@ export interface WorkerOptions {
   /** Total capacity. @default { cpu: 1, memoryMb: 1024, slots: 4 } */
   capacity?: Resources;
   labels?: Record<string, string>;
-  /** Must equal the workers bucket TTL. @default 1500 */
+  /** Must equal the workers bucket TTL. @default 1200 */
   heartbeatTtlMs?: number;
   /** On drain, running tasks get this long to finish before they are handed back. @default 30000 */
   drainGraceMs?: number;
@@ -117,7 +118,7 @@ export class Worker {
       handlers: options.handlers,
       capacity: options.capacity ?? { cpu: 1, memoryMb: 1024, slots: 4 },
       labels: options.labels ?? {},
-      heartbeatTtlMs: options.heartbeatTtlMs ?? 1_500,
+      heartbeatTtlMs: options.heartbeatTtlMs ?? defaultResourceOptions.heartbeatTtlMs,
       drainGraceMs: options.drainGraceMs ?? 30_000,
       progressIntervalMs: options.progressIntervalMs ?? 250,
       startedReportDelayMs: options.startedReportDelayMs ?? 20,

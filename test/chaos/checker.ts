@@ -1,0 +1,168 @@
+/**
+ * The independent checker: after a scenario it reads the task records (KV), the executions
+ * stream written by the handlers and the events stream written by the schedulers — not the
+ * schedulers' own counters — and says what holds.
+ */
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { resourceNames, TERMINAL_STATES } from "../../src/protocol/index.ts";
+import type { TaskRecord, TaskTransitionEvent } from "../../src/protocol/index.ts";
+
+export interface CheckReport {
+  submitted: number;
+  records: number;
+  succeeded: number;
+  /** Submitted ids with no record. */
+  lost: string[];
+  /** Records not in a terminal state. */
+  stuck: string[];
+  /** Records in a terminal state other than succeeded. */
+  unsuccessful: string[];
+  /** Tasks whose record shows more than one accepted completion. */
+  duplicateCompletions: string[];
+  /** Accepted completions (succeeded transitions in the records). */
+  completions: number;
+  /** Handler executions recorded by the handlers themselves. */
+  executions: number;
+  /** Succeeded tasks with no recorded execution (impossible unless something is wrong). */
+  completedWithoutExecution: string[];
+  /** (taskId, epoch) pairs assigned more than once, from the events stream. */
+  duplicateAssignments: string[];
+  /** Late reports refused (sum of the records' refusedReports). */
+  refusedReports: number;
+  /** Assigned events, for scenario-specific checks. */
+  assigned: TaskTransitionEvent[];
+  /** The records, for scenario-specific measurements. */
+  byId: Map<string, TaskRecord>;
+}
+
+async function readStream<T>(nc: NatsConnection, stream: string, filter?: string): Promise<T[]> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const total = info.state.messages;
+  const out: T[] = [];
+  if (total === 0) return out;
+  const consumer = await jetstream(nc).consumers.get(
+    stream,
+    filter !== undefined ? { filter_subjects: [filter] } : {},
+  );
+  let seen = 0;
+  while (seen < total) {
+    const batch = await consumer.fetch({ max_messages: 1_000, expires: 2_000 });
+    let got = 0;
+    for await (const m of batch) {
+      got++;
+      seen = m.info.streamSequence;
+      out.push(m.json<T>());
+      if (m.info.pending === 0) seen = total;
+    }
+    if (got === 0) break;
+  }
+  return out;
+}
+
+export async function check(
+  nc: NatsConnection,
+  prefix: string,
+  ids: string[],
+): Promise<CheckReport> {
+  const kv = await new Kvm(nc).open(resourceNames(prefix).buckets.tasks);
+  const records = new Map<string, TaskRecord>();
+  const keys: string[] = [];
+  for await (const k of await kv.keys()) keys.push(k);
+  for (let i = 0; i < keys.length; i += 64) {
+    await Promise.all(
+      keys.slice(i, i + 64).map(async (k) => {
+        const e = await kv.get(k);
+        if (e?.operation === "PUT") records.set(k, e.json<TaskRecord>());
+      }),
+    );
+  }
+  const P = prefix.toUpperCase();
+  const executions = await readStream<{ taskId: string; attempt: number }>(nc, `${P}_CHAOS`);
+  const events = await readStream<TaskTransitionEvent>(
+    nc,
+    resourceNames(prefix).streams.events,
+    `${prefix}.events.task.assigned`,
+  );
+  const execByTask = new Map<string, number>();
+  for (const e of executions) execByTask.set(e.taskId, (execByTask.get(e.taskId) ?? 0) + 1);
+  const assignedByEpoch = new Map<string, number>();
+  for (const e of events)
+    assignedByEpoch.set(
+      `${e.taskId}:${e.epoch}`,
+      (assignedByEpoch.get(`${e.taskId}:${e.epoch}`) ?? 0) + 1,
+    );
+
+  const report: CheckReport = {
+    submitted: ids.length,
+    records: records.size,
+    succeeded: 0,
+    lost: [],
+    stuck: [],
+    unsuccessful: [],
+    duplicateCompletions: [],
+    completions: 0,
+    executions: executions.length,
+    completedWithoutExecution: [],
+    duplicateAssignments: [...assignedByEpoch].filter(([, n]) => n > 1).map(([k]) => k),
+    refusedReports: 0,
+    assigned: events,
+    byId: records,
+  };
+  for (const id of ids) {
+    const r = records.get(id);
+    if (r === undefined) {
+      report.lost.push(id);
+      continue;
+    }
+    const completions = r.history.filter((h) => h.to === "succeeded").length;
+    report.completions += completions;
+    report.refusedReports += r.refusedReports;
+    if (completions > 1) report.duplicateCompletions.push(id);
+    if (!TERMINAL_STATES.includes(r.state)) report.stuck.push(`${id}:${r.state}`);
+    else if (r.state !== "succeeded")
+      report.unsuccessful.push(`${id}:${r.state}:${r.error?.message ?? ""}`);
+    else {
+      report.succeeded++;
+      if ((execByTask.get(id) ?? 0) === 0) report.completedWithoutExecution.push(id);
+    }
+  }
+  return report;
+}
+
+/** Why tasks were run more than once: history events other than the happy path, by reason. */
+export function detours(r: CheckReport): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of r.byId.values()) {
+    for (const h of t.history) {
+      if (
+        h.event === "ASSIGN" ||
+        h.event === "START" ||
+        h.event === "SUCCEED" ||
+        h.event === "PROGRESS"
+      )
+        continue;
+      const key = `${h.event}${h.reason !== undefined ? `: ${h.reason.replace(/[0-9a-zA-Z]{16,}/g, "…").slice(0, 60)}` : ""}`;
+      out[key] = (out[key] ?? 0) + 1;
+    }
+  }
+  return out;
+}
+
+/** One line for the test log: the counts the issue asks to report. */
+export function summary(name: string, r: CheckReport, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    scenario: name,
+    submitted: r.submitted,
+    succeeded: r.succeeded,
+    completions: r.completions,
+    executions: r.executions,
+    refusedReports: r.refusedReports,
+    lost: r.lost.length,
+    stuck: r.stuck.length,
+    detours: detours(r),
+    ...extra,
+  });
+}

@@ -1,0 +1,314 @@
+/**
+ * A production-like cluster for the chaos suite: three NATS nodes (every stream and bucket
+ * R3), scheduler and worker actors as containers from the local drover image, and the
+ * operations that break them (SIGKILL, pause, network cut, restart).
+ */
+import { execFile } from "node:child_process";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { KvWatchInclude, Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { resourceNames, TERMINAL_STATES } from "../../src/protocol/index.ts";
+import type { TaskRecord, TaskState } from "../../src/protocol/index.ts";
+import { DroverClient, ensureResources } from "../../src/runtime/index.ts";
+import { startActor } from "../fixtures/actors.ts";
+import type { ActorHandle } from "../fixtures/actors.ts";
+import { docker } from "../fixtures/docker.ts";
+import { startNatsCluster } from "../fixtures/nats.ts";
+import type { NatsClusterHandle } from "../fixtures/nats.ts";
+import { uniquePrefix } from "../fixtures/prefix.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export interface Actor {
+  id: string;
+  role: "scheduler" | "worker";
+  handle: ActorHandle;
+}
+
+export interface ChaosOptions {
+  schedulers?: number;
+  workers?: number;
+  slots?: number;
+}
+
+export class ChaosCluster implements AsyncDisposable {
+  readonly prefix = uniquePrefix("chaos");
+  readonly actors = new Map<string, Actor>();
+  nats!: NatsClusterHandle;
+  nc!: NatsConnection;
+  client!: DroverClient;
+  /** Live view of every task's state, from a KV watch in the test process. */
+  readonly states = new Map<string, TaskState>();
+  readonly #waiters = new Set<() => void>();
+
+  async start(o: ChaosOptions = {}): Promise<this> {
+    this.nats = await startNatsCluster(3);
+    this.nc = await connect({
+      servers: this.nats.servers(),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    await retry(() => ensureResources(this.nc, this.prefix, { replicas: 3 }));
+    const P = this.prefix.toUpperCase();
+    await retry(async () => {
+      const jsm = await jetstreamManager(this.nc);
+      await jsm.streams.add({
+        name: `${P}_CHAOS`,
+        subjects: [`${this.prefix}.chaos.>`],
+        num_replicas: 3,
+        duplicate_window: 120_000_000_000,
+      });
+    });
+    this.client = new DroverClient(this.nc, { prefix: this.prefix, timeoutMs: 10_000 });
+    await this.#watchTasks();
+    const scheds = Array.from({ length: o.schedulers ?? 2 }, (_, i) => `s${i + 1}`);
+    const workers = Array.from({ length: o.workers ?? 3 }, (_, i) => `w${i + 1}`);
+    await Promise.all(scheds.map((id) => this.#startActor(id, "scheduler", ["--id", id])));
+    await Promise.all(
+      workers.map((id) =>
+        this.#startActor(id, "worker", [
+          "--id",
+          id,
+          "--handlers",
+          "/app/test/chaos/handlers.ts",
+          "--slots",
+          String(o.slots ?? 32),
+        ]),
+      ),
+    );
+    await this.waitFor(
+      async () =>
+        (await this.leader()).leaderId !== null &&
+        (await this.client.workers()).length === workers.length,
+      "a leader and every worker",
+      60_000,
+    );
+    return this;
+  }
+
+  async #startActor(id: string, role: "scheduler" | "worker", args: string[]): Promise<void> {
+    const handle = await startActor(role, args, {
+      network: this.nats.network,
+      servers: this.nats.internalServers,
+      prefix: this.prefix,
+      env: { DROVER_REPLICAS: "3", DROVER_WORKER_ID: id },
+      ready: /"msg":"ready"/,
+      copy:
+        role === "worker"
+          ? [
+              {
+                source: join(root, "test", "chaos", "handlers.ts"),
+                target: "/app/test/chaos/handlers.ts",
+              },
+            ]
+          : [],
+    });
+    this.actors.set(id, { id, role, handle });
+  }
+
+  async #watchTasks(): Promise<void> {
+    const kv = await new Kvm(this.nc).open(resourceNames(this.prefix).buckets.tasks);
+    const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const e of watch) {
+        if (e.operation !== "PUT") continue;
+        this.states.set(e.key, e.json<TaskRecord>().state);
+        for (const w of this.#waiters) w();
+      }
+    })();
+  }
+
+  actor(id: string): Actor {
+    const a = this.actors.get(id);
+    if (a === undefined) throw new Error(`no actor ${id}`);
+    return a;
+  }
+
+  /** The current leader as the API reports it (asks until some replica answers). */
+  async leader(): Promise<{ leaderId: string | null; term: number | null }> {
+    const reply = await this.nc.request(this.client.subjects.api.health, "{}", { timeout: 2_000 });
+    const h = JSON.parse(reply.string()) as {
+      leaderId: string | null;
+      term: number | null;
+      role: string;
+      replicaId: string;
+    };
+    return { leaderId: h.leaderId, term: h.role === "leader" ? h.term : null };
+  }
+
+  /** Asks until a replica that *is* the leader answers (queue groups pick any replica). */
+  async leaderInfo(timeoutMs = 20_000): Promise<{ leaderId: string; term: number }> {
+    let found: { leaderId: string; term: number } | null = null;
+    await this.waitFor(
+      async () => {
+        const reply = await this.nc.request(this.client.subjects.api.health, "{}", {
+          timeout: 1_000,
+        });
+        const h = JSON.parse(reply.string()) as {
+          leaderId: string | null;
+          term: number | null;
+          role: string;
+          replicaId: string;
+        };
+        if (h.role === "leader" && h.term !== null) found = { leaderId: h.replicaId, term: h.term };
+        return found !== null;
+      },
+      "the leader to answer",
+      timeoutMs,
+    );
+    return found!;
+  }
+
+  /** Submits `n` chaos tasks (`work`, 100–300 ms each) with 64 in flight; returns their ids. */
+  async submit(n: number, ms = () => 100 + Math.floor(Math.random() * 200)): Promise<string[]> {
+    const ids: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < n) {
+          // A submit that times out during a fault may still have been accepted: retrying it
+          // with the same idempotency key returns the first task instead of making a second.
+          const idempotencyKey = `${this.prefix}-${next++}`;
+          const payload = { ms: ms() };
+          const { id } = await retry(() =>
+            this.client.submit({
+              type: "work",
+              payload,
+              idempotencyKey,
+              retry: { maxAttempts: 5, backoff: { type: "fixed", baseMs: 200 } },
+            }),
+          );
+          ids.push(id);
+        }
+      }),
+    );
+    return ids;
+  }
+
+  inFlight(ids: string[]): number {
+    return ids.filter((id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued")).length;
+  }
+
+  /** Resolves when every id is terminal (pushed by the KV watch). */
+  async allTerminal(ids: string[], timeoutMs = 180_000): Promise<void> {
+    const done = (): boolean => this.inFlight(ids) === 0;
+    if (done()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(
+          new Error(
+            `${this.inFlight(ids)} of ${ids.length} tasks not terminal after ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      const check = (): void => {
+        if (!done()) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      this.#waiters.add(check);
+    });
+  }
+
+  async waitFor(
+    check: () => boolean | Promise<boolean>,
+    what: string,
+    timeoutMs = 30_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await Promise.resolve(check()).catch(() => false))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  // --- faults -----------------------------------------------------------------------
+
+  async kill(id: string): Promise<number> {
+    const at = Date.now();
+    await docker("kill", "--signal", "KILL", this.actor(id).handle.container.getId());
+    return at;
+  }
+  async pause(id: string): Promise<void> {
+    await docker("pause", this.actor(id).handle.container.getId());
+  }
+  async unpause(id: string): Promise<void> {
+    await docker("unpause", this.actor(id).handle.container.getId());
+  }
+  async cut(id: string): Promise<number> {
+    const at = Date.now();
+    await docker(
+      "network",
+      "disconnect",
+      this.nats.network.getName(),
+      this.actor(id).handle.container.getId(),
+    );
+    return at;
+  }
+  async heal(id: string): Promise<void> {
+    await docker(
+      "network",
+      "connect",
+      this.nats.network.getName(),
+      this.actor(id).handle.container.getId(),
+    );
+  }
+  /** Starts a stopped or killed actor again and waits for its next "ready" line. */
+  async revive(id: string): Promise<void> {
+    const c = this.actor(id).handle.container.getId();
+    const before = await readyCount(c);
+    await docker("start", c);
+    await this.waitFor(
+      async () => (await readyCount(c)) > before,
+      `${id} to be ready again`,
+      60_000,
+    );
+  }
+  /** Graceful restart: SIGTERM (a worker drains, a leader hands over), then start. */
+  async restart(id: string): Promise<void> {
+    await docker("stop", "--time", "40", this.actor(id).handle.container.getId());
+    await this.revive(id);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.allSettled([...this.actors.values()].map((a) => a.handle[Symbol.asyncDispose]()));
+    await this.nc?.close().catch(() => undefined);
+    await this.nats?.[Symbol.asyncDispose]();
+  }
+}
+
+/** How many "ready" lines the actor has logged (pino logs to stderr; docker keeps both). */
+async function readyCount(containerId: string): Promise<number> {
+  const logs = await new Promise<string>((done) =>
+    execFile("docker", ["logs", containerId], { maxBuffer: 64 * 1024 * 1024 }, (_err, out, err) =>
+      done(`${out}${err}`),
+    ),
+  );
+  return logs.split('"msg":"ready"').length - 1;
+}
+
+export async function retry<T>(fn: () => Promise<T>, attempts = 60): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+export async function startChaosCluster(o: ChaosOptions = {}): Promise<ChaosCluster> {
+  const c = new ChaosCluster();
+  try {
+    return await c.start(o);
+  } catch (err) {
+    await c[Symbol.asyncDispose]();
+    throw err;
+  }
+}

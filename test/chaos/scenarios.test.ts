@@ -1,0 +1,257 @@
+/**
+ * Chaos suite: the actors run as containers on a 3-node NATS cluster (every stream and bucket
+ * R3) with at least 2,000 tasks in flight when the fault hits. After each scenario the
+ * independent checker (checker.ts) proves: every task terminal and succeeded, one accepted
+ * completion each, none lost or stuck, executions ≥ completions, no epoch assigned twice.
+ *
+ * `npm run test:chaos` runs each scenario once (CI); `npm run chaos` repeats the timed ones
+ * (CHAOS_RUNS, default 5) and prints the p50/p99 table of docs/resilience.md.
+ */
+import { appendFileSync, mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import type { TaskRecord } from "../../src/protocol/index.ts";
+import { docker } from "../fixtures/docker.ts";
+import { check, summary } from "./checker.ts";
+import type { CheckReport } from "./checker.ts";
+import { startChaosCluster } from "./cluster.ts";
+import type { ChaosCluster } from "./cluster.ts";
+
+const FULL = process.env.CHAOS_FULL === "1";
+const RUNS = FULL ? Number(process.env.CHAOS_RUNS ?? 5) : 1;
+const TASKS = Number(process.env.CHAOS_TASKS ?? 2_600);
+const IN_FLIGHT = 2_000;
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const resultsFile = process.env.CHAOS_RESULTS ?? join(root, ".drover", "chaos-results.jsonl");
+
+const figures: Record<string, number[]> = {};
+function record(name: string, values: Record<string, number>): void {
+  for (const [k, v] of Object.entries(values)) (figures[`${name}.${k}`] ??= []).push(v);
+  mkdirSync(dirname(resultsFile), { recursive: true });
+  appendFileSync(
+    resultsFile,
+    `${JSON.stringify({ scenario: name, at: new Date().toISOString(), ...values })}\n`,
+  );
+}
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+afterAll(() => {
+  const rows = Object.entries(figures).map(
+    ([k, v]) => `| ${k} | ${v.length} | ${pct(v, 50)} | ${pct(v, 99)} | ${Math.max(...v)} |`,
+  );
+  if (rows.length > 0)
+    console.log(
+      ["| figure (ms) | runs | p50 | p99 | max |", "| --- | --- | --- | --- | --- |", ...rows].join(
+        "\n",
+      ),
+    );
+});
+
+/** Submits TASKS tasks and resolves once IN_FLIGHT of them are not yet terminal (the fault moment). */
+async function load(c: ChaosCluster): Promise<{ ids: Promise<string[]>; inFlight: number }> {
+  // 400–800 ms tasks on 3 × 32 slots: ~160 complete per second, fewer than are submitted,
+  // so the backlog passes IN_FLIGHT before the submits end.
+  const ids = c.submit(TASKS, () => 400 + Math.floor(Math.random() * 400));
+  let submitted: string[] | null = null;
+  void ids.then((x) => (submitted = x));
+  await c.waitFor(
+    () => submitted !== null || c.states.size - countTerminal(c) >= IN_FLIGHT,
+    `${IN_FLIGHT} tasks in flight`,
+    120_000,
+  );
+  return { ids, inFlight: c.states.size - countTerminal(c) };
+}
+
+function countTerminal(c: ChaosCluster): number {
+  let n = 0;
+  for (const s of c.states.values())
+    if (
+      s === "succeeded" ||
+      s === "failed" ||
+      s === "dead" ||
+      s === "cancelled" ||
+      s === "timed_out"
+    )
+      n++;
+  return n;
+}
+
+/** The invariants every scenario must keep. */
+async function verify(
+  name: string,
+  c: ChaosCluster,
+  ids: string[],
+  extra: Record<string, unknown> = {},
+): Promise<CheckReport> {
+  await c.allTerminal(ids);
+  const r = await check(c.nc, c.prefix, ids);
+  console.log(summary(name, r, extra));
+  expect(r.lost).toEqual([]);
+  expect(r.stuck).toEqual([]);
+  expect(r.unsuccessful).toEqual([]);
+  expect(r.records).toBe(ids.length);
+  expect(r.duplicateCompletions).toEqual([]);
+  expect(r.completions).toBe(ids.length);
+  expect(r.completedWithoutExecution).toEqual([]);
+  expect(r.executions).toBeGreaterThanOrEqual(r.completions);
+  expect(r.duplicateAssignments).toEqual([]);
+  return r;
+}
+
+const historyAt = (t: TaskRecord, event: string, after = 0): number | undefined =>
+  t.history.find((h) => h.event === event && h.at >= after)?.at;
+
+async function busiestWorker(c: ChaosCluster): Promise<string> {
+  const ws = await c.client.workers();
+  return [...ws].sort((a, b) => b.running.length - a.running.length)[0]!.id;
+}
+
+describe("chaos: actors as containers, 3-node NATS", () => {
+  for (let run = 1; run <= RUNS; run++) {
+    it(`SIGKILL a worker mid-task: its tasks finish elsewhere (run ${run})`, async () => {
+      await using c = await startChaosCluster();
+      const { ids, inFlight } = await load(c);
+      const victim = await busiestWorker(c);
+      const killedAt = await c.kill(victim);
+      const all = await ids;
+      const r = await verify("worker-kill", c, all, { inFlight, victim });
+      const lost = [...r.byId.values()].filter(
+        (t) => historyAt(t, "WORKER_LOST", killedAt) !== undefined,
+      );
+      expect(lost.length).toBeGreaterThan(0);
+      const detection =
+        Math.min(...lost.map((t) => historyAt(t, "WORKER_LOST", killedAt)!)) - killedAt;
+      const reassignment =
+        Math.max(
+          ...lost.map((t) => historyAt(t, "ASSIGN", historyAt(t, "WORKER_LOST", killedAt)!)!),
+        ) - killedAt;
+      record("worker-kill", {
+        detectionMs: detection,
+        reassignmentMs: reassignment,
+        executions: r.executions,
+        completions: r.completions,
+        inFlight,
+      });
+      expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+      expect(detection).toBeLessThan(5_000);
+    });
+
+    it(`SIGKILL the leader: a follower leads and dispatch resumes (run ${run})`, async () => {
+      await using c = await startChaosCluster();
+      const { ids, inFlight } = await load(c);
+      const before = await c.leaderInfo();
+      const killedAt = await c.kill(before.leaderId);
+      const after = await c.leaderInfo(30_000);
+      expect(after.leaderId).not.toBe(before.leaderId);
+      expect(after.term).toBeGreaterThan(before.term);
+      const all = await ids;
+      const r = await verify("leader-kill", c, all, { inFlight });
+      const firstAssign = Math.min(
+        ...r.assigned.filter((e) => e.term === after.term).map((e) => e.at),
+      );
+      const failover = firstAssign - killedAt;
+      record("leader-kill", {
+        failoverMs: failover,
+        executions: r.executions,
+        completions: r.completions,
+        inFlight,
+      });
+      expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+      expect(failover).toBeLessThan(5_000);
+    });
+  }
+
+  it("kill one NATS node of three under load, restart it later: nothing lost, clients reconnect", async () => {
+    await using c = await startChaosCluster();
+    const { ids, inFlight } = await load(c);
+    await c.nats.kill(2);
+    await new Promise((r) => setTimeout(r, 5_000)); // the fault lasts a while on purpose
+    await c.nats.restart(2);
+    const r = await verify("nats-node-kill", c, await ids, { inFlight });
+    record("nats-node-kill", { executions: r.executions, completions: r.completions, inFlight });
+    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+  });
+
+  it("cut a worker off the network: it fences itself, its tasks rerun elsewhere, late results are refused", async () => {
+    await using c = await startChaosCluster();
+    const { ids, inFlight } = await load(c);
+    const victim = await busiestWorker(c);
+    const cutAt = await c.cut(victim);
+    await c.waitFor(
+      async () => !(await c.client.workers()).some((w) => w.id === victim),
+      "the victim's heartbeat to expire",
+      20_000,
+    );
+    await c.heal(victim);
+    await c.waitFor(
+      async () => (await c.client.workers()).some((w) => w.id === victim),
+      "the victim to re-register",
+      60_000,
+    );
+    const all = await ids;
+    const r = await verify("worker-partition", c, all, { inFlight, victim });
+    const logs = await c.actor(victim).handle.logs();
+    expect(logs).toMatch(/fencing/);
+    const requeued = [...r.byId.values()].filter(
+      (t) => historyAt(t, "WORKER_LOST", cutAt) !== undefined,
+    );
+    expect(requeued.length).toBeGreaterThan(0);
+    record("worker-partition", {
+      executions: r.executions,
+      completions: r.completions,
+      refusedReports: r.refusedReports,
+      requeued: requeued.length,
+      inFlight,
+    });
+    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+  });
+
+  it("pause the leader past its lease, then resume it: it never assigns under its stale term", async () => {
+    await using c = await startChaosCluster();
+    const { ids, inFlight } = await load(c);
+    const before = await c.leaderInfo();
+    const pausedAt = Date.now();
+    await c.pause(before.leaderId);
+    const after = await c.leaderInfo(30_000);
+    expect(after.term).toBeGreaterThan(before.term);
+    await new Promise((r) => setTimeout(r, 1_000)); // keep it paused well past its lease
+    await c.unpause(before.leaderId);
+    const r = await verify("leader-pause", c, await ids, { inFlight });
+    const takeover = Math.min(...r.assigned.filter((e) => e.term === after.term).map((e) => e.at));
+    // Under its old term the paused leader assigned nothing after the new leader began.
+    const stale = r.assigned.filter((e) => e.term <= before.term && e.at >= takeover);
+    expect(stale).toEqual([]);
+    const logs = await c.actor(before.leaderId).handle.logs();
+    expect(logs).toMatch(/stepping down|lost leadership/);
+    record("leader-pause", {
+      takeoverMs: takeover - pausedAt,
+      executions: r.executions,
+      completions: r.completions,
+      inFlight,
+    });
+    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+  });
+
+  it("restart all three NATS nodes: the cluster resumes with its state intact", async () => {
+    await using c = await startChaosCluster();
+    const { ids, inFlight } = await load(c);
+    await Promise.all(c.nats.nodes.map((n) => docker("restart", "--time", "5", n.getId())));
+    const r = await verify("nats-full-restart", c, await ids, { inFlight });
+    record("nats-full-restart", { executions: r.executions, completions: r.completions, inFlight });
+    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+  });
+
+  it("rolling restart of every scheduler and worker under load: no loss", async () => {
+    await using c = await startChaosCluster();
+    const { ids, inFlight } = await load(c);
+    for (const id of ["s1", "s2", "w1", "w2", "w3"]) await c.restart(id);
+    const r = await verify("rolling-restart", c, await ids, { inFlight });
+    record("rolling-restart", { executions: r.executions, completions: r.completions, inFlight });
+    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+  });
+});

@@ -1,0 +1,268 @@
+/**
+ * docker-compose.yml end to end, as `npm run cluster:up` runs it: 3 NATS nodes, every stream
+ * and bucket R3, 2 schedulers and 3 workers from the local images, driven only with the real
+ * `nats` CLI. Each run is its own compose project (`-p drover<hex>`) on free loopback ports;
+ * `down -v` removes its containers, network and volumes whatever happens.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const run = promisify(execFile);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function succeeds(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    await run(cmd, args, { timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A follower answers too (one queue group): with the leader's id but `term: null`. */
+interface Health {
+  ok: boolean;
+  replicaId: string;
+  role: string;
+  term: number | null;
+  leaderId: string | null;
+  workers: number;
+}
+type Leader = Health & { term: number; leaderId: string };
+interface TaskSummary {
+  id: string;
+  state: string;
+  payload: unknown;
+  result?: unknown;
+}
+
+const project = `drover${randomBytes(4).toString("hex")}`;
+let natsPort = 0;
+let env: NodeJS.ProcessEnv = process.env;
+/** Set when neither `docker compose` nor `docker-compose` can be had on this machine. */
+let noCompose: string | undefined;
+
+/** `bash scripts/compose.sh -p <project> ...` from the repository root. */
+async function compose(...args: string[]): Promise<string> {
+  const { stdout, stderr } = await run("bash", ["scripts/compose.sh", "-p", project, ...args], {
+    cwd: root,
+    env,
+    timeout: 120_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout + stderr;
+}
+
+/** The real `nats` CLI against this project's n1. */
+async function nats(...args: string[]): Promise<string> {
+  const { stdout } = await run("nats", ["--server", `nats://127.0.0.1:${natsPort}`, ...args], {
+    timeout: 30_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+async function request<T>(subject: string, body: string): Promise<T> {
+  return JSON.parse(await nats("request", subject, body, "--raw", "--timeout", "5s")) as T;
+}
+
+/** Polls `check` until it returns a value (not undefined), at most `timeoutMs`. */
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const logs = await compose("logs", "--tail", "5").catch((e: Error) => e.message);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}` +
+          (last instanceof Error ? ` (last error: ${last.message.split("\n")[0]})` : "") +
+          `\n${logs}`,
+      );
+    }
+    await sleep(1_000);
+  }
+}
+
+/** Submits `count` echo tasks with ONE `nats request --count` invocation; returns their ids. */
+async function submitEcho(count: number, tag: string): Promise<string[]> {
+  const out = await nats(
+    "request",
+    "drover.api.tasks.submit",
+    `{"type":"echo","payload":{"tag":"${tag}","n":{{Count}}}}`,
+    "--count",
+    String(count),
+    "--raw",
+    "--timeout",
+    "10s",
+  );
+  const replies = out
+    .split("\n")
+    .filter((l) => l.trim().startsWith("{"))
+    .map((l) => JSON.parse(l) as { ok: boolean; id: string; duplicate: boolean });
+  expect(replies).toHaveLength(count);
+  expect(replies.every((r) => r.ok && !r.duplicate)).toBe(true);
+  const ids = replies.map((r) => r.id);
+  expect(new Set(ids).size).toBe(count);
+  return ids;
+}
+
+/** Waits until every id is listed as `succeeded` (bounded) and returns those records. */
+async function waitSucceeded(ids: string[], timeoutMs: number): Promise<TaskSummary[]> {
+  let missing = ids.length;
+  try {
+    return await waitFor(`${ids.length} tasks to succeed`, timeoutMs, async () => {
+      const { tasks } = await request<{ ok: boolean; tasks: TaskSummary[] }>(
+        "drover.api.tasks.list",
+        '{"state":"succeeded","limit":1000}',
+      );
+      const done = new Map(tasks.map((t) => [t.id, t]));
+      const found = ids.flatMap((id) => done.get(id) ?? []);
+      missing = ids.length - found.length;
+      return missing === 0 ? found : undefined;
+    });
+  } catch (err) {
+    throw new Error(`${missing} of ${ids.length} tasks not succeeded: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+async function health(): Promise<Health> {
+  return await request<Health>("drover.api.health", "");
+}
+
+/** The leader's own health reply (asked until the leader, not a follower, answers). */
+async function leaderHealth(what: string, ok: (h: Leader) => boolean): Promise<Leader> {
+  return await waitFor(what, 30_000, async () => {
+    const h = await health();
+    if (h.role !== "leader" || h.term === null || h.leaderId !== h.replicaId) return;
+    const l = { ...h, term: h.term, leaderId: h.leaderId };
+    return ok(l) ? l : undefined;
+  });
+}
+
+/** The lease key of the drover-leader bucket: `{ replicaId, term }` of the leader. */
+async function lease(): Promise<{ replicaId: string; term: number }> {
+  return JSON.parse(await nats("kv", "get", "drover-leader", "lease", "--raw")) as {
+    replicaId: string;
+    term: number;
+  };
+}
+
+beforeAll(async () => {
+  try {
+    await run("bash", ["scripts/provision.sh", "compose"], { cwd: root, timeout: 300_000 });
+  } catch {
+    // reported below if no compose CLI is there after all
+  }
+  if (
+    !(await succeeds("docker", ["compose", "version"])) &&
+    !(await succeeds("docker-compose", ["version"]))
+  ) {
+    noCompose =
+      "neither `docker compose` nor `docker-compose` is installed, and `bash scripts/provision.sh compose` could not install one (it needs root)";
+    return;
+  }
+  natsPort = await freePort();
+  let monitorPort = await freePort();
+  while (monitorPort === natsPort) monitorPort = await freePort();
+  env = {
+    ...process.env,
+    DROVER_NATS_PORT: String(natsPort),
+    DROVER_NATS_MONITOR_PORT: String(monitorPort),
+  };
+  // Returns once NATS is started and `setup` has created the R3 streams and buckets.
+  await compose("up", "-d");
+}, 150_000);
+
+afterAll(async () => {
+  if (noCompose !== undefined) return;
+  await compose("down", "-v", "--remove-orphans");
+}, 90_000);
+
+describe("docker-compose.yml (npm run cluster:up)", () => {
+  it("comes up with a leader, 3 workers and every stream and bucket R3", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    await waitFor("a leader and 3 workers", 90_000, async () => {
+      const h = await health();
+      if (h.leaderId === null || !/^scheduler-[12]$/.test(h.leaderId) || h.workers !== 3) return;
+      const { workers } = await request<{ workers: { id: string; state: string }[] }>(
+        "drover.api.workers.list",
+        "",
+      );
+      return workers.filter((w) => w.state === "ready").length === 3 ? true : undefined;
+    });
+    const h = await leaderHealth("the leader's health reply", () => true);
+    expect(h.term).toBeGreaterThan(0);
+    expect(await lease()).toEqual({ replicaId: h.leaderId, term: h.term });
+    const { workers } = await request<{ workers: { id: string }[] }>("drover.api.workers.list", "");
+    expect(workers.map((w) => w.id).sort()).toEqual(["worker-1", "worker-2", "worker-3"]);
+
+    for (const stream of [
+      "KV_drover-tasks",
+      "KV_drover-workers",
+      "KV_drover-leader",
+      "KV_drover-idempotency",
+      "DROVER_REPORTS",
+      "DROVER_EVENTS",
+    ]) {
+      const info = JSON.parse(await nats("stream", "info", stream, "--json")) as {
+        config: { num_replicas: number };
+        cluster?: { leader?: string; replicas?: unknown[] };
+      };
+      expect(info.config.num_replicas, stream).toBe(3);
+      expect(info.cluster?.leader, stream).toMatch(/^n[123]$/);
+      expect(info.cluster?.replicas, stream).toHaveLength(2);
+    }
+  }, 110_000);
+
+  it("runs 50 echo tasks submitted with one `nats request --count 50`", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    const ids = await submitEcho(50, "first");
+    const done = await waitSucceeded(ids, 60_000);
+    expect(done).toHaveLength(50);
+    // echo returns its payload
+    expect(done.every((t) => JSON.stringify(t.result) === JSON.stringify(t.payload))).toBe(true);
+  }, 75_000);
+
+  it("hands over when the leader's container is stopped, and keeps running tasks", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    const before = await leaderHealth("a leader", (h) => /^scheduler-[12]$/.test(h.leaderId));
+    const leader = before.leaderId;
+    const other = leader === "scheduler-1" ? "scheduler-2" : "scheduler-1";
+    // The compose service is named like the scheduler's --id.
+    await compose("stop", leader);
+    const after = await leaderHealth(`${other} to lead`, (h) => h.leaderId === other);
+    expect(after.term).toBeGreaterThan(before.term);
+    expect(await lease()).toEqual({ replicaId: other, term: after.term });
+    // Only the new leader is left to answer.
+    expect(await health()).toMatchObject({ replicaId: other, role: "leader" });
+
+    const ids = await submitEcho(10, "after-failover");
+    expect(await waitSucceeded(ids, 30_000)).toHaveLength(10);
+  }, 75_000);
+});
