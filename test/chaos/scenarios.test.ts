@@ -128,7 +128,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
         Math.min(...lost.map((t) => historyAt(t, "WORKER_LOST", killedAt)!)) - killedAt;
       const reassignment =
         Math.max(
-          ...lost.map((t) => historyAt(t, "ASSIGN", historyAt(t, "WORKER_LOST", killedAt)!)!),
+          ...lost.map((t) => historyAt(t, "ASSIGN", historyAt(t, "WORKER_LOST", killedAt))!),
         ) - killedAt;
       record("worker-kill", {
         detectionMs: detection,
