@@ -7,11 +7,10 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
 import type { TaskRecord, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
@@ -20,18 +19,17 @@ import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts"
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, numFlag } from "./flags.ts";
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const mainScript = join(root, "src", "main.ts");
+import {
+  mainScript,
+  natsServerBinary,
+  stopChildren,
+  waitForCluster,
+  waitForNats,
+} from "./local.ts";
 
 /** Epoch milliseconds with sub-millisecond resolution (same clock as `Date.now()`). */
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function natsServerBinary(): string {
-  const local = join(root, ".tools", "bin", "nats-server");
-  return existsSync(local) ? local : "nats-server";
-}
 
 /** What the watch saw of one task. */
 interface Track {
@@ -568,22 +566,6 @@ async function checkRun(
 const lastLines = (text: string, n = 2): string => text.trim().split("\n").slice(-n).join(" | ");
 
 /** SIGTERM, then SIGKILL after 10 s; resolves when every process has exited. */
-async function stopChildren(procs: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    procs.map(
-      (c) =>
-        new Promise<void>((done) => {
-          if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return done();
-          const kill = setTimeout(() => c.kill("SIGKILL"), 10_000);
-          c.once("exit", () => {
-            clearTimeout(kill);
-            done();
-          });
-          c.kill("SIGTERM");
-        }),
-    ),
-  );
-}
 
 interface ThrowawayNats {
   url: string;
@@ -651,54 +633,5 @@ async function startThrowawayNats(signal: AbortSignal): Promise<ThrowawayNats> {
     } finally {
       signal.removeEventListener("abort", stopProbing);
     }
-  }
-}
-
-async function waitForNats(url: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const nc = await connectNats({
-        servers: [url],
-        name: "drover-bench-probe",
-        reconnectForever: false,
-        timeoutMs: 500,
-      });
-      await nc.close();
-      return;
-    } catch (err) {
-      if (signal.aborted || Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
-
-/** Waits until some scheduler answers health as (or naming) the leader and `workers` workers are registered. */
-async function waitForCluster(
-  client: DroverClient,
-  workers: number,
-  signal: AbortSignal,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: string;
-  for (;;) {
-    try {
-      const ws = await client.workers();
-      const reply = await client.nc.request(client.subjects.api.health, "{}", { timeout: 1_000 });
-      const health = JSON.parse(reply.string()) as { leaderId?: string | null; role?: string };
-      if (ws.length >= workers && (health.role === "leader" || (health.leaderId ?? null) !== null))
-        return;
-      last = `${ws.length}/${workers} workers registered, leader ${health.leaderId ?? "not elected"}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (signal.aborted) return;
-    if (Date.now() > deadline)
-      throw new DroverError(
-        ErrorCode.Unavailable,
-        `schedulers and workers did not come up in ${timeoutMs / 1000} s (${last})`,
-      );
-    await sleep(100);
   }
 }

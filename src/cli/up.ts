@@ -1,23 +1,21 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, openSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
 import { isStrategyName } from "../actors/index.ts";
-import type { NatsConnection } from "../runtime/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
 import { intFlag } from "./flags.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const mainScript = join(root, "src", "main.ts");
-
-function natsServerBinary(): string {
-  const local = join(root, ".tools", "bin", "nats-server");
-  return existsSync(local) ? local : "nats-server";
-}
+import {
+  mainScript,
+  natsServerBinary,
+  root,
+  stopChildren,
+  waitForCluster,
+  waitForNats,
+} from "./local.ts";
 
 /**
  * `drover up`: the embedded default. Starts a local nats-server with JetStream from
@@ -50,38 +48,32 @@ export const upCommand: Command = {
     if (!isStrategyName(String(values.strategy)))
       throw new UsageError(`unknown --strategy '${String(values.strategy)}'`);
     const children: ChildProcess[] = [];
+    let server: ChildProcess | null = null;
+    // Roles drain first (workers finish or hand back their tasks through NATS), then NATS stops.
     const stopAll = async (): Promise<void> => {
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((done) => {
-              if (c.exitCode !== null || c.signalCode !== null) return done();
-              c.once("exit", () => done());
-              c.kill("SIGTERM");
-              setTimeout(() => c.kill("SIGKILL"), 10_000).unref();
-            }),
-        ),
-      );
+      await stopChildren(children.filter((c) => c !== server));
+      if (server !== null) await stopChildren([server]);
     };
     try {
       if (values["no-nats"] !== true) {
         const dataDir = resolve(String(values["data-dir"]));
         mkdirSync(dataDir, { recursive: true });
-        const server = spawn(
+        const proc = spawn(
           natsServerBinary(),
           ["-c", join(root, "nats.conf"), "-p", String(port), "-sd", dataDir],
           {
             stdio: ["ignore", "ignore", "pipe"],
           },
         );
-        children.push(server);
+        server = proc;
+        children.push(proc);
         let serverLog = "";
-        server.stderr?.on(
+        proc.stderr?.on(
           "data",
           (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-4_000)),
         );
         const exited = new Promise<never>((_, reject) => {
-          server.once("error", (err) =>
+          proc.once("error", (err) =>
             reject(
               new DroverError(
                 ErrorCode.Unavailable,
@@ -89,7 +81,7 @@ export const upCommand: Command = {
               ),
             ),
           );
-          server.once("exit", (code) =>
+          proc.once("exit", (code) =>
             reject(
               new DroverError(
                 ErrorCode.Unavailable,
@@ -102,7 +94,7 @@ export const upCommand: Command = {
         const probing = new AbortController();
         const stopProbing = (): void => probing.abort();
         signal.addEventListener("abort", stopProbing, { once: true });
-        server.once("exit", stopProbing);
+        proc.once("exit", stopProbing);
         await Promise.race([waitForNats(url, probing.signal), exited]);
         signal.removeEventListener("abort", stopProbing);
         log.info({ url, dataDir }, "nats-server is up");
@@ -147,7 +139,11 @@ export const upCommand: Command = {
               );
           });
         }
-        await waitForCluster(nc, config.prefix, workers, signal);
+        await waitForCluster(
+          new DroverClient(nc, { prefix: config.prefix, timeoutMs: 1_000 }),
+          workers,
+          signal,
+        );
         console.log(
           JSON.stringify({ healthy: true, nats: url, prefix: config.prefix, schedulers, workers }),
         );
@@ -171,52 +167,3 @@ export const upCommand: Command = {
     }
   },
 };
-
-async function waitForNats(url: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const nc = await connectNats({
-        servers: [url],
-        name: "drover-up-probe",
-        reconnectForever: false,
-        timeoutMs: 500,
-      });
-      await nc.close();
-      return;
-    } catch (err) {
-      if (signal.aborted || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-/** Waits until some scheduler answers health as leader and `workers` workers are registered. */
-async function waitForCluster(
-  nc: NatsConnection,
-  prefix: string,
-  workers: number,
-  signal: AbortSignal,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const client = new DroverClient(nc, { prefix, timeoutMs: 1_000 });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const ws = await client.workers();
-      const reply = await nc.request(client.subjects.api.health, "{}", { timeout: 1_000 });
-      const health = JSON.parse(reply.string()) as { leaderId?: string | null; role?: string };
-      if (ws.length >= workers && (health.role === "leader" || (health.leaderId ?? null) !== null))
-        return;
-    } catch {
-      // not up yet
-    }
-    if (signal.aborted) return;
-    if (Date.now() > deadline)
-      throw new DroverError(
-        ErrorCode.Unavailable,
-        "schedulers and workers did not come up in 30 s; see the logs in .drover/logs",
-      );
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

@@ -1,0 +1,94 @@
+/**
+ * Helpers for the commands that run Drover on this machine (`up`, `bench`): the nats-server
+ * binary, child role processes, and waiting for NATS and for a cluster to be ready.
+ */
+import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DroverError, ErrorCode } from "../protocol/index.ts";
+import type { DroverClient } from "../runtime/index.ts";
+import { connectNats } from "../runtime/index.ts";
+
+/** The repository (package) root. */
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The entry point child roles are started with. */
+export const mainScript = join(root, "src", "main.ts");
+
+/** The provisioned nats-server in .tools/bin, else the one on PATH. */
+export function natsServerBinary(): string {
+  const local = join(root, ".tools", "bin", "nats-server");
+  return existsSync(local) ? local : "nats-server";
+}
+
+/** Stops child processes: SIGTERM (they drain), SIGKILL after 10 s. */
+export async function stopChildren(procs: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    procs.map(
+      (c) =>
+        new Promise<void>((done) => {
+          if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return done();
+          const kill = setTimeout(() => c.kill("SIGKILL"), 10_000);
+          c.once("exit", () => {
+            clearTimeout(kill);
+            done();
+          });
+          c.kill("SIGTERM");
+        }),
+    ),
+  );
+}
+
+/** Resolves once a NATS server answers at `url` (15 s at most). */
+export async function waitForNats(
+  url: string,
+  signal: AbortSignal,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const nc = await connectNats({
+        servers: [url],
+        name: "drover-probe",
+        reconnectForever: false,
+        timeoutMs: 500,
+      });
+      await nc.close();
+      return;
+    } catch (err) {
+      if (signal.aborted || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Waits until some scheduler answers health as (or naming) the leader and `workers` workers are registered. */
+export async function waitForCluster(
+  client: DroverClient,
+  workers: number,
+  signal: AbortSignal,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string;
+  for (;;) {
+    try {
+      const ws = await client.workers();
+      const reply = await client.nc.request(client.subjects.api.health, "{}", { timeout: 1_000 });
+      const health = JSON.parse(reply.string()) as { leaderId?: string | null; role?: string };
+      if (ws.length >= workers && (health.role === "leader" || (health.leaderId ?? null) !== null))
+        return;
+      last = `${ws.length}/${workers} workers registered, leader ${health.leaderId ?? "not elected"}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (signal.aborted) return;
+    if (Date.now() > deadline)
+      throw new DroverError(
+        ErrorCode.Unavailable,
+        `schedulers and workers did not come up in ${timeoutMs / 1000} s (${last})`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
