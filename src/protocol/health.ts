@@ -12,16 +12,18 @@ export type HealthRequest = z.output<typeof HealthRequest>;
 /** Reply of health. Loose: replicas may add diagnostic fields. */
 export const HealthReply = z.looseObject({
   ok: z.literal(true),
-  /** Scheduler replica id. */
-  id: z.string(),
-  role: z.enum(["follower", "candidate", "leader"]),
-  /** Current leader term known to this replica (0 if none). */
-  term: z.number().int().min(0),
-  /** Current leader id, if known. */
+  /** The answering scheduler replica (any replica answers: one queue group). */
+  replicaId: z.string(),
+  /** Its leadership state. */
+  role: z.enum(["follower", "candidate", "leader", "stopped"]),
+  /** Its term when it leads, else null. */
+  term: z.number().int().min(0).nullable(),
+  /** The leader as far as this replica knows, if known. */
   leaderId: z.string().nullable(),
-  /** Drover version. */
-  version: z.string(),
-  at: z.number(),
+  /** Live workers in its mirror. */
+  workers: z.number().int().min(0),
+  /** Task counts by state in its mirror. */
+  tasks: z.record(z.string(), z.number().int().min(0)),
 });
 /** Reply of health. */
 export type HealthReply = z.output<typeof HealthReply>;

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import type {
   CancelNotice,
+  HealthReply,
   Resources,
   Subjects,
   TaskRecord,
@@ -279,11 +280,18 @@ export class ApiService {
     return { ok: true, workers };
   }
 
-  async health(data: Uint8Array): Promise<Record<string, unknown>> {
+  async health(data: Uint8Array): Promise<HealthReply> {
     this.#decode(HealthRequest, data);
     const counts: Record<string, number> = {};
     for (const s of TASK_STATES) counts[s] = this.#d.mirror.idsIn(s).size;
-    return { ok: true, ...this.#d.status(), workers: this.#d.mirror.workers.size, tasks: counts };
+    const status = this.#d.status();
+    return {
+      ok: true,
+      ...status,
+      role: status.role as HealthReply["role"],
+      workers: this.#d.mirror.workers.size,
+      tasks: counts,
+    };
   }
 }
 

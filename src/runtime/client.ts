@@ -17,6 +17,7 @@ import {
   DroverError,
   encode,
   ErrorCode,
+  HealthReply,
   ErrorReply,
   ListTasksReply,
   ListWorkersReply,
@@ -128,6 +129,10 @@ export class DroverClient {
 
   async workers(): Promise<WorkerView[]> {
     return (await this.#request(this.subjects.api.workers, {}, ListWorkersReply)).workers;
+  }
+  /** Health of whichever scheduler replica answers (role, term, the leader it knows, counts). */
+  async health(): Promise<HealthReply> {
+    return await this.#request(this.subjects.api.health, {}, HealthReply);
   }
 
   /**

@@ -93,7 +93,14 @@ describe("submission and completion", () => {
     const finals = await Promise.all([...ids].map((id) => d.client.wait(id)));
     expect(finals.filter((t) => t.state !== "succeeded")).toEqual([]);
     expect(finals.map(succeededTransitions).every((n) => n === 1)).toBe(true);
-    expect(d.leader()!.scheduler!.stats.acceptedCompletions).toBe(1_000);
+    // The leader counts a completion once its write is acknowledged, which can be a moment
+    // after the record's change reached this test's watch.
+    const stats = d.leader()!.scheduler!.stats;
+    await d.waitFor(
+      () => stats.acceptedCompletions >= 1_000,
+      "the leader to count every completion",
+    );
+    expect(stats.acceptedCompletions).toBe(1_000);
     expect(await countTasks(d.prefix)).toBe(1_000);
     // Payloads arrived intact (echo returns the payload).
     const sample = finals.find((t) => (t.payload as { n: number }).n === 7)!;
@@ -303,6 +310,15 @@ describe("failover and fencing", () => {
     const handoverMs = Date.now() - stoppedAt;
     const second = d.leader()!;
     expect(second.term!).toBeGreaterThan(term1);
+    // Only the new leader is left to answer the health API.
+    expect(await d.client.health()).toMatchObject({
+      ok: true,
+      replicaId: second.replicaId,
+      role: "leader",
+      term: second.term,
+      leaderId: second.replicaId,
+      workers: 1,
+    });
     // The lease is deleted on stop, so a follower takes over without waiting for its TTL
     // (1.5 s); the design goal for any failover is 2 s.
     expect(handoverMs).toBeLessThan(2_000);
@@ -403,7 +419,9 @@ describe("failover and fencing", () => {
     const after = await d.client.get(id);
     expect(after.result).toBe("x");
     expect(after.state).toBe("succeeded");
-    expect(d.leader()!.scheduler!.stats.refusedReports).toBe(1);
+    const stats = d.leader()!.scheduler!.stats;
+    await d.waitFor(() => stats.refusedReports >= 1, "the leader to count the refusal");
+    expect(stats.refusedReports).toBe(1);
   });
 });
 
