@@ -188,12 +188,14 @@ describe("three-node cluster: partition", () => {
       return new Set((body.routes ?? []).map((x) => x.remote_name)).size;
     };
     await until(async () => (await routesOf(1)) === 2);
-    await cluster.disconnect(0);
-    await until(async () => (await routesOf(1)) === 1);
     const nc = await connect({ servers: [cluster.servers()[1]!], maxReconnectAttempts: -1 });
     try {
+      // The bucket exists before the cut: a new R3 stream needs all three peers to be placed.
       const bucket = `${uniquePrefix("cut")}-tasks`;
       const kv = await retry(() => new Kvm(nc).create(bucket, { replicas: 3 }));
+      await retry(() => kv.put("k", "before"));
+      await cluster.disconnect(0);
+      await until(async () => (await routesOf(1)) === 1);
       // Two of three nodes are a quorum: writes go on during the partition.
       await retry(() => kv.put("k", "during-partition"));
       await cluster.heal(0);
