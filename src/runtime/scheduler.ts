@@ -319,6 +319,10 @@ export class Scheduler {
         timeoutMs: rec.timeoutMs,
         resources: rec.resources,
       };
+      // Paused or cut off between the write and the send: the lease may have passed on. Send
+      // nothing; the next leader finds the task missing from the worker's heartbeats and
+      // hands it back.
+      if (!this.#valid()) return;
       let refusal: string | null = null;
       try {
         const reply = await nc.request(subjects.workerAssign(workerId), encode(assignment), {

@@ -103,6 +103,10 @@ export class Worker {
   readonly #running = new Map<string, Execution>();
   /** Finished executions of the last 30 s (at most 512), listed in heartbeats. */
   #recent: { taskId: string; epoch: number; at: number }[] = [];
+  /** The highest leader term seen in an assignment. */
+  #highestTerm = 0;
+  /** Final reports still being published (a drain waits for them). */
+  readonly #outbox = new Set<Promise<void>>();
   #subs: Subscription[] = [];
   #hbTimer: NodeJS.Timeout | null = null;
   #fenceTimer: NodeJS.Timeout | null = null;
@@ -255,6 +259,16 @@ export class Worker {
     const a = parsed.value;
     const existing = this.#running.get(a.taskId);
     if (existing !== undefined && existing.epoch === a.epoch) return this.#reply(msg, { ok: true }); // a resent request
+    // A leader with an older term than one already seen has been deposed: refuse its work.
+    if (a.term < this.#highestTerm) {
+      return this.#reply(
+        msg,
+        errorReply(
+          new DroverError(ErrorCode.Conflict, `stale term ${a.term} (seen ${this.#highestTerm})`),
+        ),
+      );
+    }
+    this.#highestTerm = a.term;
     const s = this.state;
     if (s !== "ready.idle" && s !== "ready.busy") {
       return this.#reply(
@@ -412,14 +426,20 @@ export class Worker {
       if (exec.outcome === "released")
         report = { kind: "released", taskId: a.taskId, epoch: a.epoch, reason: "worker draining" };
       // Fenced and cancelled executions report nothing: the task is someone else's now.
-      if (report !== null) await this.#report(report, exec);
+      const sent = report !== null ? this.#report(report, exec) : Promise.resolve();
+      // The slot is free as soon as the handler is done, before the report's acknowledgement:
+      // the leader may apply the report (and place new work here) before that ack arrives.
       if (this.#running.get(a.taskId) === exec) {
         const now = Date.now();
         this.#recent = this.#recent.filter((r) => now - r.at < 30_000).slice(-511);
-        this.#recent.push({ taskId: a.taskId, epoch: a.epoch, at: now });
+        // Only a reported execution is "finished, report in flight"; a fenced one is simply gone.
+        if (report !== null) this.#recent.push({ taskId: a.taskId, epoch: a.epoch, at: now });
         this.#running.delete(a.taskId);
         this.#send({ type: "TASK_FINISHED", at: Date.now(), taskId: a.taskId });
       }
+      this.#outbox.add(sent);
+      await sent;
+      this.#outbox.delete(sent);
       if (this.#running.size === 0) this.#idle?.();
     })().catch((err: unknown) => log.error({ err }, "execution failed"));
   }
@@ -466,6 +486,7 @@ export class Worker {
       );
     }
     await Promise.allSettled([...this.#running.values()].map((e) => e.done));
+    await Promise.allSettled([...this.#outbox]);
     this.#send({ type: "DRAINED", at: Date.now() });
     await this.close();
   }

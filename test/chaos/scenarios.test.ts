@@ -20,7 +20,7 @@ import type { ChaosCluster } from "./cluster.ts";
 
 const FULL = process.env.CHAOS_FULL === "1";
 const RUNS = FULL ? Number(process.env.CHAOS_RUNS ?? 5) : 1;
-const TASKS = Number(process.env.CHAOS_TASKS ?? 2_600);
+const TASKS = Number(process.env.CHAOS_TASKS ?? 3_000);
 const IN_FLIGHT = 2_000;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const resultsFile = process.env.CHAOS_RESULTS ?? join(root, ".drover", "chaos-results.jsonl");
