@@ -249,7 +249,13 @@ describe("chaos: actors as containers, 3-node NATS", () => {
   it("rolling restart of every scheduler and worker under load: no loss", async () => {
     await using c = await startChaosCluster();
     const { ids, inFlight } = await load(c);
-    for (const id of ["s1", "s2", "w1", "w2", "w3"]) await c.restart(id);
+    const steps: Record<string, number> = {};
+    for (const id of ["s1", "s2", "w1", "w2", "w3"]) {
+      const t0 = Date.now();
+      await c.restart(id);
+      steps[`${id}Ms`] = Date.now() - t0;
+    }
+    console.log(JSON.stringify({ rollingRestartSteps: steps }));
     const r = await verify("rolling-restart", c, await ids, { inFlight });
     record("rolling-restart", { executions: r.executions, completions: r.completions, inFlight });
     expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
