@@ -35,7 +35,8 @@ export class Mirror {
   readonly #listeners = new Set<MirrorListener>();
   readonly #buckets: Buckets;
   readonly #log: Logger;
-  #stops: (() => void)[] = [];
+  readonly #stops = new Map<string, () => void>();
+  #stopped = false;
 
   constructor(buckets: Buckets, log: Logger) {
     this.#buckets = buckets;
@@ -56,17 +57,43 @@ export class Mirror {
     };
     const t = ready();
     const w = ready();
-    const tw = await watchAll(this.#buckets.tasks, (e) => this.#onTask(e), t.resolve);
-    const ww = await watchAll(this.#buckets.workers, (e) => this.#onWorker(e), w.resolve);
-    this.#stops = [() => tw.stop(), () => ww.stop()];
-    for (const d of [tw.done, ww.done])
-      d.catch((err: unknown) => this.#log.error({ err }, "mirror watch ended"));
+    this.#stopped = false;
+    await Promise.all([
+      this.#keepWatching("tasks", (e) => this.#onTask(e), t.resolve),
+      this.#keepWatching("workers", (e) => this.#onWorker(e), w.resolve),
+    ]);
     await Promise.all([t.promise, w.promise]);
   }
 
   stop(): void {
-    for (const s of this.#stops) s();
-    this.#stops = [];
+    this.#stopped = true;
+    for (const s of this.#stops.values()) s();
+    this.#stops.clear();
+  }
+
+  /**
+   * Watches one bucket for as long as the mirror runs: a watch that ends (a reconnect it did
+   * not survive) is started again, and its replay of current values re-syncs the mirror
+   * (entries at or below a known revision are ignored).
+   */
+  async #keepWatching(
+    bucket: "tasks" | "workers",
+    onEntry: (e: KvWatchEntry) => void,
+    onCaughtUp: () => void,
+  ): Promise<void> {
+    const w = await watchAll(this.#buckets[bucket], onEntry, onCaughtUp);
+    this.#stops.set(bucket, () => w.stop());
+    void w.done
+      .catch((err: unknown) =>
+        this.#log.warn({ err: (err as Error).message, bucket }, "mirror watch failed"),
+      )
+      .then(async () => {
+        if (this.#stopped) return;
+        this.#log.warn({ bucket }, "mirror watch ended; watching again");
+        await new Promise((r) => setTimeout(r, 250));
+        if (!this.#stopped) await this.#keepWatching(bucket, onEntry, () => undefined);
+      })
+      .catch((err: unknown) => this.#log.error({ err, bucket }, "mirror watch could not restart"));
   }
 
   idsIn(state: TaskState): Set<string> {

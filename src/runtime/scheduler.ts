@@ -4,7 +4,7 @@
  * tasks of workers whose heartbeat expired. Only the elected leader runs them; every decision
  * is a task-machine transition written with compare-and-set.
  */
-import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type {
@@ -490,46 +490,65 @@ export class Scheduler {
 
   // --- reports --------------------------------------------------------------------
 
+  /**
+   * Consumes worker reports for as long as this term lasts. A consumer that ends while the
+   * term goes on (a reconnect it did not survive, a deleted consumer) is started again:
+   * a leader that stops reading reports would leave every running task stuck.
+   */
   async #startReports(): Promise<void> {
-    const consumer = await this.#d.js.consumers.get(this.#d.reportsStream, "leader");
-    const messages = await consumer.consume({ max_messages: 512 });
-    this.#reports = messages;
+    const term = this.#term;
+    const { js, reportsStream, log } = this.#d;
     this.#reportsDone = (async () => {
-      for await (const m of messages) {
-        let report: Report;
+      while (term !== null && this.#term === term) {
         try {
-          report = decode(Report, m.data);
+          const consumer = await js.consumers.get(reportsStream, "leader");
+          const messages = await consumer.consume({ max_messages: 512 });
+          this.#reports = messages;
+          if (this.#term !== term) await messages.close();
+          for await (const m of messages) this.#onReport(m);
         } catch (err) {
-          this.#d.log.warn({ err, subject: m.subject }, "malformed report dropped");
-          m.term();
-          continue;
+          log.warn({ err: (err as Error).message }, "reports consumer failed");
         }
-        this.#serial(report.taskId, async () => {
-          const res = await this.#d.store.apply(
-            report.taskId,
-            () => eventFromReport(report, Date.now(), Math.random()),
-            // The mirror usually holds the latest revision: one KV write instead of a read and a write.
-            { countStale: true, known: this.#d.mirror.tasks.get(report.taskId) },
-          );
-          if (!res.ok && res.stale) {
-            this.stats.refusedReports++;
-            this.#d.log.info(
-              {
-                taskId: report.taskId,
-                epoch: report.epoch,
-                kind: report.kind,
-                workerId: report.workerId,
-                reason: res.reason,
-              },
-              "stale report refused",
-            );
-          } else if (res.ok && res.changed && report.kind === "succeeded") {
-            this.stats.acceptedCompletions++;
-          }
-          m.ack();
-        });
+        if (this.#term !== term) break;
+        log.warn({ term }, "reports consumer ended while leading; restarting it");
+        await new Promise((r) => setTimeout(r, 250));
       }
     })();
+  }
+
+  #onReport(m: JsMsg): void {
+    let report: Report;
+    try {
+      report = decode(Report, m.data);
+    } catch (err) {
+      this.#d.log.warn({ err, subject: m.subject }, "malformed report dropped");
+      m.term();
+      return;
+    }
+    this.#serial(report.taskId, async () => {
+      const res = await this.#d.store.apply(
+        report.taskId,
+        () => eventFromReport(report, Date.now(), Math.random()),
+        // The mirror usually holds the latest revision: one KV write instead of a read and a write.
+        { countStale: true, known: this.#d.mirror.tasks.get(report.taskId) },
+      );
+      if (!res.ok && res.stale) {
+        this.stats.refusedReports++;
+        this.#d.log.info(
+          {
+            taskId: report.taskId,
+            epoch: report.epoch,
+            kind: report.kind,
+            workerId: report.workerId,
+            reason: res.reason,
+          },
+          "stale report refused",
+        );
+      } else if (res.ok && res.changed && report.kind === "succeeded") {
+        this.stats.acceptedCompletions++;
+      }
+      m.ack();
+    });
   }
 }
 
