@@ -35,6 +35,8 @@ export interface ChaosOptions {
 }
 
 export class ChaosCluster implements AsyncDisposable {
+  /** Clusters not yet disposed: a test that times out never reaches its `await using` cleanup. */
+  static readonly live = new Set<ChaosCluster>();
   readonly prefix = uniquePrefix("chaos");
   readonly actors = new Map<string, Actor>();
   nats!: NatsClusterHandle;
@@ -45,6 +47,7 @@ export class ChaosCluster implements AsyncDisposable {
   readonly #waiters = new Set<() => void>();
 
   async start(o: ChaosOptions = {}): Promise<this> {
+    ChaosCluster.live.add(this);
     this.nats = await startNatsCluster(3);
     this.nc = await connect({
       servers: this.nats.servers(),
@@ -276,6 +279,7 @@ export class ChaosCluster implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    if (!ChaosCluster.live.delete(this)) return;
     await Promise.allSettled([...this.actors.values()].map((a) => a.handle[Symbol.asyncDispose]()));
     await this.nc?.close().catch(() => undefined);
     await this.nats?.[Symbol.asyncDispose]();

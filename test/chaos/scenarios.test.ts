@@ -10,13 +10,12 @@
 import { appendFileSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { TaskRecord } from "../../src/protocol/index.ts";
 import { docker } from "../fixtures/docker.ts";
 import { check, summary } from "./checker.ts";
 import type { CheckReport } from "./checker.ts";
-import { startChaosCluster } from "./cluster.ts";
-import type { ChaosCluster } from "./cluster.ts";
+import { ChaosCluster, startChaosCluster } from "./cluster.ts";
 
 const FULL = process.env.CHAOS_FULL === "1";
 const RUNS = FULL ? Number(process.env.CHAOS_RUNS ?? 5) : 1;
@@ -39,6 +38,11 @@ function pct(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 }
+
+afterEach(async () => {
+  // Whatever a failed or timed-out scenario left running must not slow the next one down.
+  await Promise.allSettled([...ChaosCluster.live].map((c) => c[Symbol.asyncDispose]()));
+});
 
 afterAll(() => {
   const rows = Object.entries(figures).map(
