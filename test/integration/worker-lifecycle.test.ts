@@ -95,8 +95,10 @@ describe("graceful drain (SIGTERM)", () => {
     await d.addWorker({ id: "next", handlers: examples });
     const rec = await d.client.wait(id);
     expect(rec.state).toBe("succeeded");
-    expect(rec.attempt).toBe(2);
+    // Handed back (not a failure) and finished on the worker that was left.
+    expect(rec.attempt).toBeGreaterThanOrEqual(2);
     expect(rec.failures).toBe(0);
     expect(rec.history.some((h) => h.event === "RELEASE")).toBe(true);
+    expect(rec.placement?.workerId).toBe("next");
   });
 });
