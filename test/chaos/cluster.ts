@@ -18,6 +18,7 @@ import type { ActorHandle } from "../fixtures/actors.ts";
 import { docker } from "../fixtures/docker.ts";
 import { startNatsCluster } from "../fixtures/nats.ts";
 import type { NatsClusterHandle } from "../fixtures/nats.ts";
+import { waitFor } from "../fixtures/wait.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -223,11 +224,7 @@ export class ChaosCluster implements AsyncDisposable {
     what: string,
     timeoutMs = 30_000,
   ): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await Promise.resolve(check()).catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(check, what, timeoutMs, 100);
   }
 
   // --- faults -----------------------------------------------------------------------
