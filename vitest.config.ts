@@ -35,7 +35,7 @@ export default defineConfig({
           include: ["test/chaos/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/fixtures/global-setup.ts"],
-          testTimeout: 300_000,
+          testTimeout: 360_000,
           hookTimeout: 120_000,
           fileParallelism: false,
         },

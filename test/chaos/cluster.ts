@@ -4,6 +4,7 @@
  * operations that break them (SIGKILL, pause, network cut, restart).
  */
 import { execFile } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -166,13 +167,20 @@ export class ChaosCluster implements AsyncDisposable {
     return found!;
   }
 
-  /** Submits `n` chaos tasks (`work`, 100–300 ms each) with 64 in flight; returns their ids. */
-  async submit(n: number, ms = () => 100 + Math.floor(Math.random() * 200)): Promise<string[]> {
+  /**
+   * Submits up to `n` chaos tasks (`work`, `ms()` each) with 64 requests in flight, and fewer
+   * once `stop(submittedSoFar)` says so; returns their ids.
+   */
+  async submit(
+    n: number,
+    ms: () => number,
+    stop: (submitted: number) => boolean = () => false,
+  ): Promise<string[]> {
     const ids: string[] = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: 64 }, async () => {
-        while (next < n) {
+        while (next < n && !stop(ids.length)) {
           // A submit that times out during a fault may still have been accepted: retrying it
           // with the same idempotency key returns the first task instead of making a second.
           const idempotencyKey = `${this.prefix}-${next++}`;
@@ -196,16 +204,25 @@ export class ChaosCluster implements AsyncDisposable {
     return ids.filter((id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued")).length;
   }
 
-  /** Resolves when every id is terminal (pushed by the KV watch). */
-  async allTerminal(ids: string[], timeoutMs = 180_000): Promise<void> {
+  /**
+   * Resolves when every id is terminal (pushed by the KV watch). The default leaves room
+   * inside the suite's test timeout, so a stuck task fails here, naming itself.
+   */
+  async allTerminal(ids: string[], timeoutMs = 120_000): Promise<void> {
     const done = (): boolean => this.inFlight(ids) === 0;
     if (done()) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(check);
+        const stuck = ids.filter(
+          (id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued"),
+        );
         reject(
           new Error(
-            `${this.inFlight(ids)} of ${ids.length} tasks not terminal after ${timeoutMs} ms`,
+            `${stuck.length} of ${ids.length} tasks not terminal after ${timeoutMs} ms, e.g. ${stuck
+              .slice(0, 5)
+              .map((id) => `${id} (${this.states.get(id) ?? "no record seen"})`)
+              .join(", ")}`,
           ),
         );
       }, timeoutMs);
@@ -275,6 +292,33 @@ export class ChaosCluster implements AsyncDisposable {
     await this.revive(id);
   }
 
+  /**
+   * Writes what a failed scenario needs for a post-mortem into `dir`: every actor's log,
+   * the records of the tasks not yet terminal, the workers and the health of each replica.
+   */
+  async dumpDiagnostics(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true });
+    await Promise.allSettled(
+      [...this.actors.values()].map(async (a) =>
+        writeFileSync(join(dir, `${a.id}.log`), await containerLogs(a.handle.container.getId())),
+      ),
+    );
+    const open = [...this.states].filter(([, s]) => !TERMINAL_STATES.includes(s));
+    const records = await Promise.allSettled(open.slice(0, 200).map(([id]) => this.client.get(id)));
+    const lines = records.map((r, i) =>
+      JSON.stringify(
+        r.status === "fulfilled" ? r.value : { id: open[i]![0], error: String(r.reason) },
+      ),
+    );
+    writeFileSync(join(dir, "open-tasks.jsonl"), `${lines.join("\n")}\n`);
+    const workers = await this.client.workers().catch((e: unknown) => String(e));
+    const health = await this.client.health().catch((e: unknown) => String(e));
+    writeFileSync(
+      join(dir, "cluster.json"),
+      JSON.stringify({ openTasks: open.length, workers, health }, null, 2),
+    );
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     if (!ChaosCluster.live.delete(this)) return;
     await Promise.allSettled([...this.actors.values()].map((a) => a.handle[Symbol.asyncDispose]()));
@@ -283,14 +327,18 @@ export class ChaosCluster implements AsyncDisposable {
   }
 }
 
-/** How many "ready" lines the actor has logged (pino logs to stderr; docker keeps both). */
-async function readyCount(containerId: string): Promise<number> {
-  const logs = await new Promise<string>((done) =>
-    execFile("docker", ["logs", containerId], { maxBuffer: 64 * 1024 * 1024 }, (_err, out, err) =>
+/** A container's whole output (pino logs to stderr; docker keeps both). */
+function containerLogs(containerId: string): Promise<string> {
+  return new Promise<string>((done) =>
+    execFile("docker", ["logs", containerId], { maxBuffer: 256 * 1024 * 1024 }, (_err, out, err) =>
       done(`${out}${err}`),
     ),
   );
-  return logs.split('"msg":"ready"').length - 1;
+}
+
+/** How many "ready" lines the actor has logged. */
+async function readyCount(containerId: string): Promise<number> {
+  return (await containerLogs(containerId)).split('"msg":"ready"').length - 1;
 }
 
 export async function retry<T>(fn: () => Promise<T>, attempts = 60): Promise<T> {
