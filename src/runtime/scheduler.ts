@@ -84,6 +84,20 @@ const add = (a: Resources, b: Resources): Resources => ({
   slots: a.slots + b.slots,
 });
 
+/**
+ * What placement depends on besides the workers: tasks of one shape fit the same workers.
+ * Records are immutable values, so the key is computed once per record.
+ */
+const shapes = new WeakMap<TaskRecord, string>();
+function shapeOf(r: TaskRecord): string {
+  let s = shapes.get(r);
+  if (s === undefined) {
+    s = `${r.type}|${r.resources.cpu}|${r.resources.memoryMb}|${r.resources.slots}|${JSON.stringify(r.labels)}`;
+    shapes.set(r, s);
+  }
+  return s;
+}
+
 export class Scheduler {
   readonly options: SchedulerOptions;
   readonly stats: SchedulerStats;
@@ -95,6 +109,7 @@ export class Scheduler {
   #reportsDone: Promise<void> | null = null;
   #unlisten: (() => void) | null = null;
   #kickPending = false;
+  #kickFull = false;
   #sweep: NodeJS.Timeout | null = null;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #reserved = new Map<string, Reservation>();
@@ -152,12 +167,12 @@ export class Scheduler {
       }
     }
     await this.#startReports();
-    this.#sweep = setInterval(() => this.kick(), this.options.sweepIntervalMs);
+    this.#sweep = setInterval(() => this.kick(true), this.options.sweepIntervalMs);
     log.info(
       { tasks: this.#d.mirror.tasks.size, workers: alive.size, strategy: this.options.strategy },
       "leading",
     );
-    this.kick();
+    this.kick(true);
   }
 
   /** Stops every leader duty (lease lost, resigned or shutting down). */
@@ -182,13 +197,21 @@ export class Scheduler {
     await Promise.allSettled([...this.#perTask.values()]);
   }
 
-  /** Requests a scheduling pass soon (coalesced). */
-  kick(): void {
-    if (this.#kickPending || this.#term === null) return;
+  /**
+   * Requests a scheduling pass soon (coalesced). Event-driven passes skip the tasks that
+   * cannot fit because every worker's slots are taken; a `full` pass (the periodic sweep)
+   * looks at every queued task, to explain the ones that wait.
+   */
+  kick(full = false): void {
+    if (this.#term === null) return;
+    this.#kickFull ||= full;
+    if (this.#kickPending) return;
     this.#kickPending = true;
     setImmediate(() => {
       this.#kickPending = false;
-      this.#pass();
+      const f = this.#kickFull;
+      this.#kickFull = false;
+      this.#pass(f);
     });
   }
 
@@ -220,13 +243,21 @@ export class Scheduler {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  #pass(): void {
+  #pass(full: boolean): void {
     if (this.#term === null || !this.#valid()) return;
     const { mirror } = this.#d;
+    const workers = this.#workerViews();
+    // Free slots on workers that take work. On a saturated cluster (none) an event-driven pass
+    // only looks at slot-less tasks: thousands of queued tasks need no sorting to learn that
+    // none of them fits, and completions would otherwise re-sort them many times a second.
+    let freeSlots = 0;
+    for (const w of workers)
+      if (w.state === "ready") freeSlots += Math.max(0, w.capacity.slots - w.used.slots);
     const queued: StoredTask[] = [];
     for (const id of mirror.idsIn("queued")) {
       const t = mirror.tasks.get(id);
-      if (t !== undefined && !this.#reserved.has(id) && !this.#perTask.has(id)) queued.push(t);
+      if (t === undefined || this.#reserved.has(id) || this.#perTask.has(id)) continue;
+      if (full || freeSlots > 0 || t.record.resources.slots === 0) queued.push(t);
     }
     if (queued.length === 0) return;
     // Higher priority first, FIFO within a priority.
@@ -236,7 +267,6 @@ export class Scheduler {
         a.record.createdAt - b.record.createdAt ||
         (a.record.id < b.record.id ? -1 : 1),
     );
-    const workers = this.#workerViews();
     const byId = new Map(workers.map((w) => [w.id, w]));
     let noFitWrites = 0;
     const at = Date.now();
@@ -245,7 +275,8 @@ export class Scheduler {
     const unplaceable = new Map<string, Omit<Placement, "at">>();
     for (const t of queued) {
       const r = t.record;
-      const shape = `${r.type}|${r.resources.cpu}|${r.resources.memoryMb}|${r.resources.slots}|${JSON.stringify(r.labels)}`;
+      if (!full && freeSlots <= 0 && r.resources.slots > 0) continue;
+      const shape = shapeOf(r);
       const decision =
         unplaceable.get(shape) ??
         this.#strategy.place(
@@ -275,6 +306,7 @@ export class Scheduler {
         w.used = add(w.used, r.resources);
         w.lastAssignedAt = at;
       }
+      freeSlots -= r.resources.slots;
       this.#lastAssignedAt.set(decision.workerId, at);
       const reservation: Reservation = {
         workerId: decision.workerId,
