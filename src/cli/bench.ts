@@ -19,13 +19,7 @@ import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts"
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, numFlag } from "./flags.ts";
-import {
-  mainScript,
-  natsServerBinary,
-  stopChildren,
-  waitForCluster,
-  waitForNats,
-} from "./local.ts";
+import { mainScript, startNatsServer, stopChildren, waitForCluster } from "./local.ts";
 
 /** Epoch milliseconds with sub-millisecond resolution (same clock as `Date.now()`). */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -592,46 +586,21 @@ async function startThrowawayNats(signal: AbortSignal): Promise<ThrowawayNats> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "drover-bench-"));
     const url = `nats://127.0.0.1:${port}`;
-    const proc = spawn(
-      natsServerBinary(),
-      ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let log = "";
-    proc.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4_000)));
-    const stop = async (): Promise<void> => {
-      await stopChildren([proc]);
-      rmSync(dir, { recursive: true, force: true });
-    };
-    const exited = new Promise<never>((_, reject) => {
-      proc.once("error", (err) =>
-        reject(
-          new DroverError(
-            ErrorCode.Unavailable,
-            `cannot start nats-server: ${err.message} (run: npm run provision)`,
-          ),
-        ),
-      );
-      proc.once("exit", (code) =>
-        reject(
-          new DroverError(ErrorCode.Unavailable, `nats-server exited (${code}): ${lastLines(log)}`),
-        ),
-      );
-    });
-    exited.catch(() => undefined);
-    const probing = new AbortController();
-    const stopProbing = (): void => probing.abort();
-    signal.addEventListener("abort", stopProbing, { once: true });
-    proc.once("exit", stopProbing);
     try {
-      await Promise.race([waitForNats(url, probing.signal), exited]);
-      return { url, pid: proc.pid, stop };
+      const nats = await startNatsServer(
+        ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir],
+        url,
+        signal,
+      );
+      const stop = async (): Promise<void> => {
+        await stopChildren([nats.proc]);
+        rmSync(dir, { recursive: true, force: true });
+      };
+      return { url, pid: nats.proc.pid, stop };
     } catch (err) {
-      await stop();
+      rmSync(dir, { recursive: true, force: true });
       // Another process may have taken the port between probe and bind: try another one.
-      if (signal.aborted || attempt >= 3 || !/address already in use/i.test(log)) throw err;
-    } finally {
-      signal.removeEventListener("abort", stopProbing);
+      if (signal.aborted || attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
     }
   }
 }

@@ -2,6 +2,7 @@
  * Helpers for the commands that run Drover on this machine (`up`, `bench`): the nats-server
  * binary, child role processes, and waiting for NATS and for a cluster to be ready.
  */
+import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -19,6 +20,53 @@ export const mainScript = join(root, "src", "main.ts");
 export function natsServerBinary(): string {
   const local = join(root, ".tools", "bin", "nats-server");
   return existsSync(local) ? local : "nats-server";
+}
+
+export interface LocalNats {
+  readonly proc: ChildProcess;
+}
+
+/**
+ * Spawns nats-server with `args` and resolves once it answers at `url`. Rejects with a clear
+ * error when the binary is missing, the server exits (with its last log lines) or `signal`
+ * aborts; the process is stopped then.
+ */
+export async function startNatsServer(
+  args: string[],
+  url: string,
+  signal: AbortSignal,
+): Promise<LocalNats> {
+  const proc = spawn(natsServerBinary(), args, { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  proc.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4_000)));
+  const tail = (): string => log.trim().split("\n").slice(-2).join(" | ");
+  const exited = new Promise<never>((_, reject) => {
+    proc.once("error", (err) =>
+      reject(
+        new DroverError(
+          ErrorCode.Unavailable,
+          `cannot start nats-server: ${err.message} (run: npm run provision)`,
+        ),
+      ),
+    );
+    proc.once("exit", (code) =>
+      reject(new DroverError(ErrorCode.Unavailable, `nats-server exited (${code}): ${tail()}`)),
+    );
+  });
+  exited.catch(() => undefined);
+  const probing = new AbortController();
+  const stopProbing = (): void => probing.abort();
+  signal.addEventListener("abort", stopProbing, { once: true });
+  proc.once("exit", stopProbing);
+  try {
+    await Promise.race([waitForNats(url, probing.signal), exited]);
+    return { proc };
+  } catch (err) {
+    await stopChildren([proc]);
+    throw err;
+  } finally {
+    signal.removeEventListener("abort", stopProbing);
+  }
 }
 
 /** Stops child processes: SIGTERM (they drain), SIGKILL after 10 s. */

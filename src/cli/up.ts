@@ -2,20 +2,12 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DroverError, ErrorCode } from "../protocol/index.ts";
 import { isStrategyName } from "../actors/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
 import { intFlag } from "./flags.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import {
-  mainScript,
-  natsServerBinary,
-  root,
-  stopChildren,
-  waitForCluster,
-  waitForNats,
-} from "./local.ts";
+import { mainScript, root, startNatsServer, stopChildren, waitForCluster } from "./local.ts";
 
 /**
  * `drover up`: the embedded default. Starts a local nats-server with JetStream from
@@ -58,45 +50,13 @@ export const upCommand: Command = {
       if (values["no-nats"] !== true) {
         const dataDir = resolve(String(values["data-dir"]));
         mkdirSync(dataDir, { recursive: true });
-        const proc = spawn(
-          natsServerBinary(),
+        const nats = await startNatsServer(
           ["-c", join(root, "nats.conf"), "-p", String(port), "-sd", dataDir],
-          {
-            stdio: ["ignore", "ignore", "pipe"],
-          },
+          url,
+          signal,
         );
-        server = proc;
-        children.push(proc);
-        let serverLog = "";
-        proc.stderr?.on(
-          "data",
-          (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-4_000)),
-        );
-        const exited = new Promise<never>((_, reject) => {
-          proc.once("error", (err) =>
-            reject(
-              new DroverError(
-                ErrorCode.Unavailable,
-                `cannot start nats-server: ${err.message} (run: npm run provision)`,
-              ),
-            ),
-          );
-          proc.once("exit", (code) =>
-            reject(
-              new DroverError(
-                ErrorCode.Unavailable,
-                `nats-server exited (${code}): ${serverLog.trim().split("\n").slice(-2).join(" | ")}`,
-              ),
-            ),
-          );
-        });
-        exited.catch(() => undefined);
-        const probing = new AbortController();
-        const stopProbing = (): void => probing.abort();
-        signal.addEventListener("abort", stopProbing, { once: true });
-        proc.once("exit", stopProbing);
-        await Promise.race([waitForNats(url, probing.signal), exited]);
-        signal.removeEventListener("abort", stopProbing);
+        server = nats.proc;
+        children.push(nats.proc);
         log.info({ url, dataDir }, "nats-server is up");
       }
       const nc = await connectNats({ servers: [url], name: "drover-up" });

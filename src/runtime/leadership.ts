@@ -4,6 +4,12 @@
  * `update` with the last revision renews it; a deleted or expired key (DEL / PURGE marker on
  * the watch) lets followers race to create it. The pure scheduler machine decides; this
  * class performs the KV calls and feeds it the outcomes.
+ *
+ * The watch is the fast path, not the only one: an ordered consumer that is re-created after a
+ * NATS node dies resumes after the last message it saw, and the expiry marker may be gone by
+ * then (markers have their own TTL). So a replica that has seen no lease write for 1.5 TTL
+ * reads the key, and competes if it is free. Without this, a lost marker left the cluster
+ * without a leader for good.
  */
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
@@ -36,6 +42,9 @@ export class Leadership {
   #watch: { stop(): void } | null = null;
   #acquiring = false;
   #stopped = false;
+  #backstopTimer: NodeJS.Timeout | null = null;
+  /** When the last lease write (anyone's) was seen on the watch. */
+  #leaseSeenAt = Date.now();
 
   constructor(o: LeadershipOptions) {
     this.#o = o;
@@ -78,6 +87,7 @@ export class Leadership {
     void (async () => {
       for await (const e of iter) {
         if (this.#stopped) break;
+        this.#leaseSeenAt = Date.now();
         if (e.operation === "PUT") {
           const leaderId = (() => {
             try {
@@ -93,8 +103,19 @@ export class Leadership {
         }
       }
     })().catch((err: unknown) => this.#o.log.error({ err }, "lease watch ended"));
+    this.#backstopTimer = setInterval(() => void this.#backstop(), this.#o.leaseTtlMs / 2);
     const current = await this.#o.kv.get(LEASE_KEY);
     if (current === null || current.operation !== "PUT") await this.#tryAcquire();
+  }
+
+  /** Reads the lease when the watch has been silent for too long (see the file comment). */
+  async #backstop(): Promise<void> {
+    if (this.#stopped || this.#acquiring || isLeader(this.#snap)) return;
+    if (Date.now() - this.#leaseSeenAt < this.#o.leaseTtlMs * 1.5) return;
+    const current = await this.#o.kv.get(LEASE_KEY).catch(() => undefined);
+    if (current === undefined || (current !== null && current.operation === "PUT")) return;
+    this.#o.log.warn("lease is free but its expiry was not seen on the watch; competing");
+    await this.#tryAcquire();
   }
 
   async #tryAcquire(): Promise<void> {
@@ -183,6 +204,7 @@ export class Leadership {
     this.#stopped = true;
     this.#send({ type: "STOP", at: Date.now() });
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
+    if (this.#backstopTimer !== null) clearInterval(this.#backstopTimer);
     this.#watch?.stop();
   }
 }

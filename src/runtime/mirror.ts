@@ -3,7 +3,7 @@
  * scheduler replica keeps one (followers stay warm, so a failover starts from a full view),
  * and the API answers list queries from it.
  */
-import type { KvWatchEntry } from "@nats-io/kv";
+import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { TaskState } from "../protocol/index.ts";
 import { decode, MAX_MESSAGE_BYTES, TaskRecord, WorkerInfo } from "../protocol/index.ts";
@@ -14,6 +14,8 @@ import { watchAll } from "./kv-util.ts";
 export interface StoredWorker {
   info: WorkerInfo;
   revision: number;
+  /** Local time this heartbeat reached the mirror. */
+  seenAt: number;
 }
 
 export interface MirrorListener {
@@ -36,11 +38,13 @@ export class Mirror {
   readonly #buckets: Buckets;
   readonly #log: Logger;
   readonly #stops = new Map<string, () => void>();
+  readonly #heartbeatTtlMs: number;
   #stopped = false;
 
-  constructor(buckets: Buckets, log: Logger) {
+  constructor(buckets: Buckets, log: Logger, heartbeatTtlMs: number) {
     this.#buckets = buckets;
     this.#log = log;
+    this.#heartbeatTtlMs = heartbeatTtlMs;
   }
 
   listen(l: MirrorListener): () => void {
@@ -63,6 +67,32 @@ export class Mirror {
       this.#keepWatching("workers", (e) => this.#onWorker(e), w.resolve),
     ]);
     await Promise.all([t.promise, w.promise]);
+    const backstop = setInterval(() => void this.#recheckWorkers(), this.#heartbeatTtlMs);
+    this.#stops.set("backstop", () => clearInterval(backstop));
+  }
+
+  /**
+   * The expiry marker of a heartbeat is the fast path to a dead worker, but a watch that was
+   * re-created after a NATS node died resumes after the last message it saw, and the marker
+   * may be gone by then (markers have their own TTL). So a worker not heard from for two
+   * TTLs is read back: a key that is no longer there counts as expired.
+   */
+  async #recheckWorkers(): Promise<void> {
+    const overdue = [...this.workers.values()].filter(
+      (w) => Date.now() - w.seenAt > 2 * this.#heartbeatTtlMs,
+    );
+    for (const w of overdue) {
+      const id = w.info.id;
+      const e = await this.#buckets.workers.get(id).catch(() => undefined);
+      if (e === undefined || this.#stopped || this.workers.get(id) !== w) continue;
+      if (e !== null && e.operation === "PUT") {
+        if (e.revision > w.revision) this.#onWorker(e);
+        continue;
+      }
+      this.#log.warn({ workerId: id }, "heartbeat expired without an expiry event; worker gone");
+      this.workers.delete(id);
+      for (const l of this.#listeners) l.workerGone?.(id, "expired", w);
+    }
   }
 
   stop(): void {
@@ -133,7 +163,7 @@ export class Mirror {
     if (record.workerId !== null) this.byWorker.get(record.workerId)?.delete(record.id);
   }
 
-  #onWorker(e: KvWatchEntry): void {
+  #onWorker(e: KvEntry): void {
     const prev = this.workers.get(e.key);
     if (e.operation !== "PUT") {
       if (prev === undefined) return;
@@ -150,7 +180,7 @@ export class Mirror {
       this.#log.warn({ err, workerId: e.key }, "worker heartbeat fails its schema; ignored");
       return;
     }
-    const stored = { info, revision: e.revision };
+    const stored = { info, revision: e.revision, seenAt: Date.now() };
     this.workers.set(e.key, stored);
     for (const l of this.#listeners) l.workerUp?.(stored, prev === undefined);
   }

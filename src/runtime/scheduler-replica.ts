@@ -90,7 +90,11 @@ export class SchedulerReplica {
       };
       this.#nc.publish(subj.event(`task.${after.state}`), encode(e));
     });
-    const mirror = new Mirror(this.#buckets, this.#log);
+    const mirror = new Mirror(
+      this.#buckets,
+      this.#log,
+      this.#o.resources?.heartbeatTtlMs ?? defaultResourceOptions.heartbeatTtlMs,
+    );
     this.#mirror = mirror;
     await mirror.start();
     const scheduler = new Scheduler({

@@ -37,29 +37,42 @@ export interface CheckReport {
   byId: Map<string, TaskRecord>;
 }
 
+/**
+ * Every message of a stream (optionally one subject filter), in order. A pull that fails (a
+ * fresh ephemeral consumer not yet reachable answers "no responders") or comes back empty
+ * before the end starts over with a new consumer, a few times, rather than returning less.
+ */
 async function readStream<T>(nc: NatsConnection, stream: string, filter?: string): Promise<T[]> {
   const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(stream);
-  const total = info.state.messages;
-  const out: T[] = [];
-  if (total === 0) return out;
-  const consumer = await jetstream(nc).consumers.get(
-    stream,
-    filter !== undefined ? { filter_subjects: [filter] } : {},
-  );
-  let seen = 0;
-  while (seen < total) {
-    const batch = await consumer.fetch({ max_messages: 1_000, expires: 2_000 });
-    let got = 0;
-    for await (const m of batch) {
-      got++;
-      seen = m.info.streamSequence;
-      out.push(m.json<T>());
-      if (m.info.pending === 0) seen = total;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const last = (await jsm.streams.info(stream)).state.last_seq;
+      const out: T[] = [];
+      if (last === 0) return out;
+      const consumer = await jetstream(nc).consumers.get(
+        stream,
+        filter !== undefined ? { filter_subjects: [filter] } : {},
+      );
+      let done = false;
+      while (!done) {
+        const batch = await consumer.fetch({ max_messages: 1_000, expires: 2_000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          out.push(m.json<T>());
+          if (m.info.pending === 0 || m.info.streamSequence >= last) done = true;
+        }
+        if (got === 0 && !done) {
+          if ((await consumer.info(false)).num_pending === 0) break;
+          throw new Error(`${stream}: a pull came back empty before the end`);
+        }
+      }
+      return out;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 500));
     }
-    if (got === 0) break;
   }
-  return out;
 }
 
 export async function check(

@@ -205,35 +205,44 @@ export class ChaosCluster implements AsyncDisposable {
   }
 
   /**
-   * Resolves when every id is terminal (pushed by the KV watch). The default leaves room
-   * inside the suite's test timeout, so a stuck task fails here, naming itself.
+   * Resolves as soon as `check()` holds: at once, or at the KV update (pushed by the watch)
+   * after which it does. Rejects with `failure()` after `timeoutMs`.
    */
-  async allTerminal(ids: string[], timeoutMs = 120_000): Promise<void> {
-    const done = (): boolean => this.inFlight(ids) === 0;
-    if (done()) return;
+  async until(check: () => boolean, failure: () => string, timeoutMs: number): Promise<void> {
+    if (check()) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        const stuck = ids.filter(
-          (id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued"),
-        );
-        reject(
-          new Error(
-            `${stuck.length} of ${ids.length} tasks not terminal after ${timeoutMs} ms, e.g. ${stuck
-              .slice(0, 5)
-              .map((id) => `${id} (${this.states.get(id) ?? "no record seen"})`)
-              .join(", ")}`,
-          ),
-        );
+        this.#waiters.delete(test);
+        reject(new Error(failure()));
       }, timeoutMs);
-      const check = (): void => {
-        if (!done()) return;
+      const test = (): void => {
+        if (!check()) return;
         clearTimeout(timer);
-        this.#waiters.delete(check);
+        this.#waiters.delete(test);
         resolve();
       };
-      this.#waiters.add(check);
+      this.#waiters.add(test);
     });
+  }
+
+  /**
+   * Resolves when every id is terminal. The default leaves room inside the suite's test
+   * timeout, so a stuck task fails here, naming itself.
+   */
+  async allTerminal(ids: string[], timeoutMs = 120_000): Promise<void> {
+    const open = (): string[] =>
+      ids.filter((id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued"));
+    await this.until(
+      () => this.inFlight(ids) === 0,
+      () => {
+        const stuck = open();
+        return `${stuck.length} of ${ids.length} tasks not terminal after ${timeoutMs} ms, e.g. ${stuck
+          .slice(0, 5)
+          .map((id) => `${id} (${this.states.get(id) ?? "no record seen"})`)
+          .join(", ")}`;
+      },
+      timeoutMs,
+    );
   }
 
   async waitFor(

@@ -78,14 +78,17 @@ async function load(c: ChaosCluster): Promise<{ ids: Promise<string[]>; inFlight
   const ids = c.submit(
     MAX_TASKS,
     () => 400 + Math.floor(Math.random() * 400),
-    (submitted) => {
-      if (faultAt === null && c.states.size - countTerminal(c) >= IN_FLIGHT) faultAt = submitted;
-      return faultAt !== null && submitted >= faultAt + AFTER_FAULT;
-    },
+    (submitted) => faultAt !== null && submitted >= faultAt + AFTER_FAULT,
   );
-  let done = false;
-  void ids.then(() => (done = true));
-  await c.waitFor(() => faultAt !== null || done, `${IN_FLIGHT} tasks in flight`, 120_000);
+  let submitted: string[] | null = null;
+  void ids.then((x) => (submitted = x));
+  // Decided on the KV update that crosses the line, so the fault comes while it holds.
+  await c.until(
+    () => c.states.size - countTerminal(c) >= IN_FLIGHT || submitted !== null,
+    () => `fewer than ${IN_FLIGHT} tasks in flight after 120 s`,
+    120_000,
+  );
+  faultAt = c.states.size;
   return { ids, inFlight: c.states.size - countTerminal(c) };
 }
 
