@@ -36,6 +36,22 @@ export interface ChaosOptions {
   slots?: number;
 }
 
+/**
+ * The test harness failed, not the system under test: a docker command erred (the engine
+ * could not freeze a container, say) or a step did not finish in time. Scenarios run once
+ * more on a fresh cluster after one; a broken invariant is an assertion error, never this.
+ */
+export class HarnessError extends Error {}
+
+/** Runs a docker command for a fault; its failure is the harness's, not Drover's. */
+async function inject(...args: string[]): Promise<void> {
+  try {
+    await docker(...args);
+  } catch (err) {
+    throw new HarnessError(`docker ${args[0]} failed: ${(err as Error).message}`);
+  }
+}
+
 export class ChaosCluster implements AsyncDisposable {
   /** Clusters not yet disposed: a test that times out never reaches its `await using` cleanup. */
   static readonly live = new Set<ChaosCluster>();
@@ -185,14 +201,22 @@ export class ChaosCluster implements AsyncDisposable {
           // with the same idempotency key returns the first task instead of making a second.
           const idempotencyKey = `${this.prefix}-${next++}`;
           const payload = { ms: ms() };
-          const { id } = await retry(() =>
-            this.client.submit({
-              type: "work",
-              payload,
-              idempotencyKey,
-              retry: { maxAttempts: 5, backoff: { type: "fixed", baseMs: 200 } },
-            }),
-          );
+          let tries = 0;
+          const { id } = await retry(async () => {
+            try {
+              tries++;
+              return await this.client.submit({
+                type: "work",
+                payload,
+                idempotencyKey,
+                retry: { maxAttempts: 5, backoff: { type: "fixed", baseMs: 200 } },
+              });
+            } catch (err) {
+              if (tries === 3 || tries % 10 === 0)
+                console.error(`chaos: submit ${idempotencyKey}, try ${tries}: ${String(err)}`);
+              throw err;
+            }
+          });
           ids.push(id);
         }
       }),
@@ -257,18 +281,18 @@ export class ChaosCluster implements AsyncDisposable {
 
   async kill(id: string): Promise<number> {
     const at = Date.now();
-    await docker("kill", "--signal", "KILL", this.actor(id).handle.container.getId());
+    await inject("kill", "--signal", "KILL", this.actor(id).handle.container.getId());
     return at;
   }
   async pause(id: string): Promise<void> {
-    await docker("pause", this.actor(id).handle.container.getId());
+    await inject("pause", this.actor(id).handle.container.getId());
   }
   async unpause(id: string): Promise<void> {
-    await docker("unpause", this.actor(id).handle.container.getId());
+    await inject("unpause", this.actor(id).handle.container.getId());
   }
   async cut(id: string): Promise<number> {
     const at = Date.now();
-    await docker(
+    await inject(
       "network",
       "disconnect",
       this.nats.network.getName(),
@@ -277,18 +301,22 @@ export class ChaosCluster implements AsyncDisposable {
     return at;
   }
   async heal(id: string): Promise<void> {
-    await docker(
+    await inject(
       "network",
       "connect",
       this.nats.network.getName(),
       this.actor(id).handle.container.getId(),
     );
   }
+  /** Restarts every NATS node at once (SIGTERM, 5 s grace, start). */
+  async restartNats(): Promise<void> {
+    await Promise.all(this.nats.nodes.map((n) => inject("restart", "--time", "5", n.getId())));
+  }
   /** Starts a stopped or killed actor again and waits for its next "ready" line. */
   async revive(id: string): Promise<void> {
     const c = this.actor(id).handle.container.getId();
     const before = await readyCount(c);
-    await docker("start", c);
+    await inject("start", c);
     await this.waitFor(
       async () => (await readyCount(c)) > before,
       `${id} to be ready again`,
@@ -297,7 +325,7 @@ export class ChaosCluster implements AsyncDisposable {
   }
   /** Graceful restart: SIGTERM (a worker drains, a leader hands over), then start. */
   async restart(id: string): Promise<void> {
-    await docker("stop", "--time", "40", this.actor(id).handle.container.getId());
+    await inject("stop", "--time", "40", this.actor(id).handle.container.getId());
     await this.revive(id);
   }
 

@@ -12,10 +12,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { TaskRecord } from "../../src/protocol/index.ts";
-import { docker } from "../fixtures/docker.ts";
 import { check, summary } from "./checker.ts";
 import type { CheckReport } from "./checker.ts";
-import { ChaosCluster, startChaosCluster } from "./cluster.ts";
+import { ChaosCluster, HarnessError, startChaosCluster } from "./cluster.ts";
 
 const FULL = process.env.CHAOS_FULL === "1";
 const RUNS = FULL ? Number(process.env.CHAOS_RUNS ?? 5) : 1;
@@ -41,18 +40,43 @@ function pct(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 }
 
+/** Saves the post-mortem material of every live cluster, before it goes away. */
+async function postMortem(name: string): Promise<void> {
+  const slug = name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
+  const dir = join(root, ".drover", "chaos-failures", `${Date.now()}-${slug}`);
+  await Promise.allSettled([...ChaosCluster.live].map((c) => c.dumpDiagnostics(dir)));
+  console.error(`chaos: diagnostics of "${name}" in ${dir}`);
+}
+
+async function disposeAll(): Promise<void> {
+  await Promise.allSettled([...ChaosCluster.live].map((c) => c[Symbol.asyncDispose]()));
+}
+
 afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail") {
-    // Post-mortem material for a failed or timed-out scenario, before its cluster goes away.
-    const slug = ctx.task.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
-    const dir = join(root, ".drover", "chaos-failures", `${Date.now()}-${slug}`);
-    await Promise.allSettled([...ChaosCluster.live].map((c) => c.dumpDiagnostics(dir)));
-    console.error(`chaos: diagnostics of "${ctx.task.name}" in ${dir}`);
-  }
+  if (ctx.task.result?.state === "fail") await postMortem(ctx.task.name);
   // Scenarios leave their cluster to this hook (not `await using`), so a failed one is still
   // there for the post-mortem above; then nothing may be left to slow the next one down.
-  await Promise.allSettled([...ChaosCluster.live].map((c) => c[Symbol.asyncDispose]()));
+  await disposeAll();
 });
+
+/**
+ * A scenario. When the harness itself fails (a docker command errs, a step hangs: see
+ * {@link HarnessError}) the scenario runs once more on a fresh cluster, after saving its
+ * post-mortem and saying so on stderr. A broken invariant is never retried.
+ */
+function scenario(name: string, body: () => Promise<void>): void {
+  it(name, async () => {
+    try {
+      await body();
+    } catch (err) {
+      if (!(err instanceof HarnessError)) throw err;
+      console.error(`chaos: "${name}": harness error (${err.message}); running it once more`);
+      await postMortem(name);
+      await disposeAll();
+      await body();
+    }
+  });
+}
 
 afterAll(() => {
   const rows = Object.entries(figures).map(
@@ -106,6 +130,29 @@ function countTerminal(c: ChaosCluster): number {
   return n;
 }
 
+/**
+ * Awaits one step of a scenario, bounded and named: a step that hangs fails the scenario
+ * with its name (and the post-mortem files) instead of running into the test timeout.
+ */
+async function step<T>(what: string, p: Promise<T>, ms = 120_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t0 = Date.now();
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`step "${what}" did not finish in ${ms} ms`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (Date.now() - t0 > 10_000) console.error(`chaos: step "${what}" took ${Date.now() - t0} ms`);
+  }
+}
+
 /** The invariants every scenario must keep. */
 async function verify(
   name: string,
@@ -114,12 +161,13 @@ async function verify(
   extra: Record<string, unknown> = {},
 ): Promise<CheckReport> {
   await c.allTerminal(ids);
-  const r = await check(c.nc, c.prefix, ids);
+  const r = await step("the checker", check(c.nc, c.prefix, ids));
   console.log(summary(name, r, extra));
   expect(r.lost).toEqual([]);
   expect(r.stuck).toEqual([]);
   expect(r.unsuccessful).toEqual([]);
   expect(r.records).toBe(ids.length);
+  expect(r.stored).toBe(ids.length);
   expect(r.duplicateCompletions).toEqual([]);
   expect(r.completions).toBe(ids.length);
   expect(r.completedWithoutExecution).toEqual([]);
@@ -156,12 +204,12 @@ async function busiestWorker(c: ChaosCluster): Promise<string> {
 
 describe("chaos: actors as containers, 3-node NATS", () => {
   for (let run = 1; run <= RUNS; run++) {
-    it(`SIGKILL a worker mid-task: its tasks finish elsewhere (run ${run})`, async () => {
+    scenario(`SIGKILL a worker mid-task: its tasks finish elsewhere (run ${run})`, async () => {
       const c = await startChaosCluster();
       const { ids, inFlight } = await load(c);
       const victim = await busiestWorker(c);
       const killedAt = await c.kill(victim);
-      const all = await ids;
+      const all = await step("the submissions", ids);
       const r = await verify("worker-kill", c, all, { inFlight, victim });
       const lost = [...r.byId.values()].filter(
         (t) => historyAt(t, "WORKER_LOST", killedAt) !== undefined,
@@ -181,37 +229,40 @@ describe("chaos: actors as containers, 3-node NATS", () => {
       expect(detection).toBeLessThan(5_000);
     });
 
-    it(`SIGKILL a worker while the others have free slots: its tasks run elsewhere at once (run ${run})`, async () => {
-      // The saturated scenario above measures reassignment plus the wait for a slot to free
-      // up. Here the survivors have room, so the figure is detection plus re-placement only:
-      // the "running elsewhere within 2 s" promise. 3 × 32 slots, 45 long tasks running.
-      const c = await startChaosCluster();
-      const ids = await c.submit(45, () => 8_000);
-      await c.waitFor(
-        () => ids.every((id) => c.states.get(id) === "running"),
-        "45 tasks running",
-        30_000,
-      );
-      const victim = await busiestWorker(c);
-      const killedAt = await c.kill(victim);
-      const r = await verify("worker-kill-spare", c, ids, { victim });
-      const lost = [...r.byId.values()].filter(
-        (t) => historyAt(t, "WORKER_LOST", killedAt) !== undefined,
-      );
-      expect(lost.length).toBeGreaterThan(0);
-      const { detection, requeue, reassignment } = lossTimes(lost, killedAt);
-      record("worker-kill-spare", {
-        detectionMs: detection,
-        requeueMs: requeue,
-        reassignmentMs: reassignment,
-        lostTasks: lost.length,
-        executions: r.executions,
-        completions: r.completions,
-      });
-      expect(reassignment).toBeLessThan(5_000);
-    });
+    scenario(
+      `SIGKILL a worker while the others have free slots: its tasks run elsewhere at once (run ${run})`,
+      async () => {
+        // The saturated scenario above measures reassignment plus the wait for a slot to free
+        // up. Here the survivors have room, so the figure is detection plus re-placement only:
+        // the "running elsewhere within 2 s" promise. 3 × 32 slots, 45 long tasks running.
+        const c = await startChaosCluster();
+        const ids = await c.submit(45, () => 8_000);
+        await c.waitFor(
+          () => ids.every((id) => c.states.get(id) === "running"),
+          "45 tasks running",
+          30_000,
+        );
+        const victim = await busiestWorker(c);
+        const killedAt = await c.kill(victim);
+        const r = await verify("worker-kill-spare", c, ids, { victim });
+        const lost = [...r.byId.values()].filter(
+          (t) => historyAt(t, "WORKER_LOST", killedAt) !== undefined,
+        );
+        expect(lost.length).toBeGreaterThan(0);
+        const { detection, requeue, reassignment } = lossTimes(lost, killedAt);
+        record("worker-kill-spare", {
+          detectionMs: detection,
+          requeueMs: requeue,
+          reassignmentMs: reassignment,
+          lostTasks: lost.length,
+          executions: r.executions,
+          completions: r.completions,
+        });
+        expect(reassignment).toBeLessThan(5_000);
+      },
+    );
 
-    it(`SIGKILL the leader: a follower leads and dispatch resumes (run ${run})`, async () => {
+    scenario(`SIGKILL the leader: a follower leads and dispatch resumes (run ${run})`, async () => {
       const c = await startChaosCluster();
       const { ids, inFlight } = await load(c);
       const before = await c.leaderInfo();
@@ -219,7 +270,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
       const after = await c.leaderInfo(30_000);
       expect(after.leaderId).not.toBe(before.leaderId);
       expect(after.term).toBeGreaterThan(before.term);
-      const all = await ids;
+      const all = await step("the submissions", ids);
       const r = await verify("leader-kill", c, all, { inFlight });
       const firstAssign = Math.min(
         ...r.assigned.filter((e) => e.term === after.term).map((e) => e.at),
@@ -236,87 +287,100 @@ describe("chaos: actors as containers, 3-node NATS", () => {
     });
   }
 
-  it("kill one NATS node of three under load, restart it later: nothing lost, clients reconnect", async () => {
-    const c = await startChaosCluster();
-    const { ids, inFlight } = await load(c);
-    await c.nats.kill(2);
-    await new Promise((r) => setTimeout(r, 5_000)); // the fault lasts a while on purpose
-    await c.nats.restart(2);
-    const r = await verify("nats-node-kill", c, await ids, { inFlight });
-    record("nats-node-kill", { executions: r.executions, completions: r.completions, inFlight });
-    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
-  });
+  scenario(
+    "kill one NATS node of three under load, restart it later: nothing lost, clients reconnect",
+    async () => {
+      const c = await startChaosCluster();
+      const { ids, inFlight } = await load(c);
+      await c.nats.kill(2);
+      await new Promise((r) => setTimeout(r, 5_000)); // the fault lasts a while on purpose
+      await c.nats.restart(2);
+      const r = await verify("nats-node-kill", c, await step("the submissions", ids), { inFlight });
+      record("nats-node-kill", { executions: r.executions, completions: r.completions, inFlight });
+      expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+    },
+  );
 
-  it("cut a worker off the network: it fences itself, its tasks rerun elsewhere, late results are refused", async () => {
+  scenario(
+    "cut a worker off the network: it fences itself, its tasks rerun elsewhere, late results are refused",
+    async () => {
+      const c = await startChaosCluster();
+      const { ids, inFlight } = await load(c);
+      const victim = await busiestWorker(c);
+      const cutAt = await c.cut(victim);
+      await c.waitFor(
+        async () => !(await c.client.workers()).some((w) => w.id === victim),
+        "the victim's heartbeat to expire",
+        20_000,
+      );
+      await c.heal(victim);
+      await c.waitFor(
+        async () => (await c.client.workers()).some((w) => w.id === victim),
+        "the victim to re-register",
+        60_000,
+      );
+      const all = await step("the submissions", ids);
+      const r = await verify("worker-partition", c, all, { inFlight, victim });
+      const logs = await c.actor(victim).handle.logs();
+      expect(logs).toMatch(/fencing/);
+      const requeued = [...r.byId.values()].filter(
+        (t) => historyAt(t, "WORKER_LOST", cutAt) !== undefined,
+      );
+      expect(requeued.length).toBeGreaterThan(0);
+      record("worker-partition", {
+        executions: r.executions,
+        completions: r.completions,
+        refusedReports: r.refusedReports,
+        requeued: requeued.length,
+        inFlight,
+      });
+      expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+    },
+  );
+
+  scenario(
+    "pause the leader past its lease, then resume it: it never assigns under its stale term",
+    async () => {
+      const c = await startChaosCluster();
+      const { ids, inFlight } = await load(c);
+      const before = await c.leaderInfo();
+      const pausedAt = Date.now();
+      await c.pause(before.leaderId);
+      const after = await c.leaderInfo(30_000);
+      expect(after.term).toBeGreaterThan(before.term);
+      await new Promise((r) => setTimeout(r, 1_000)); // keep it paused well past its lease
+      await c.unpause(before.leaderId);
+      const r = await verify("leader-pause", c, await step("the submissions", ids), { inFlight });
+      const takeover = Math.min(
+        ...r.assigned.filter((e) => e.term === after.term).map((e) => e.at),
+      );
+      // Under its old term the paused leader assigned nothing after the new leader began.
+      const stale = r.assigned.filter((e) => e.term <= before.term && e.at >= takeover);
+      expect(stale).toEqual([]);
+      const logs = await c.actor(before.leaderId).handle.logs();
+      expect(logs).toMatch(/stepping down|lost leadership/);
+      record("leader-pause", {
+        takeoverMs: takeover - pausedAt,
+        executions: r.executions,
+        completions: r.completions,
+        inFlight,
+      });
+      expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+    },
+  );
+
+  scenario("restart all three NATS nodes: the cluster resumes with its state intact", async () => {
     const c = await startChaosCluster();
     const { ids, inFlight } = await load(c);
-    const victim = await busiestWorker(c);
-    const cutAt = await c.cut(victim);
-    await c.waitFor(
-      async () => !(await c.client.workers()).some((w) => w.id === victim),
-      "the victim's heartbeat to expire",
-      20_000,
-    );
-    await c.heal(victim);
-    await c.waitFor(
-      async () => (await c.client.workers()).some((w) => w.id === victim),
-      "the victim to re-register",
-      60_000,
-    );
-    const all = await ids;
-    const r = await verify("worker-partition", c, all, { inFlight, victim });
-    const logs = await c.actor(victim).handle.logs();
-    expect(logs).toMatch(/fencing/);
-    const requeued = [...r.byId.values()].filter(
-      (t) => historyAt(t, "WORKER_LOST", cutAt) !== undefined,
-    );
-    expect(requeued.length).toBeGreaterThan(0);
-    record("worker-partition", {
-      executions: r.executions,
-      completions: r.completions,
-      refusedReports: r.refusedReports,
-      requeued: requeued.length,
+    await c.restartNats();
+    const r = await verify("nats-full-restart", c, await step("the submissions", ids), {
       inFlight,
     });
-    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
-  });
-
-  it("pause the leader past its lease, then resume it: it never assigns under its stale term", async () => {
-    const c = await startChaosCluster();
-    const { ids, inFlight } = await load(c);
-    const before = await c.leaderInfo();
-    const pausedAt = Date.now();
-    await c.pause(before.leaderId);
-    const after = await c.leaderInfo(30_000);
-    expect(after.term).toBeGreaterThan(before.term);
-    await new Promise((r) => setTimeout(r, 1_000)); // keep it paused well past its lease
-    await c.unpause(before.leaderId);
-    const r = await verify("leader-pause", c, await ids, { inFlight });
-    const takeover = Math.min(...r.assigned.filter((e) => e.term === after.term).map((e) => e.at));
-    // Under its old term the paused leader assigned nothing after the new leader began.
-    const stale = r.assigned.filter((e) => e.term <= before.term && e.at >= takeover);
-    expect(stale).toEqual([]);
-    const logs = await c.actor(before.leaderId).handle.logs();
-    expect(logs).toMatch(/stepping down|lost leadership/);
-    record("leader-pause", {
-      takeoverMs: takeover - pausedAt,
-      executions: r.executions,
-      completions: r.completions,
-      inFlight,
-    });
-    expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
-  });
-
-  it("restart all three NATS nodes: the cluster resumes with its state intact", async () => {
-    const c = await startChaosCluster();
-    const { ids, inFlight } = await load(c);
-    await Promise.all(c.nats.nodes.map((n) => docker("restart", "--time", "5", n.getId())));
-    const r = await verify("nats-full-restart", c, await ids, { inFlight });
     record("nats-full-restart", { executions: r.executions, completions: r.completions, inFlight });
     expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
   });
 
-  it("rolling restart of every scheduler and worker under load: no loss", async () => {
+  scenario("rolling restart of every scheduler and worker under load: no loss", async () => {
     const c = await startChaosCluster();
     const { ids, inFlight } = await load(c);
     const steps: Record<string, number> = {};
@@ -326,7 +390,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
       steps[`${id}Ms`] = Date.now() - t0;
     }
     console.log(JSON.stringify({ rollingRestartSteps: steps }));
-    const r = await verify("rolling-restart", c, await ids, { inFlight });
+    const r = await verify("rolling-restart", c, await step("the submissions", ids), { inFlight });
     record("rolling-restart", { executions: r.executions, completions: r.completions, inFlight });
     expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
   });
