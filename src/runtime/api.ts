@@ -91,6 +91,7 @@ export class ApiService {
 
   async #handle(msg: Msg): Promise<void> {
     const route = this.#routes.get(msg.subject);
+    const started = Date.now();
     let body: unknown;
     try {
       if (route === undefined)
@@ -101,6 +102,13 @@ export class ApiService {
         this.#d.log.error({ err, subject: msg.subject }, "API request failed");
       body = errorReply(err);
     }
+    const tookMs = Date.now() - started;
+    // Clients give up after a few seconds: a slow answer is worth knowing about.
+    if (tookMs > 2_000)
+      this.#d.log.warn(
+        { subject: msg.subject, tookMs, ok: (body as { ok?: boolean }).ok === true },
+        "slow API request",
+      );
     if (!msg.reply) return;
     const data = encode(body);
     // A reply over the server's max_payload would throw in respond(): answer with an error.
@@ -136,7 +144,13 @@ export class ApiService {
     if (req.idempotencyKey !== undefined) {
       const key = createHash("sha256").update(req.idempotencyKey).digest("hex");
       try {
-        await retryTransient(() => this.#d.idempotencyKv.create(key, encode({ id, at: now })));
+        await retryTransient(() => this.#d.idempotencyKv.create(key, encode({ id, at: now })), {
+          onRetry: (err) =>
+            this.#d.log.warn(
+              { err: (err as Error).message, idempotencyKey: req.idempotencyKey },
+              "idempotency key write failed; retrying",
+            ),
+        });
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
         const prior = await this.#d.idempotencyKv.get(key);

@@ -19,7 +19,7 @@ export function isTransient(err: unknown): boolean {
 /** Runs `fn` until it succeeds or a non-transient error occurs, with short backoff. */
 export async function retryTransient<T>(
   fn: () => Promise<T>,
-  opts: { attempts?: number; signal?: AbortSignal } = {},
+  opts: { attempts?: number; signal?: AbortSignal; onRetry?: (err: unknown) => void } = {},
 ): Promise<T> {
   const attempts = opts.attempts ?? 20;
   for (let i = 0; ; i++) {
@@ -27,6 +27,7 @@ export async function retryTransient<T>(
       return await fn();
     } catch (err) {
       if (i + 1 >= attempts || !isTransient(err) || opts.signal?.aborted === true) throw err;
+      opts.onRetry?.(err);
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** i, 1_000)));
     }
   }

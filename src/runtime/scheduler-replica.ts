@@ -73,23 +73,28 @@ export class SchedulerReplica {
     const names = resourceNames(prefix);
     // Every state change is also published on `<prefix>.events.task.<state>` (kept for an
     // hour in the events stream) for dashboards and `nats sub`; fire-and-forget.
-    const store = new TaskStore(this.#buckets.tasks, (before, after, event) => {
-      const e: TaskTransitionEvent = {
-        v: 1,
-        kind: "task",
-        taskId: after.id,
-        type: after.type,
-        from: before.state,
-        to: after.state,
-        event,
-        epoch: after.epoch,
-        term: after.term,
-        attempt: after.attempt,
-        workerId: after.workerId ?? before.workerId,
-        at: after.updatedAt,
-      };
-      this.#nc.publish(subj.event(`task.${after.state}`), encode(e));
-    });
+    const store = new TaskStore(
+      this.#buckets.tasks,
+      (before, after, event) => {
+        const e: TaskTransitionEvent = {
+          v: 1,
+          kind: "task",
+          taskId: after.id,
+          type: after.type,
+          from: before.state,
+          to: after.state,
+          event,
+          epoch: after.epoch,
+          term: after.term,
+          attempt: after.attempt,
+          workerId: after.workerId ?? before.workerId,
+          at: after.updatedAt,
+        };
+        this.#nc.publish(subj.event(`task.${after.state}`), encode(e));
+      },
+      (err, what) =>
+        this.#log.warn({ err: (err as Error).message, what }, "task store call failed; retrying"),
+    );
     const mirror = new Mirror(
       this.#buckets,
       this.#log,

@@ -36,9 +36,15 @@ export type TransitionListener = (
 export class TaskStore {
   readonly kv: KV;
   readonly #onTransition: TransitionListener | undefined;
-  constructor(kv: KV, onTransition?: TransitionListener) {
+  readonly #onRetry: ((err: unknown, what: string) => void) | undefined;
+  constructor(
+    kv: KV,
+    onTransition?: TransitionListener,
+    onRetry?: (err: unknown, what: string) => void,
+  ) {
     this.kv = kv;
     this.#onTransition = onTransition;
+    this.#onRetry = onRetry;
   }
 
   /** Decodes a stored value; a record that fails its schema is reported, never guessed at. */
@@ -49,7 +55,9 @@ export class TaskStore {
   /** Creates a record; resolves to its revision. Throws `conflict` when the id exists. */
   async create(record: TaskRecord): Promise<number> {
     try {
-      return await retryTransient(() => this.kv.create(record.id, encode(record)));
+      return await retryTransient(() => this.kv.create(record.id, encode(record)), {
+        onRetry: (err) => this.#onRetry?.(err, `create ${record.id}`),
+      });
     } catch (err) {
       if (isRevisionConflict(err))
         throw new DroverError(ErrorCode.Conflict, `task ${record.id} exists`, { cause: err });
@@ -58,7 +66,9 @@ export class TaskStore {
   }
 
   async get(id: string): Promise<StoredTask | null> {
-    const e = await retryTransient(() => this.kv.get(id));
+    const e = await retryTransient(() => this.kv.get(id), {
+      onRetry: (err) => this.#onRetry?.(err, `get ${id}`),
+    });
     if (e === null || e.operation !== "PUT") return null;
     return { record: TaskStore.decode(e.value), revision: e.revision };
   }

@@ -196,12 +196,13 @@ export class ChaosCluster implements AsyncDisposable {
     let next = 0;
     await Promise.all(
       Array.from({ length: 64 }, async () => {
-        while (next < n && !stop(ids.length)) {
+        while (next < n && !stop(ids.length) && ChaosCluster.live.has(this)) {
           // A submit that times out during a fault may still have been accepted: retrying it
           // with the same idempotency key returns the first task instead of making a second.
           const idempotencyKey = `${this.prefix}-${next++}`;
           const payload = { ms: ms() };
           let tries = 0;
+          // Gives up at once when the cluster is gone (a scenario that failed or was re-run).
           const { id } = await retry(async () => {
             try {
               tries++;
@@ -212,6 +213,7 @@ export class ChaosCluster implements AsyncDisposable {
                 retry: { maxAttempts: 5, backoff: { type: "fixed", baseMs: 200 } },
               });
             } catch (err) {
+              if (!ChaosCluster.live.has(this)) throw new RetryStop(String(err));
               if (tries === 3 || tries % 10 === 0)
                 console.error(`chaos: submit ${idempotencyKey}, try ${tries}: ${String(err)}`);
               throw err;
@@ -378,12 +380,15 @@ async function readyCount(containerId: string): Promise<number> {
   return (await containerLogs(containerId)).split('"msg":"ready"').length - 1;
 }
 
+/** Thrown by a `retry` callback that must not be tried again. */
+export class RetryStop extends Error {}
+
 export async function retry<T>(fn: () => Promise<T>, attempts = 60): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await fn();
     } catch (err) {
-      if (i >= attempts) throw err;
+      if (i >= attempts || err instanceof RetryStop) throw err;
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -105,7 +105,12 @@ async function load(c: ChaosCluster): Promise<{ ids: Promise<string[]>; inFlight
     (submitted) => faultAt !== null && submitted >= faultAt + AFTER_FAULT,
   );
   let submitted: string[] | null = null;
-  void ids.then((x) => (submitted = x));
+  // Handled here too: a scenario that fails before awaiting `ids` must not leave an
+  // unhandled rejection behind when its cluster goes away.
+  ids.then(
+    (x) => (submitted = x),
+    () => undefined,
+  );
   // Decided on the KV update that crosses the line, so the fault comes while it holds.
   await c.until(
     () => c.states.size - countTerminal(c) >= IN_FLIGHT || submitted !== null,
@@ -142,7 +147,7 @@ async function step<T>(what: string, p: Promise<T>, ms = 120_000): Promise<T> {
       p,
       new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`step "${what}" did not finish in ${ms} ms`)),
+          () => reject(new HarnessError(`step "${what}" did not finish in ${ms} ms`)),
           ms,
         );
       }),
