@@ -10,10 +10,19 @@ export function isRevisionConflict(err: unknown): boolean {
   return code === 10071 || /wrong last sequence|key exists/i.test(e?.message ?? "");
 }
 
-/** True for a transient failure that the same call may overcome (no responders, timeouts, reconnects). */
+/**
+ * True for a transient failure that the same call may overcome (no responders, timeouts,
+ * reconnects, a stream between leaders). A compare-and-set refusal is never transient: its
+ * message carries a revision ("wrong last sequence: 2503"), which once matched a bare "503"
+ * here and turned every duplicate submit at such a revision into 20 futile retries.
+ */
 export function isTransient(err: unknown): boolean {
-  const msg = (err as { message?: string } | null)?.message ?? "";
-  return /no responders|timeout|TIMEOUT|disconnect|closed|connection|503|leadership/i.test(msg);
+  if (isRevisionConflict(err)) return false;
+  const e = err as { message?: string; code?: unknown } | null;
+  if (e?.code === 503 || e?.code === "503") return true;
+  return /no responders|timeout|disconnect|closed|connection|leadership|temporarily unavailable/i.test(
+    e?.message ?? "",
+  );
 }
 
 /** Runs `fn` until it succeeds or a non-transient error occurs, with short backoff. */
