@@ -202,6 +202,33 @@ function lossTimes(
   };
 }
 
+/**
+ * Finds the tasks a worker killed at `killedAt` held (they carry a WORKER_LOST after it),
+ * asserts there were some, and records how fast they were handled under `name`.
+ */
+function measureLoss(
+  name: string,
+  r: CheckReport,
+  killedAt: number,
+  extra: Record<string, number> = {},
+): { detection: number; requeue: number; reassignment: number } {
+  const lost = [...r.byId.values()].filter(
+    (t) => historyAt(t, "WORKER_LOST", killedAt) !== undefined,
+  );
+  expect(lost.length).toBeGreaterThan(0);
+  const times = lossTimes(lost, killedAt);
+  record(name, {
+    detectionMs: times.detection,
+    requeueMs: times.requeue,
+    reassignmentMs: times.reassignment,
+    lostTasks: lost.length,
+    executions: r.executions,
+    completions: r.completions,
+    ...extra,
+  });
+  return times;
+}
+
 async function busiestWorker(c: ChaosCluster): Promise<string> {
   const ws = await c.client.workers();
   return [...ws].sort((a, b) => b.running.length - a.running.length)[0]!.id;
@@ -216,20 +243,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
       const killedAt = await c.kill(victim);
       const all = await step("the submissions", ids);
       const r = await verify("worker-kill", c, all, { inFlight, victim });
-      const lost = [...r.byId.values()].filter(
-        (t) => historyAt(t, "WORKER_LOST", killedAt) !== undefined,
-      );
-      expect(lost.length).toBeGreaterThan(0);
-      const { detection, requeue, reassignment } = lossTimes(lost, killedAt);
-      record("worker-kill", {
-        detectionMs: detection,
-        requeueMs: requeue,
-        reassignmentMs: reassignment,
-        lostTasks: lost.length,
-        executions: r.executions,
-        completions: r.completions,
-        inFlight,
-      });
+      const { detection } = measureLoss("worker-kill", r, killedAt, { inFlight });
       expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
       expect(detection).toBeLessThan(5_000);
     });
@@ -250,19 +264,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
         const victim = await busiestWorker(c);
         const killedAt = await c.kill(victim);
         const r = await verify("worker-kill-spare", c, ids, { victim });
-        const lost = [...r.byId.values()].filter(
-          (t) => historyAt(t, "WORKER_LOST", killedAt) !== undefined,
-        );
-        expect(lost.length).toBeGreaterThan(0);
-        const { detection, requeue, reassignment } = lossTimes(lost, killedAt);
-        record("worker-kill-spare", {
-          detectionMs: detection,
-          requeueMs: requeue,
-          reassignmentMs: reassignment,
-          lostTasks: lost.length,
-          executions: r.executions,
-          completions: r.completions,
-        });
+        const { reassignment } = measureLoss("worker-kill-spare", r, killedAt);
         expect(reassignment).toBeLessThan(5_000);
       },
     );
