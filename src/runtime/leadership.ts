@@ -8,8 +8,8 @@
  * The watch is the fast path, not the only one: an ordered consumer that is re-created after a
  * NATS node dies resumes after the last message it saw, and the expiry marker may be gone by
  * then (markers have their own TTL). So a replica that has seen no lease write for 1.5 TTL
- * reads the key, and competes if it is free. Without this, a lost marker left the cluster
- * without a leader for good.
+ * reads the key, and competes if it is free. Without this, a lost marker would leave the
+ * cluster without a leader (the chaos suite once saw two minutes of it).
  */
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
