@@ -253,11 +253,12 @@ export class Scheduler {
     let freeSlots = 0;
     for (const w of workers)
       if (w.state === "ready") freeSlots += Math.max(0, w.capacity.slots - w.used.slots);
+    const considered = (r: TaskRecord): boolean => full || freeSlots > 0 || r.resources.slots === 0;
     const queued: StoredTask[] = [];
     for (const id of mirror.idsIn("queued")) {
       const t = mirror.tasks.get(id);
       if (t === undefined || this.#reserved.has(id) || this.#perTask.has(id)) continue;
-      if (full || freeSlots > 0 || t.record.resources.slots === 0) queued.push(t);
+      if (considered(t.record)) queued.push(t);
     }
     if (queued.length === 0) return;
     // Higher priority first, FIFO within a priority.
@@ -275,7 +276,7 @@ export class Scheduler {
     const unplaceable = new Map<string, Omit<Placement, "at">>();
     for (const t of queued) {
       const r = t.record;
-      if (!full && freeSlots <= 0 && r.resources.slots > 0) continue;
+      if (!considered(r)) continue; // the slots ran out during this pass
       const shape = shapeOf(r);
       const decision =
         unplaceable.get(shape) ??

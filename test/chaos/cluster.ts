@@ -226,8 +226,14 @@ export class ChaosCluster implements AsyncDisposable {
     return ids;
   }
 
-  inFlight(ids: string[]): number {
-    return ids.filter((id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued")).length;
+  /** The ids among `ids` not yet terminal (a task with no record seen yet counts as queued). */
+  open(ids: Iterable<string>): string[] {
+    return [...ids].filter((id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued"));
+  }
+
+  /** Tasks seen so far that are not yet terminal. */
+  unfinished(): number {
+    return this.open(this.states.keys()).length;
   }
 
   /**
@@ -256,12 +262,10 @@ export class ChaosCluster implements AsyncDisposable {
    * timeout, so a stuck task fails here, naming itself.
    */
   async allTerminal(ids: string[], timeoutMs = 120_000): Promise<void> {
-    const open = (): string[] =>
-      ids.filter((id) => !TERMINAL_STATES.includes(this.states.get(id) ?? "queued"));
     await this.until(
-      () => this.inFlight(ids) === 0,
+      () => this.open(ids).length === 0,
       () => {
-        const stuck = open();
+        const stuck = this.open(ids);
         return `${stuck.length} of ${ids.length} tasks not terminal after ${timeoutMs} ms, e.g. ${stuck
           .slice(0, 5)
           .map((id) => `${id} (${this.states.get(id) ?? "no record seen"})`)
@@ -342,12 +346,10 @@ export class ChaosCluster implements AsyncDisposable {
         writeFileSync(join(dir, `${a.id}.log`), await containerLogs(a.handle.container.getId())),
       ),
     );
-    const open = [...this.states].filter(([, s]) => !TERMINAL_STATES.includes(s));
-    const records = await Promise.allSettled(open.slice(0, 200).map(([id]) => this.client.get(id)));
+    const open = this.open(this.states.keys());
+    const records = await Promise.allSettled(open.slice(0, 200).map((id) => this.client.get(id)));
     const lines = records.map((r, i) =>
-      JSON.stringify(
-        r.status === "fulfilled" ? r.value : { id: open[i]![0], error: String(r.reason) },
-      ),
+      JSON.stringify(r.status === "fulfilled" ? r.value : { id: open[i], error: String(r.reason) }),
     );
     writeFileSync(join(dir, "open-tasks.jsonl"), `${lines.join("\n")}\n`);
     const workers = await this.client.workers().catch((e: unknown) => String(e));

@@ -113,26 +113,12 @@ async function load(c: ChaosCluster): Promise<{ ids: Promise<string[]>; inFlight
   );
   // Decided on the KV update that crosses the line, so the fault comes while it holds.
   await c.until(
-    () => c.states.size - countTerminal(c) >= IN_FLIGHT || submitted !== null,
+    () => c.unfinished() >= IN_FLIGHT || submitted !== null,
     () => `fewer than ${IN_FLIGHT} tasks in flight after 120 s`,
     120_000,
   );
   faultAt = c.states.size;
-  return { ids, inFlight: c.states.size - countTerminal(c) };
-}
-
-function countTerminal(c: ChaosCluster): number {
-  let n = 0;
-  for (const s of c.states.values())
-    if (
-      s === "succeeded" ||
-      s === "failed" ||
-      s === "dead" ||
-      s === "cancelled" ||
-      s === "timed_out"
-    )
-      n++;
-  return n;
+  return { ids, inFlight: c.unfinished() };
 }
 
 /**
@@ -256,9 +242,9 @@ describe("chaos: actors as containers, 3-node NATS", () => {
         // the "running elsewhere within 2 s" promise. 3 × 32 slots, 45 long tasks running.
         const c = await startChaosCluster();
         const ids = await c.submit(45, () => 8_000);
-        await c.waitFor(
+        await c.until(
           () => ids.every((id) => c.states.get(id) === "running"),
-          "45 tasks running",
+          () => "45 tasks not all running after 30 s",
           30_000,
         );
         const victim = await busiestWorker(c);

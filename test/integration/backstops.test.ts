@@ -8,12 +8,11 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { encode, resourceNames } from "../../src/protocol/index.ts";
 import type { WorkerInfo } from "../../src/protocol/index.ts";
 import { ensureResources, Leadership, Mirror } from "../../src/runtime/index.ts";
-import { startNats } from "../fixtures/nats.ts";
-import type { NatsHandle } from "../fixtures/nats.ts";
+import { useNats } from "../fixtures/nats.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
 
 const log = pino({ level: "silent" });
@@ -26,20 +25,11 @@ async function vanish(nc: NatsConnection, bucket: string, revision: number): Pro
 }
 
 describe("backstops for a missed expiry event", () => {
-  let nats: NatsHandle;
-  let nc: NatsConnection;
-  beforeAll(async () => {
-    nats = await startNats();
-    nc = await connect({ servers: nats.servers });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await nats?.[Symbol.asyncDispose]();
-  });
+  const env = useNats();
 
   it("the mirror reports a worker gone when its key vanished without a marker", async () => {
     const prefix = uniquePrefix("bs");
-    const buckets = await ensureResources(nc, prefix, { replicas: 1, heartbeatTtlMs: TTL });
+    const buckets = await ensureResources(env.nc, prefix, { replicas: 1, heartbeatTtlMs: TTL });
     const mirror = new Mirror(buckets, log, TTL);
     const gone: { id: string; at: number }[] = [];
     mirror.listen({ workerGone: (id) => gone.push({ id, at: Date.now() }) });
@@ -68,7 +58,7 @@ describe("backstops for a missed expiry event", () => {
       const revision = await buckets.workers.put("ghost", encode(info("ghost")));
       await expect.poll(() => mirror.workers.has("ghost")).toBe(true);
       const vanishedAt = Date.now();
-      await vanish(nc, resourceNames(prefix).buckets.workers, revision);
+      await vanish(env.nc, resourceNames(prefix).buckets.workers, revision);
       await expect.poll(() => gone.map((g) => g.id), { timeout: 10_000 }).toEqual(["ghost"]);
       clearInterval(alive);
       // Found by the backstop: after two TTLs of silence, within one more check.
@@ -82,9 +72,9 @@ describe("backstops for a missed expiry event", () => {
 
   it("a follower takes the lease when it vanished without a marker", async () => {
     const prefix = uniquePrefix("bs");
-    await ensureResources(nc, prefix, { replicas: 1, leaseTtlMs: TTL });
-    const ncA = await connect({ servers: nats.servers });
-    const ncB = await connect({ servers: nats.servers });
+    await ensureResources(env.nc, prefix, { replicas: 1, leaseTtlMs: TTL });
+    const ncA = await connect({ servers: env.nats.servers });
+    const ncB = await connect({ servers: env.nats.servers });
     const elected: string[] = [];
     const replica = async (conn: NatsConnection, id: string): Promise<Leadership> => {
       const { leader } = await ensureResources(conn, prefix, { replicas: 1, leaseTtlMs: TTL });
@@ -104,10 +94,10 @@ describe("backstops for a missed expiry event", () => {
     const b = await replica(ncB, "b");
     try {
       // "a" dies without a word, and the lease's message vanishes with it: no PURGE ever comes.
-      const { leader } = await ensureResources(nc, prefix, { replicas: 1, leaseTtlMs: TTL });
+      const { leader } = await ensureResources(env.nc, prefix, { replicas: 1, leaseTtlMs: TTL });
       const lease = await leader.get("lease");
       await ncA.close();
-      await vanish(nc, resourceNames(prefix).buckets.leader, lease!.revision);
+      await vanish(env.nc, resourceNames(prefix).buckets.leader, lease!.revision);
       await expect.poll(() => elected, { timeout: 10_000 }).toEqual(["a", "b"]);
       expect(b.term).toBeGreaterThan(a.term ?? 0);
     } finally {

@@ -5,32 +5,25 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { KvWatchInclude, Kvm } from "@nats-io/kv";
 import type { KvWatchEntry } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNats, startNatsCluster } from "../fixtures/nats.ts";
-import type { NatsClusterHandle, NatsHandle } from "../fixtures/nats.ts";
+import { startNatsCluster, useNats } from "../fixtures/nats.ts";
+import type { NatsClusterHandle } from "../fixtures/nats.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
 
 const run = promisify(execFile);
 
 describe("single node", () => {
-  let nats: NatsHandle;
-  let nc: NatsConnection;
-  beforeAll(async () => {
-    nats = await startNats();
-    nc = await connect({ servers: nats.servers });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await nats?.[Symbol.asyncDispose]();
-  });
+  const env = useNats();
 
   it("(b) an expired heartbeat reaches a watcher as a PURGE within ttl + 1.5 s; a refreshed key never does", async () => {
     const ttl = 1_000;
-    const kv = await new Kvm(nc).create(`${uniquePrefix("hb")}-workers`, { ttl, markerTTL: 5_000 });
+    const kv = await new Kvm(env.nc).create(`${uniquePrefix("hb")}-workers`, {
+      ttl,
+      markerTTL: 5_000,
+    });
     const seen: { key: string; op: string; at: number }[] = [];
     const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
     const watching = (async () => {
@@ -55,7 +48,7 @@ describe("single node", () => {
   });
 
   it("(c) update with a stale revision is refused", async () => {
-    const kv = await new Kvm(nc).create(`${uniquePrefix("cas")}-tasks`);
+    const kv = await new Kvm(env.nc).create(`${uniquePrefix("cas")}-tasks`);
     const r1 = await kv.create("task", "v1");
     const r2 = await kv.update("task", "v2", r1);
     expect(r2).toBeGreaterThan(r1);
@@ -66,13 +59,13 @@ describe("single node", () => {
 
   it("(d) two publishes with the same Nats-Msg-Id inside the duplicate window store one message", async () => {
     const p = uniquePrefix("dup");
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(env.nc);
     await jsm.streams.add({
       name: p.toUpperCase(),
       subjects: [`${p}.>`],
       duplicate_window: 60_000_000_000,
     });
-    const js = jetstream(nc);
+    const js = jetstream(env.nc);
     const a = await js.publish(`${p}.submit`, "one", { msgID: "same-id" });
     const b = await js.publish(`${p}.submit`, "one", { msgID: "same-id" });
     const c = await js.publish(`${p}.submit`, "two", { msgID: "other-id" });
@@ -86,14 +79,14 @@ describe("single node", () => {
   it("(e) the real nats CLI publishes and sends a request that a test subscriber answers", async () => {
     const p = uniquePrefix("cli");
     const got: string[] = [];
-    const sub = nc.subscribe(`${p}.>`, {
+    const sub = env.nc.subscribe(`${p}.>`, {
       callback: (_err, msg) => {
         got.push(`${msg.subject}:${msg.string()}`);
         if (msg.reply) msg.respond(JSON.stringify({ ok: true, echo: msg.string() }));
       },
     });
-    await nc.flush();
-    const server = `nats://${nats.servers[0]}`;
+    await env.nc.flush();
+    const server = `nats://${env.nats.servers[0]}`;
     await run("nats", ["--server", server, "pub", `${p}.hello`, "from-cli"]);
     const { stdout } = await run("nats", [
       "--server",

@@ -5,37 +5,25 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
 import type { TaskRecord } from "../../src/protocol/index.ts";
 import { resourceNames, subjects } from "../../src/protocol/index.ts";
 import type { HandlerMap } from "../../src/runtime/index.ts";
 import examples from "../../src/examples/handlers.ts";
 import { startDrover } from "../fixtures/drover.ts";
-import { startNats } from "../fixtures/nats.ts";
-import type { NatsHandle } from "../fixtures/nats.ts";
+import { useNats } from "../fixtures/nats.ts";
 
 const run = promisify(execFile);
 
-let nats: NatsHandle;
-let nc: NatsConnection;
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.servers });
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.[Symbol.asyncDispose]();
-});
+const env = useNats();
 
-const servers = (): string[] => nats.servers;
-const url = (): string => `nats://${nats.servers[0]}`;
+const servers = (): string[] => env.nats.servers;
+const url = (): string => `nats://${env.nats.servers[0]}`;
 
 async function countTasks(prefix: string): Promise<number> {
-  const kv = await new Kvm(nc).open(resourceNames(prefix).buckets.tasks);
+  const kv = await new Kvm(env.nc).open(resourceNames(prefix).buckets.tasks);
   return (await kv.status()).values;
 }
 
@@ -401,7 +389,7 @@ describe("failover and fencing", () => {
     await d.addWorker({ id: "w", handlers: examples });
     const { id } = await d.client.submit({ type: "echo", payload: "x" });
     const rec = await d.client.wait(id);
-    const js = jetstream(nc);
+    const js = jetstream(env.nc);
     const stale = {
       v: 1,
       kind: "succeeded",
@@ -434,7 +422,7 @@ describe("validation at the edge", () => {
     ): Promise<{
       ok: boolean;
       error: { code: string; message: string; issues?: { path: string }[] };
-    }> => JSON.parse((await nc.request(submit, body, { timeout: 5_000 })).string()) as never;
+    }> => JSON.parse((await env.nc.request(submit, body, { timeout: 5_000 })).string()) as never;
 
     const bad = await ask("{not json");
     expect(bad).toMatchObject({ ok: false, error: { code: "invalid_json" } });
@@ -449,7 +437,7 @@ describe("validation at the edge", () => {
     const version = await ask(JSON.stringify({ v: 2, type: "echo" }));
     expect(version.error.code).toBe("unsupported_version");
     const missing = JSON.parse(
-      (await nc.request(subjects(d.prefix).api.get, JSON.stringify({ id: "nope" }))).string(),
+      (await env.nc.request(subjects(d.prefix).api.get, JSON.stringify({ id: "nope" }))).string(),
     ) as { error: { code: string } };
     expect(missing.error.code).toBe("not_found");
     expect(await countTasks(d.prefix)).toBe(0);
