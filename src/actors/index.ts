@@ -4,6 +4,7 @@
  */
 export * from "./task-machine.ts";
 export * from "./backoff.ts";
+export * from "./assignment-backoff.ts";
 export * from "./scheduler-machine.ts";
 export * from "./placement/index.ts";
 export {

@@ -8,14 +8,20 @@ import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstrea
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type {
+  AssignmentFailure,
   PlacementStrategy,
   StrategyName,
   TaskEvent,
   WorkerView as PlacementWorker,
 } from "../actors/index.ts";
-import { createStrategy, eventFromReport } from "../actors/index.ts";
+import {
+  AssignmentBackoff,
+  createStrategy,
+  eventFromReport,
+  judgeAssignmentFailure,
+} from "../actors/index.ts";
 import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
-import { AssignmentReply, decode, encode, Report } from "../protocol/index.ts";
+import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
 import type { StoredTask, TaskStore } from "./task-store.ts";
 
@@ -71,6 +77,7 @@ export interface SchedulerStats {
 }
 
 interface Reservation {
+  taskId: string;
   workerId: string;
   resources: Resources;
   /** Revision of our ASSIGN write; the reservation ends once the mirror has seen it. */
@@ -78,6 +85,8 @@ interface Reservation {
 }
 
 const ZERO: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
+/** A task a worker's heartbeat lists but the mirror no longer holds: assume one slot. */
+const UNKNOWN_TASK: Resources = { cpu: 0, memoryMb: 0, slots: 1 };
 const add = (a: Resources, b: Resources): Resources => ({
   cpu: a.cpu + b.cpu,
   memoryMb: a.memoryMb + b.memoryMb,
@@ -114,6 +123,8 @@ export class Scheduler {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #reserved = new Map<string, Reservation>();
   readonly #lastAssignedAt = new Map<string, number>();
+  /** Workers held back after a failed assignment (no placement loop on a dead or full worker). */
+  readonly #backoff = new AssignmentBackoff();
   readonly #perTask = new Map<string, Promise<unknown>>();
 
   constructor(deps: SchedulerDeps) {
@@ -219,27 +230,32 @@ export class Scheduler {
 
   #workerViews(): PlacementWorker[] {
     const { mirror } = this.#d;
-    const used = new Map<string, Resources>();
-    for (const [workerId, ids] of mirror.byWorker) {
-      let u = ZERO;
-      for (const id of ids) {
-        const t = mirror.tasks.get(id);
-        if (t !== undefined) u = add(u, t.record.resources);
-      }
-      used.set(workerId, u);
-    }
-    for (const r of this.#reserved.values())
-      used.set(r.workerId, add(used.get(r.workerId) ?? ZERO, r.resources));
+    const now = Date.now();
+    const resourcesOf = (id: string): Resources =>
+      mirror.tasks.get(id)?.record.resources ?? UNKNOWN_TASK;
     return [...mirror.workers.values()]
-      .map(({ info }) => ({
-        id: info.id,
-        types: info.types,
-        labels: info.labels,
-        capacity: info.capacity,
-        used: used.get(info.id) ?? ZERO,
-        lastAssignedAt: this.#lastAssignedAt.get(info.id) ?? 0,
-        state: info.state,
-      }))
+      .map(({ info, revision }) => {
+        // What the records hold on this worker, plus what its heartbeat says it still runs:
+        // a cancelled task whose handler ignores its signal keeps its slot on the worker,
+        // although its record no longer names the worker.
+        const ids = new Set(mirror.byWorker.get(info.id));
+        for (const r of info.running) ids.add(r.taskId);
+        let used = ZERO;
+        for (const id of ids) used = add(used, resourcesOf(id));
+        for (const r of this.#reserved.values())
+          if (r.workerId === info.id && !ids.has(r.taskId)) used = add(used, r.resources);
+        const heldBack = this.#backoff.heldBack(info.id, revision, now);
+        return {
+          id: info.id,
+          types: info.types,
+          labels: info.labels,
+          capacity: info.capacity,
+          used,
+          lastAssignedAt: this.#lastAssignedAt.get(info.id) ?? 0,
+          state: info.state,
+          ...(heldBack !== undefined ? { heldBack } : {}),
+        };
+      })
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -310,6 +326,7 @@ export class Scheduler {
       freeSlots -= r.resources.slots;
       this.#lastAssignedAt.set(decision.workerId, at);
       const reservation: Reservation = {
+        taskId: r.id,
         workerId: decision.workerId,
         resources: r.resources,
         revision: null,
@@ -356,28 +373,52 @@ export class Scheduler {
       // nothing; the next leader finds the task missing from the worker's heartbeats and
       // hands it back.
       if (!this.#valid()) return;
-      let refusal: string | null = null;
+      let failure: AssignmentFailure | null = null;
       try {
         const reply = await nc.request(subjects.workerAssign(workerId), encode(assignment), {
           timeout: this.options.assignTimeoutMs,
         });
         const body = decode(AssignmentReply, reply.data);
-        if (!body.ok) refusal = `worker refused: ${body.error.code}: ${body.error.message}`;
+        if (!body.ok)
+          failure = { kind: "refused", code: body.error.code, message: body.error.message };
       } catch (err) {
-        refusal = `assignment not acknowledged: ${(err as Error).message}`;
+        failure = { kind: "no_answer", message: (err as Error).message };
       }
-      if (refusal !== null) {
+      if (failure === null) {
+        this.#backoff.succeeded(workerId);
+        return;
+      }
+      const verdict = judgeAssignmentFailure(failure);
+      if (verdict.action === "fail_task") {
         log.warn(
-          { taskId: rec.id, workerId, epoch: rec.epoch, reason: refusal },
-          "assignment failed; requeueing",
+          { taskId: rec.id, workerId, epoch: rec.epoch, error: verdict.error },
+          "assignment can never be accepted; failing the task",
         );
         await store.apply(rec.id, () => ({
-          type: "RELEASE",
+          type: "FAIL",
           at: Date.now(),
           epoch: rec.epoch,
-          reason: refusal,
+          error: verdict.error,
+          rand: Math.random(),
         }));
+        return;
       }
+      // Hold the worker back until it heartbeats again and its back-off has passed, so the
+      // task handed back is not offered to it again at once (the placement loop).
+      const known = this.#d.mirror.workers.get(workerId)?.revision ?? 0;
+      const firstFailure = this.#backoff.heldBack(workerId, known, Date.now()) === undefined;
+      this.#backoff.failed(workerId, known, Date.now(), verdict.reason);
+      // One line per worker per hold, not one per task: a dead worker may hold many.
+      (firstFailure ? log.warn.bind(log) : log.debug.bind(log))(
+        { taskId: rec.id, workerId, epoch: rec.epoch, reason: verdict.reason },
+        "assignment failed; requeueing and holding the worker back",
+      );
+      await store.apply(rec.id, () => ({
+        type: "RELEASE",
+        at: Date.now(),
+        epoch: rec.epoch,
+        reason: `assignment failed: ${verdict.reason}`,
+      }));
     } catch (err) {
       log.error({ err, taskId: t.record.id }, "dispatch failed");
     } finally {
@@ -510,6 +551,7 @@ export class Scheduler {
     const ids = [...(this.#d.mirror.byWorker.get(workerId) ?? [])];
     this.#d.log.warn({ workerId, how, tasks: ids.length }, "worker gone; requeueing its tasks");
     for (const [id, r] of this.#reserved) if (r.workerId === workerId) this.#reserved.delete(id);
+    this.#backoff.forget(workerId);
     for (const id of ids) this.#serial(id, () => this.#workerLost(id, workerId));
     this.kick();
   }
@@ -552,7 +594,8 @@ export class Scheduler {
   #onReport(m: JsMsg): void {
     let report: Report;
     try {
-      report = decode(Report, m.data);
+      // A result may be as large as the payload it was computed from: accept what NATS carries.
+      report = decode(Report, m.data, { maxBytes: MAX_MESSAGE_BYTES });
     } catch (err) {
       this.#d.log.warn({ err, subject: m.subject }, "malformed report dropped");
       m.term();

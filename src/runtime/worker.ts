@@ -33,6 +33,7 @@ import {
   encode,
   ErrorCode,
   errorReply,
+  MAX_MESSAGE_BYTES,
   NonRetryableError,
   safeDecode,
 } from "../protocol/index.ts";
@@ -191,7 +192,13 @@ export class Worker {
       types: Object.keys(this.#o.handlers),
       capacity: this.#o.capacity,
       labels: this.#o.labels,
-      state: s === "draining" ? "draining" : "ready",
+      // Only a worker that takes work says "ready": a draining, stopping or stopped one never
+      // does, so no leader offers it work it would refuse. (Registering and fenced workers
+      // write this heartbeat to become ready.)
+      state:
+        s === "ready.idle" || s === "ready.busy" || s === "registering" || s === "fenced"
+          ? "ready"
+          : "draining",
       startedAt: this.#startedAt,
       heartbeatAt: Date.now(),
       running: [...this.#running.values()].map((e) => ({ taskId: e.taskId, epoch: e.epoch })),
@@ -254,7 +261,9 @@ export class Worker {
   }
 
   #onAssign(msg: Msg): void {
-    const parsed = safeDecode(Assignment, msg.data);
+    // The API accepts requests up to its own limit and an assignment adds a few fields to the
+    // payload: accept anything NATS delivers, or a near-limit task would be refused forever.
+    const parsed = safeDecode(Assignment, msg.data, { maxBytes: MAX_MESSAGE_BYTES });
     if (!parsed.ok) return this.#reply(msg, errorReply(parsed.error));
     const a = parsed.value;
     const existing = this.#running.get(a.taskId);

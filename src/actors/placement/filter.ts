@@ -67,6 +67,9 @@ export function checkWorker(task: TaskView, w: WorkerView): ConstraintFailure | 
   if (w.state !== "ready") {
     return { stage: "draining", message: `worker is ${String(w.state)}`, short: [] };
   }
+  if (w.heldBack !== undefined) {
+    return { stage: "draining", message: `held back: ${w.heldBack}`, short: [] };
+  }
   if (!w.types.includes(task.type)) {
     return { stage: "type", message: `does not run type '${task.type}'`, short: [] };
   }
@@ -121,8 +124,12 @@ export function noFitReason(task: TaskView, checks: readonly CandidateCheck[]): 
     STAGE_ORDER.indexOf(b.stage) > STAGE_ORDER.indexOf(a.stage) ? b : a,
   ).stage;
   switch (furthest) {
-    case "draining":
-      return `no ready worker: all ${failures.length} workers are draining`;
+    case "draining": {
+      const held = checks.filter((c) => c.worker.state === "ready").length;
+      return held === 0
+        ? `no ready worker: all ${failures.length} workers are draining`
+        : `no ready worker: ${failures.length - held} draining, ${held} held back after failed assignments`;
+    }
     case "type": {
       // Worth saying when the type exists but only on workers on their way out.
       const draining = checks

@@ -26,6 +26,8 @@ export interface WorkerView {
   lastAssignedAt: number;
   /** Draining workers are never candidates. */
   state: "ready" | "draining";
+  /** Set while the leader holds the worker back after a failed assignment: why. Never a candidate then. */
+  heldBack?: string;
 }
 
 /** The part of a task that placement needs. */

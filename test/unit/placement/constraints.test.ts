@@ -180,6 +180,15 @@ describe("no-fit reasons", () => {
     expect(drained.reason).toBe("no ready worker: all 2 workers are draining");
     expect(drained.candidates[0]?.reason).toBe("worker is draining");
 
+    const held = ff().place(
+      task(),
+      [worker("w1", { state: "draining" }), worker("w2", { heldBack: "no answer: timeout" })],
+      CTX,
+    );
+    expect(held.workerId).toBeNull();
+    expect(held.reason).toBe("no ready worker: 1 draining, 1 held back after failed assignments");
+    expect(held.candidates[1]?.reason).toBe("held back: no answer: timeout");
+
     const empty = ff().place(task(), [], CTX);
     expect(empty).toEqual({
       strategy: "first-fit",
