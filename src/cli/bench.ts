@@ -7,19 +7,18 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
 import type { TaskRecord, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
 import type { NatsConnection } from "../runtime/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
+import { runScaleBench } from "./bench-scale.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, numFlag } from "./flags.ts";
-import { mainScript, startNatsServer, stopChildren, waitForCluster } from "./local.ts";
+import type { ThrowawayNats } from "./local.ts";
+import { mainScript, startThrowawayNats, stopChildren, waitForCluster } from "./local.ts";
 
 /** Epoch milliseconds with sub-millisecond resolution (same clock as `Date.now()`). */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -67,22 +66,33 @@ export const benchCommand: Command = {
   usage:
     `drover bench [--tasks 2000] [--workers 2] [--concurrency 16] [--inflight 64] [--schedulers 1]\n` +
     `             [--strategy ${STRATEGY_NAMES.join("|")}] [--timeout-s 120] [--json] [--nats URL]\n` +
+    "drover bench --backlog 100000 [--schedulers 2] [--workers 1] [--inflight 256] [--probes 20]\n" +
+    "             [--idle-s 10] [--failover-s 5] [--concurrency 16] [--strategy S] [--json] [--nats URL]\n" +
+    "With --backlog, the scale benchmark: N tasks no worker can run, then replica RSS, idle leader\n" +
+    "CPU, probe submit→start behind the backlog, a SIGKILLed leader's failover and event-loop delay.\n" +
     "Without --nats / DROVER_NATS_URL a throwaway nats-server is started on a free loopback port.\n" +
-    "Every run uses its own prefix (bench<hex>), so runs never see each other's data.",
+    "Every run uses its own prefix (bench<hex>, scale<hex> with --backlog), so runs never see each\n" +
+    "other's data.",
   options: {
     tasks: { type: "string", default: "2000" },
-    workers: { type: "string", default: "2" },
+    // No defaults here for the flags --backlog defaults differently; runBench applies its own.
+    workers: { type: "string" },
     concurrency: { type: "string", default: "16" },
-    inflight: { type: "string", default: "64" },
-    schedulers: { type: "string", default: "1" },
+    inflight: { type: "string" },
+    schedulers: { type: "string" },
     strategy: { type: "string", default: "best-fit" },
     "timeout-s": { type: "string", default: "120" },
     json: { type: "boolean", default: false },
+    backlog: { type: "string" },
+    probes: { type: "string" },
+    "idle-s": { type: "string" },
+    "failover-s": { type: "string" },
   },
   run: runBench,
 };
 
 async function runBench(ctx: CommandContext): Promise<number> {
+  if (ctx.values.backlog !== undefined) return await runScaleBench(ctx);
   const { values, config, signal } = ctx;
   const positive = (name: string, def: number): number => {
     const n = intFlag(values, name, def);
@@ -558,49 +568,3 @@ async function checkRun(
 // ---- processes -------------------------------------------------------------------------
 
 const lastLines = (text: string, n = 2): string => text.trim().split("\n").slice(-n).join(" | ");
-
-/** SIGTERM, then SIGKILL after 10 s; resolves when every process has exited. */
-
-interface ThrowawayNats {
-  url: string;
-  pid: number | undefined;
-  stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr !== null ? res(addr.port) : rej(new Error("no port")),
-      );
-    });
-  });
-}
-
-/** A nats-server with JetStream on a free loopback port and a temporary store, removed on stop. */
-async function startThrowawayNats(signal: AbortSignal): Promise<ThrowawayNats> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), "drover-bench-"));
-    const url = `nats://127.0.0.1:${port}`;
-    try {
-      const nats = await startNatsServer(
-        ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir],
-        url,
-        signal,
-      );
-      const stop = async (): Promise<void> => {
-        await stopChildren([nats.proc]);
-        rmSync(dir, { recursive: true, force: true });
-      };
-      return { url, pid: nats.proc.pid, stop };
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
-      // Another process may have taken the port between probe and bind: try another one.
-      if (signal.aborted || attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
-    }
-  }
-}

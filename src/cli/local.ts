@@ -4,7 +4,9 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
@@ -138,5 +140,51 @@ export async function waitForCluster(
         `schedulers and workers did not come up in ${timeoutMs / 1000} s (${last})`,
       );
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A nats-server started for one run (see {@link startThrowawayNats}). */
+export interface ThrowawayNats {
+  url: string;
+  pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return await new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() =>
+        typeof addr === "object" && addr !== null ? res(addr.port) : rej(new Error("no port")),
+      );
+    });
+  });
+}
+
+/** A nats-server with JetStream on a free loopback port and a temporary store, removed on stop. */
+export async function startThrowawayNats(signal: AbortSignal): Promise<ThrowawayNats> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "drover-bench-"));
+    const url = `nats://127.0.0.1:${port}`;
+    try {
+      const nats = await startNatsServer(
+        ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir],
+        url,
+        signal,
+      );
+      const stop = async (): Promise<void> => {
+        await stopChildren([nats.proc]);
+        rmSync(dir, { recursive: true, force: true });
+      };
+      return { url, pid: nats.proc.pid, stop };
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      // Another process may have taken the port between probe and bind: try another one.
+      if (signal.aborted || attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
+    }
   }
 }

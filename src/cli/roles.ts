@@ -37,6 +37,7 @@ export const schedulerCommand: Command = {
     const nc = await connectNats({ servers: config.natsUrl, name: "drover-scheduler" });
     const replica = new SchedulerReplica(nc, log, {
       prefix: config.prefix,
+      leaseThread: { servers: config.natsUrl },
       strategy,
       ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
       resources: {

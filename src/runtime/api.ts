@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import type {
   CancelNotice,
+  HealthProcessStats,
   HealthReply,
   Resources,
   Subjects,
@@ -50,6 +51,15 @@ export interface ApiDeps {
   status(): { replicaId: string; role: string; term: number | null; leaderId: string | null };
   /** Largest accepted request. @default 262144 */
   maxRequestBytes?: number;
+  /**
+   * Requests handled at once by this replica; more wait in a queue. Keeps a flood of submits
+   * from piling thousands of JetStream calls onto the connection. @default 256
+   */
+  maxConcurrent?: number;
+  /** Requests that may wait; beyond this a request is refused at once with a retryable `unavailable`. @default 8192 */
+  maxQueued?: number;
+  /** This process's memory and event-loop delay for the health reply (field omitted without it). */
+  processStats?: () => HealthProcessStats;
 }
 
 type Handler = (data: Uint8Array) => Promise<unknown>;
@@ -59,10 +69,21 @@ export class ApiService {
   #sub: Subscription | null = null;
   readonly #routes: Map<string, Handler>;
   readonly #max: number;
+  readonly #maxConcurrent: number;
+  readonly #maxQueued: number;
+  #active = 0;
+  readonly #waiting: (Msg | undefined)[] = [];
+  #waitingHead = 0;
+  /** Refusals for back-pressure since the last log line about them. */
+  #shed = 0;
+  #shedLoggedAt = 0;
+  #pumpScheduled = false;
 
   constructor(deps: ApiDeps) {
     this.#d = deps;
     this.#max = deps.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    this.#maxConcurrent = deps.maxConcurrent ?? 256;
+    this.#maxQueued = deps.maxQueued ?? 8_192;
     const api = deps.subjects.api;
     this.#routes = new Map<string, Handler>([
       [api.submit, (d) => this.submit(d)],
@@ -79,8 +100,78 @@ export class ApiService {
     this.#sub = this.#d.nc.subscribe(this.#d.subjects.apiWildcard, {
       queue: `${this.#d.subjects.prefix}-api`,
       callback: (err, msg) => {
-        if (err === null) void this.#handle(msg);
+        if (err === null) this.#admit(msg);
       },
+    });
+  }
+
+  /**
+   * Back-pressure: at most `maxConcurrent` requests in flight, the rest wait in arrival order;
+   * a full queue refuses at once (retryable) rather than letting every request time out.
+   * Health requests skip the queue: they touch only memory, and operators need them most
+   * when the replica is busy.
+   */
+  #admit(msg: Msg): void {
+    if (msg.subject === this.#d.subjects.api.health || this.#active < this.#maxConcurrent) {
+      this.#run(msg);
+      return;
+    }
+    if (this.#waiting.length - this.#waitingHead >= this.#maxQueued) {
+      this.#shed++;
+      const now = Date.now();
+      if (now - this.#shedLoggedAt >= 5_000) {
+        this.#d.log.warn(
+          { refused: this.#shed, queued: this.#maxQueued },
+          "API overloaded: refusing requests",
+        );
+        this.#shed = 0;
+        this.#shedLoggedAt = now;
+      }
+      this.#send(
+        msg,
+        errorReply(
+          new DroverError(
+            ErrorCode.Unavailable,
+            `scheduler replica overloaded (${this.#maxQueued} requests waiting); retry shortly`,
+            { retryable: true },
+          ),
+        ),
+      );
+      return;
+    }
+    this.#waiting.push(msg);
+  }
+
+  #run(msg: Msg): void {
+    this.#active++;
+    void this.#handle(msg).finally(() => {
+      this.#active--;
+      this.#schedulePump();
+    });
+  }
+
+  /**
+   * Starts waiting requests from a macrotask, not from the finishing request's continuation:
+   * JetStream acknowledgements arrive in batches, and starting the next request inside each
+   * one's continuation would chain hundreds of handlers into one turn of the event loop and
+   * starve its timers (the lease renewal among them).
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      while (this.#active < this.#maxConcurrent) {
+        const next = this.#waiting[this.#waitingHead];
+        if (next === undefined) break;
+        this.#waiting[this.#waitingHead++] = undefined;
+        this.#run(next);
+      }
+      // Compact now and then so the queue's array does not grow without end.
+      if (this.#waitingHead > 1_024 && this.#waitingHead * 2 > this.#waiting.length) {
+        this.#waiting.splice(0, this.#waitingHead);
+        this.#waitingHead = 0;
+      }
     });
   }
 
@@ -109,6 +200,10 @@ export class ApiService {
         { subject: msg.subject, tookMs, ok: (body as { ok?: boolean }).ok === true },
         "slow API request",
       );
+    this.#send(msg, body);
+  }
+
+  #send(msg: Msg, body: unknown): void {
     if (!msg.reply) return;
     const data = encode(body);
     // A reply over the server's max_payload would throw in respond(): answer with an error.
@@ -305,6 +400,7 @@ export class ApiService {
       role: status.role as HealthReply["role"],
       workers: this.#d.mirror.workers.size,
       tasks: counts,
+      ...(this.#d.processStats !== undefined ? { process: this.#d.processStats() } : {}),
     };
   }
 }

@@ -33,6 +33,13 @@ export interface LeadershipOptions {
   log: Logger;
   onElected(term: number): Promise<void> | void;
   onDeposed(reason: string): Promise<void> | void;
+  /** Told after every accepted change of the election state (the lease thread mirrors it). */
+  onChange?(): void;
+  /**
+   * Asked before every renewal and acquisition: false lets the lease lapse (the lease thread's
+   * watchdog, when the thread that schedules has stopped answering). @default always true
+   */
+  mayLead?(): boolean;
 }
 
 export class Leadership {
@@ -71,6 +78,13 @@ export class Leadership {
     return isLeader(this.#snap) && !leaseExpired(this.#snap.context, Date.now(), this.#margin);
   }
 
+  /** The time (epoch ms) until which {@link valid} holds without a further renewal; 0 when not leading. */
+  validUntil(): number {
+    const { lastRenewedAt } = this.#snap.context;
+    if (!isLeader(this.#snap) || lastRenewedAt === null) return 0;
+    return lastRenewedAt + this.#o.leaseTtlMs - this.#margin;
+  }
+
   #send(event: SchedulerEvent): boolean {
     const res = applySchedulerEvent(this.#snap, event);
     if (!res.ok) {
@@ -78,6 +92,7 @@ export class Leadership {
       return false;
     }
     this.#snap = res.snapshot;
+    this.#o.onChange?.();
     return true;
   }
 
@@ -120,6 +135,7 @@ export class Leadership {
 
   async #tryAcquire(): Promise<void> {
     if (this.#acquiring || this.#stopped || isLeader(this.#snap)) return;
+    if (this.#o.mayLead?.() === false) return;
     this.#acquiring = true;
     try {
       if (!this.#send({ type: "LEASE_FREE", at: Date.now() })) return;
@@ -153,6 +169,8 @@ export class Leadership {
     if (!isLeader(this.#snap) || this.#stopped) return;
     if (leaseExpired(this.#snap.context, Date.now(), 0))
       return this.#lose("lease lapsed before it could be renewed");
+    if (this.#o.mayLead?.() === false)
+      return this.#lose("the scheduling thread stopped answering; letting the lease go");
     const { leaseRevision, term } = this.#snap.context;
     const sentAt = Date.now();
     try {

@@ -14,7 +14,9 @@ import type { TaskTransitionEvent } from "../protocol/index.ts";
 import { encode, resourceNames, subjects } from "../protocol/index.ts";
 import { ApiService } from "./api.ts";
 import { Leadership } from "./leadership.ts";
+import { LeaseThread } from "./lease-thread.ts";
 import { Mirror } from "./mirror.ts";
+import { processStats } from "./process-stats.ts";
 import type { Buckets, ResourceOptions } from "./resources.ts";
 import { defaultResourceOptions, ensureResources } from "./resources.ts";
 import type { SchedulerOptions } from "./scheduler.ts";
@@ -28,6 +30,22 @@ export interface ReplicaOptions {
   strategy?: StrategyName;
   resources?: Partial<ResourceOptions>;
   scheduler?: Partial<SchedulerOptions>;
+  /**
+   * Keep the leadership lease in a worker thread with its own connection to these servers
+   * (see lease-thread.ts): renewals then never wait behind API work or a long scheduling
+   * pass. Without it the lease is kept on the main thread and connection.
+   */
+  leaseThread?: { servers: string[]; watchdogMs?: number };
+}
+
+/** What the replica needs of an election, in-process ({@link Leadership}) or in a thread ({@link LeaseThread}). */
+interface Election {
+  readonly state: string;
+  readonly term: number | null;
+  readonly leaderId: string | null;
+  valid(): boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export class SchedulerReplica {
@@ -39,7 +57,7 @@ export class SchedulerReplica {
   #buckets: Buckets | null = null;
   #mirror: Mirror | null = null;
   #scheduler: Scheduler | null = null;
-  #leadership: Leadership | null = null;
+  #leadership: Election | null = null;
   #api: ApiService | null = null;
   #closed = false;
 
@@ -116,14 +134,23 @@ export class SchedulerReplica {
       },
     });
     this.#scheduler = scheduler;
-    const leadership: Leadership = new Leadership({
-      kv: this.#buckets.leader,
+    const election = {
       replicaId: this.replicaId,
       leaseTtlMs,
       log: this.#log,
-      onElected: (term): Promise<void> => scheduler.lead(term, () => leadership.valid()),
-      onDeposed: () => scheduler.stepDown(),
-    });
+      onElected: (term: number): Promise<void> => scheduler.lead(term, () => leadership.valid()),
+      onDeposed: (): Promise<void> => scheduler.stepDown(),
+    };
+    const thread = this.#o.leaseThread;
+    const leadership: Election =
+      thread === undefined
+        ? new Leadership({ ...election, kv: this.#buckets.leader })
+        : new LeaseThread({
+            ...election,
+            servers: thread.servers,
+            bucket: names.buckets.leader,
+            ...(thread.watchdogMs !== undefined ? { watchdogMs: thread.watchdogMs } : {}),
+          });
     this.#leadership = leadership;
     this.#api = new ApiService({
       nc: this.#nc,
@@ -138,6 +165,9 @@ export class SchedulerReplica {
         term: leadership.term,
         leaderId: leadership.leaderId,
       }),
+      // Measuring starts with the replica; each health reply covers the time since the
+      // previous health request this process answered.
+      processStats: processStats().readAndReset,
     });
     this.#api.start();
     await leadership.start();

@@ -1,0 +1,65 @@
+/**
+ * Entry point of the lease thread (see lease-thread.ts): its own NATS connection and event
+ * loop, running {@link Leadership} for the replica. Shares two numbers with the replica's
+ * main thread through a SharedArrayBuffer: until when the lease is certainly held (written
+ * here) and when the main thread last showed it is alive (written there).
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { Kvm } from "@nats-io/kv";
+import { pino } from "pino";
+import { connectNats } from "./connection.ts";
+import { Leadership } from "./leadership.ts";
+import type { LeaseThreadData, LeaseThreadMessage, MainToLeaseThread } from "./lease-thread.ts";
+import { ALIVE_AT, VALID_UNTIL } from "./lease-thread.ts";
+
+const data = workerData as LeaseThreadData;
+const port = parentPort;
+if (port === null) throw new Error("lease-thread-entry.ts must run in a worker thread");
+const post = (m: LeaseThreadMessage): void => port.postMessage(m);
+const shared = new BigInt64Array(data.shared);
+
+// Log lines go to the main thread, which writes them with the replica's own logger.
+const log = pino(
+  { level: data.logLevel, base: null, timestamp: false },
+  { write: (line: string) => post({ type: "log", line }) },
+);
+
+const nc = await connectNats({ servers: data.servers, name: data.connectionName });
+const kv = await new Kvm(nc).open(data.bucket);
+const leadership: Leadership = new Leadership({
+  kv,
+  replicaId: data.replicaId,
+  leaseTtlMs: data.leaseTtlMs,
+  log,
+  onElected: (term) => post({ type: "elected", term }),
+  onDeposed: (reason) => post({ type: "deposed", reason }),
+  onChange: () => {
+    Atomics.store(shared, VALID_UNTIL, BigInt(leadership.validUntil()));
+    post({
+      type: "state",
+      state: leadership.state,
+      term: leadership.term,
+      leaderId: leadership.leaderId,
+    });
+  },
+  mayLead: () => {
+    const silentMs = Date.now() - Number(Atomics.load(shared, ALIVE_AT));
+    if (silentMs <= data.watchdogMs) return true;
+    log.warn({ silentMs, watchdogMs: data.watchdogMs }, "main thread unresponsive");
+    return false;
+  },
+});
+
+port.on("message", (m: MainToLeaseThread) => {
+  if (m.type !== "stop") return;
+  void (async () => {
+    await leadership.stop();
+    Atomics.store(shared, VALID_UNTIL, 0n);
+    await nc.close().catch(() => undefined);
+    post({ type: "stopped" });
+    port.close();
+  })();
+});
+
+await leadership.start();
+post({ type: "started" });

@@ -1,0 +1,198 @@
+/**
+ * The leadership lease, kept by a worker thread with its own NATS connection.
+ *
+ * Why a thread: the lease must be renewed every quarter TTL (300 ms by default). On the
+ * replica's main thread, a renewal competes with everything else the replica does — a flood of
+ * API requests, a mirror catching up on thousands of records, a scheduling pass — and one long
+ * turn of the event loop is enough to miss it; the cluster then elects again and again under
+ * exactly the load it should be serving. The thread's event loop does nothing but the lease.
+ *
+ * Safety does not depend on the thread being prompt: the thread publishes the time until
+ * which the lease is certainly held (last renewal + TTL − margin), and the scheduler checks
+ * that number before every assignment, so a stale leader stops assigning on time whatever
+ * either thread is doing. Liveness has a watchdog: the main thread stamps the time every
+ * 100 ms, and the thread stops renewing (letting another replica take over) once the main
+ * thread has been silent for `watchdogMs`.
+ */
+import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
+
+/** Index in the shared array: epoch ms until which the lease is held (0: not leading). */
+export const VALID_UNTIL = 0;
+/** Index in the shared array: epoch ms at which the main thread last stamped it. */
+export const ALIVE_AT = 1;
+
+/** What the thread is started with (structured-cloned). */
+export interface LeaseThreadData {
+  servers: string[];
+  connectionName: string;
+  bucket: string;
+  replicaId: string;
+  leaseTtlMs: number;
+  watchdogMs: number;
+  logLevel: string;
+  shared: SharedArrayBuffer;
+}
+
+/** Messages from the thread. */
+export type LeaseThreadMessage =
+  | { type: "started" }
+  | { type: "stopped" }
+  | { type: "elected"; term: number }
+  | { type: "deposed"; reason: string }
+  | { type: "state"; state: string; term: number | null; leaderId: string | null }
+  | { type: "log"; line: string };
+
+/** Messages to the thread. */
+export type MainToLeaseThread = { type: "stop" };
+
+export interface LeaseThreadOptions {
+  servers: string[];
+  /** Name of the leader bucket. */
+  bucket: string;
+  replicaId: string;
+  leaseTtlMs: number;
+  /** The thread lets the lease go once the main thread has not stamped for this long. @default 5000 */
+  watchdogMs?: number;
+  log: Logger;
+  onElected(term: number): Promise<void> | void;
+  onDeposed(reason: string): Promise<void> | void;
+}
+
+const LEVELS: Record<number, "trace" | "debug" | "info" | "warn" | "error" | "fatal"> = {
+  10: "trace",
+  20: "debug",
+  30: "info",
+  40: "warn",
+  50: "error",
+  60: "fatal",
+};
+
+/** The same surface as {@link Leadership}, with the election running in a worker thread. */
+export class LeaseThread {
+  readonly #o: LeaseThreadOptions;
+  readonly #shared = new BigInt64Array(new SharedArrayBuffer(16));
+  #worker: Worker | null = null;
+  #stamp: NodeJS.Timeout | null = null;
+  #state = "follower";
+  #term: number | null = null;
+  #leaderId: string | null = null;
+  #stopped: Promise<void> | null = null;
+  /** Elected/deposed calls run one after another, in the order the thread sent them. */
+  #transitions: Promise<void> = Promise.resolve();
+
+  constructor(o: LeaseThreadOptions) {
+    this.#o = o;
+  }
+
+  get state(): string {
+    return this.#state;
+  }
+  get term(): number | null {
+    return this.#term;
+  }
+  get leaderId(): string | null {
+    return this.#leaderId;
+  }
+
+  /** True while this replica leads and its lease has certainly not lapsed. */
+  valid(): boolean {
+    return Date.now() < Number(Atomics.load(this.#shared, VALID_UNTIL));
+  }
+
+  /** Starts the thread; resolves once it is connected and has made its first election move. */
+  async start(): Promise<void> {
+    const stamp = (): void => void Atomics.store(this.#shared, ALIVE_AT, BigInt(Date.now()));
+    stamp();
+    this.#stamp = setInterval(stamp, 100);
+    this.#stamp.unref();
+    const data: LeaseThreadData = {
+      servers: this.#o.servers,
+      connectionName: `drover-lease-${this.#o.replicaId}`,
+      bucket: this.#o.bucket,
+      replicaId: this.#o.replicaId,
+      leaseTtlMs: this.#o.leaseTtlMs,
+      watchdogMs: this.#o.watchdogMs ?? 5_000,
+      logLevel: this.#o.log.level,
+      shared: this.#shared.buffer,
+    };
+    const worker = new Worker(new URL("./lease-thread-entry.ts", import.meta.url), {
+      workerData: data,
+    });
+    this.#worker = worker;
+    const started = new Promise<void>((resolve, reject) => {
+      worker.on("message", (m: LeaseThreadMessage) => {
+        if (m.type === "started") resolve();
+        this.#onMessage(m);
+      });
+      worker.once("error", (err: Error) => {
+        this.#o.log.error({ err }, "lease thread failed");
+        reject(err);
+      });
+      worker.once("exit", (code) => {
+        Atomics.store(this.#shared, VALID_UNTIL, 0n);
+        if (this.#stopped === null) {
+          this.#o.log.error({ code }, "lease thread exited");
+          this.#enqueue(() => this.#o.onDeposed("lease thread exited"));
+          reject(new Error(`lease thread exited with code ${code}`));
+        }
+      });
+    });
+    await started;
+  }
+
+  #enqueue(fn: () => Promise<void> | void): void {
+    this.#transitions = this.#transitions
+      .then(fn)
+      .catch((err: unknown) => this.#o.log.error({ err }, "leadership change failed"));
+  }
+
+  #onMessage(m: LeaseThreadMessage): void {
+    switch (m.type) {
+      case "state":
+        this.#state = m.state;
+        this.#term = m.term;
+        this.#leaderId = m.leaderId;
+        return;
+      case "elected":
+        return this.#enqueue(() => this.#o.onElected(m.term));
+      case "deposed":
+        return this.#enqueue(() => this.#o.onDeposed(m.reason));
+      case "log": {
+        try {
+          const { level, msg, ...fields } = JSON.parse(m.line) as Record<string, unknown>;
+          this.#o.log[LEVELS[level as number] ?? "info"](
+            fields,
+            typeof msg === "string" ? msg : "",
+          );
+        } catch {
+          this.#o.log.info(m.line);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Resigns (a follower takes over at once), stops the thread and waits for both. */
+  async stop(): Promise<void> {
+    if (this.#stopped !== null) return this.#stopped;
+    this.#stopped = (async () => {
+      const worker = this.#worker;
+      if (worker !== null) {
+        const done = new Promise<void>((resolve) => {
+          worker.on("message", (m: LeaseThreadMessage) => m.type === "stopped" && resolve());
+          worker.once("exit", () => resolve());
+        });
+        worker.postMessage({ type: "stop" } satisfies MainToLeaseThread);
+        await done;
+        await worker.terminate();
+      }
+      if (this.#stamp !== null) clearInterval(this.#stamp);
+      Atomics.store(this.#shared, VALID_UNTIL, 0n);
+      await this.#transitions;
+    })();
+    return this.#stopped;
+  }
+}
