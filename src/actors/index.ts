@@ -5,6 +5,7 @@
 export * from "./task-machine.ts";
 export * from "./backoff.ts";
 export * from "./assignment-backoff.ts";
+export * from "./queue-index.ts";
 export * from "./scheduler-machine.ts";
 export * from "./placement/index.ts";
 export {

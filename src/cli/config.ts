@@ -3,7 +3,7 @@
  * flags, parsed by one zod schema. Defaults live here and only here.
  */
 import { z } from "zod";
-import { defaultResourceOptions } from "../runtime/index.ts";
+import { DEFAULT_RETENTION_MS, defaultResourceOptions } from "../runtime/index.ts";
 
 const csv = z
   .string()
@@ -34,6 +34,11 @@ export const GlobalConfig = z.object({
   heartbeatTtlMs: ms(defaultResourceOptions.heartbeatTtlMs),
   /** `DROVER_LEASE_TTL_MS`: leadership lease. @default 1200 */
   leaseTtlMs: ms(defaultResourceOptions.leaseTtlMs),
+  /**
+   * `DROVER_RETENTION_MS` (or `drover scheduler --retention-ms`): how long a finished task's record (and its
+   * idempotency key) is kept when its submit did not say. @default 86400000 (24 h)
+   */
+  retentionMs: z.coerce.number().int().min(1_000).default(DEFAULT_RETENTION_MS),
 });
 export type GlobalConfig = z.output<typeof GlobalConfig>;
 
@@ -50,5 +55,6 @@ export function loadConfig(
     logLevel: pick("log-level", "DROVER_LOG_LEVEL"),
     heartbeatTtlMs: env.DROVER_HEARTBEAT_TTL_MS,
     leaseTtlMs: env.DROVER_LEASE_TTL_MS,
+    retentionMs: env.DROVER_RETENTION_MS,
   });
 }

@@ -25,8 +25,12 @@ const until = (signal: AbortSignal): Promise<void> =>
 export const schedulerCommand: Command = {
   name: "scheduler",
   summary: "run a scheduler replica (API, election; the leader assigns tasks)",
-  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID]`,
-  options: { strategy: { type: "string" }, id: { type: "string" } },
+  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--retention-ms 86400000]`,
+  options: {
+    strategy: { type: "string" },
+    id: { type: "string" },
+    "retention-ms": { type: "string" },
+  },
   async run({ config, values, log, signal }: CommandContext) {
     const strategy =
       (values.strategy as string | undefined) ?? process.env.DROVER_STRATEGY ?? "best-fit";
@@ -38,6 +42,7 @@ export const schedulerCommand: Command = {
     const replica = new SchedulerReplica(nc, log, {
       prefix: config.prefix,
       leaseThread: { servers: config.natsUrl },
+      retentionMs: retentionFlag(values, config.retentionMs),
       strategy,
       ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
       resources: {
@@ -53,6 +58,13 @@ export const schedulerCommand: Command = {
     return 0;
   },
 };
+
+/** `--retention-ms`: at least one second (NATS message TTLs count whole seconds). */
+function retentionFlag(values: CommandContext["values"], def: number): number {
+  const ms = intFlag(values, "retention-ms", def);
+  if (ms < 1_000) throw new UsageError(`--retention-ms must be at least 1000, got ${ms}`);
+  return ms;
+}
 
 /** Loads a handler module: its default export or its `handlers` export, an object of functions. */
 export async function loadHandlers(spec: string | undefined): Promise<HandlerMap> {

@@ -60,7 +60,7 @@ export const submitCommand: Command = {
   usage:
     "drover submit <type> [payload-json] [--priority N] [--cpu N] [--memory-mb N] [--slots N] [--label k=v ...] [--key K]\n" +
     "              [--delay-ms N | --run-at ISO] [--timeout-ms N] [--max-attempts N] [--backoff fixed|exponential]\n" +
-    "              [--backoff-base-ms N] [--backoff-max-ms N] [--jitter 0..1] [--idempotency-key K] [--wait] [--json]",
+    "              [--backoff-base-ms N] [--backoff-max-ms N] [--jitter 0..1] [--idempotency-key K] [--retention-ms N] [--wait] [--json]",
   options: {
     payload: { type: "string" },
     priority: { type: "string" },
@@ -78,6 +78,7 @@ export const submitCommand: Command = {
     "backoff-max-ms": { type: "string" },
     jitter: { type: "string" },
     "idempotency-key": { type: "string" },
+    "retention-ms": { type: "string" },
     wait: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
@@ -124,6 +125,9 @@ export const submitCommand: Command = {
           ...(values.jitter !== undefined ? { jitter: numFlag(values, "jitter", 0) } : {}),
         },
       },
+      ...(values["retention-ms"] !== undefined
+        ? { retentionMs: optIntFlag(values, "retention-ms") }
+        : {}),
       ...(typeof values["idempotency-key"] === "string"
         ? { idempotencyKey: values["idempotency-key"] }
         : {}),

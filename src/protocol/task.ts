@@ -112,6 +112,11 @@ export const MAX_DELAY_MS = 365 * 24 * 3600 * 1000;
 /** Largest `timeoutMs`: one day. */
 export const MAX_TIMEOUT_MS = 86_400_000;
 
+/** Shortest `retentionMs`: one second (NATS message TTLs count whole seconds). */
+export const MIN_RETENTION_MS = 1_000;
+/** Longest `retentionMs`: one year. */
+export const MAX_RETENTION_MS = 365 * 24 * 3600 * 1000;
+
 /** Request body of `drover.api.tasks.submit`. Unknown fields are refused. */
 export const SubmitTaskRequest = z
   .strictObject({
@@ -138,6 +143,11 @@ export const SubmitTaskRequest = z
     retry: RetryPolicy.prefault({}),
     /** A second submit with the same key returns the first task's id (`duplicate: true`). */
     idempotencyKey: z.string().min(1).max(256).optional(),
+    /**
+     * How long the record is kept once the task is finished (succeeded, failed, dead,
+     * timed out or cancelled), in ms (1 s .. 1 year). @default the deployment's retention (24 h)
+     */
+    retentionMs: z.number().int().min(MIN_RETENTION_MS).max(MAX_RETENTION_MS).optional(),
   })
   .refine((r) => r.runAt === undefined || r.delayMs === undefined, {
     message: "runAt and delayMs are mutually exclusive",
@@ -225,6 +235,11 @@ export const TaskRecord = z.strictObject({
   timeoutMs: z.number().int().min(1),
   retry: RetryPolicy,
   idempotencyKey: z.string().nullable(),
+  /**
+   * Retention once finished, when the submitter chose one (absent: the deployment's default,
+   * so records stay readable by replicas that predate the field).
+   */
+  retentionMs: z.number().int().min(0).optional(),
   state: TaskState,
   /** Assignments so far (including released ones). */
   attempt: z.number().int().min(0),
@@ -292,6 +307,7 @@ export function newTaskRecord(id: string, req: SubmitTaskRequest, now: number): 
     timeoutMs: req.timeoutMs,
     retry: req.retry,
     idempotencyKey: req.idempotencyKey ?? null,
+    ...(req.retentionMs !== undefined ? { retentionMs: req.retentionMs } : {}),
     state,
     attempt: 0,
     failures: 0,

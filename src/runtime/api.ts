@@ -3,7 +3,6 @@
  * group so any of them can answer. Every request is decoded with its zod schema at the edge;
  * a failure is answered with a structured error and changes nothing.
  */
-import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { nuid } from "@nats-io/transport-node";
@@ -36,6 +35,7 @@ import {
   SubmitTaskRequest,
   TASK_STATES,
 } from "../protocol/index.ts";
+import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
 import { isRevisionConflict, retryTransient } from "./kv-util.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
@@ -237,7 +237,7 @@ export class ApiService {
     const now = Date.now();
     let id = nuid.next();
     if (req.idempotencyKey !== undefined) {
-      const key = createHash("sha256").update(req.idempotencyKey).digest("hex");
+      const key = idempotencyEntryKey(req.idempotencyKey);
       try {
         await retryTransient(() => this.#d.idempotencyKv.create(key, encode({ id, at: now })), {
           onRetry: (err) =>
@@ -249,15 +249,16 @@ export class ApiService {
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
         const prior = await this.#d.idempotencyKv.get(key);
-        const priorId = prior?.operation === "PUT" ? prior.json<{ id?: string }>().id : undefined;
-        if (priorId === undefined)
+        const entry = prior?.operation === "PUT" ? parseIdempotencyEntry(prior.value) : null;
+        if (entry === null)
           throw new DroverError(ErrorCode.Conflict, "idempotency key is being written; retry", {
             retryable: true,
           });
-        if ((await this.#d.store.get(priorId)) !== null)
-          return { ok: true, id: priorId, duplicate: true };
+        // Finished (its record may have expired since): the same answer, and nothing runs again.
+        if (entry.finishedAt !== undefined || (await this.#d.store.get(entry.id)) !== null)
+          return { ok: true, id: entry.id, duplicate: true };
         // The first submit died between the two writes: finish its work under its id.
-        id = priorId;
+        id = entry.id;
       }
     }
     try {
@@ -276,8 +277,14 @@ export class ApiService {
 
   async get(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
     const { id } = this.#decode(GetTaskRequest, data);
-    const t = await this.#d.store.get(id);
-    if (t === null) throw new DroverError(ErrorCode.NotFound, `task ${id} not found`);
+    const t = await this.#d.store.lookup(id);
+    if ("missing" in t)
+      throw new DroverError(
+        ErrorCode.NotFound,
+        t.missing === "expired"
+          ? `task ${id} not found: it finished and its record expired after its retention period`
+          : `task ${id} not found (never submitted, or finished and expired after its retention period)`,
+      );
     return { ok: true, task: t.record };
   }
 

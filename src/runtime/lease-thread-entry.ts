@@ -24,7 +24,21 @@ const log = pino(
   { write: (line: string) => post({ type: "log", line }) },
 );
 
-const nc = await connectNats({ servers: data.servers, name: data.connectionName });
+// The main thread is connected already, but to one of the servers; the one picked here may
+// still be starting (a cluster coming up): keep trying, the replica is a follower meanwhile.
+async function connectPatiently(): Promise<Awaited<ReturnType<typeof connectNats>>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectNats({ servers: data.servers, name: data.connectionName });
+    } catch (err) {
+      if (attempt % 20 === 1)
+        log.warn({ err: (err as Error).message, attempt }, "lease connection failed; retrying");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+const nc = await connectPatiently();
 const kv = await new Kvm(nc).open(data.bucket);
 const leadership: Leadership = new Leadership({
   kv,

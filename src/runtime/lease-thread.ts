@@ -106,6 +106,10 @@ export class LeaseThread {
     stamp();
     this.#stamp = setInterval(stamp, 100);
     this.#stamp.unref();
+    await this.#spawn();
+  }
+
+  async #spawn(): Promise<void> {
     const data: LeaseThreadData = {
       servers: this.#o.servers,
       connectionName: `drover-lease-${this.#o.replicaId}`,
@@ -131,11 +135,20 @@ export class LeaseThread {
       });
       worker.once("exit", (code) => {
         Atomics.store(this.#shared, VALID_UNTIL, 0n);
-        if (this.#stopped === null) {
-          this.#o.log.error({ code }, "lease thread exited");
-          this.#enqueue(() => this.#o.onDeposed("lease thread exited"));
-          reject(new Error(`lease thread exited with code ${code}`));
-        }
+        if (this.#stopped !== null) return;
+        // Never expected: stop leading, and start a new thread so this replica can lead again.
+        this.#o.log.error({ code }, "lease thread exited; starting a new one");
+        this.#state = "follower";
+        this.#term = null;
+        this.#enqueue(() => this.#o.onDeposed("lease thread exited"));
+        reject(new Error(`lease thread exited with code ${code}`));
+        const again = setTimeout(() => {
+          if (this.#stopped === null)
+            this.#spawn().catch((err: unknown) =>
+              this.#o.log.error({ err }, "lease thread could not be restarted"),
+            );
+        }, 1_000);
+        again.unref();
       });
     });
     await started;

@@ -6,6 +6,7 @@
 import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { TaskState } from "../protocol/index.ts";
+import { QueueIndex } from "../actors/index.ts";
 import { decode, MAX_MESSAGE_BYTES, TaskRecord, WorkerInfo } from "../protocol/index.ts";
 import type { Buckets } from "./resources.ts";
 import type { StoredTask } from "./task-store.ts";
@@ -34,6 +35,11 @@ export class Mirror {
   readonly byState = new Map<TaskState, Set<string>>();
   /** Active (assigned/running) task ids by worker. */
   readonly byWorker = new Map<string, Set<string>>();
+  /**
+   * Queued tasks by shape, in scheduling order. The leader takes tasks out of it as it
+   * dispatches them (see {@link Mirror.requeue}); every replica keeps it warm for failover.
+   */
+  readonly queue = new QueueIndex();
   readonly #listeners = new Set<MirrorListener>();
   readonly #buckets: Buckets;
   readonly #log: Logger;
@@ -138,6 +144,7 @@ export class Mirror {
     if (prev !== undefined) this.#unindex(prev.record);
     if (e.operation !== "PUT") {
       this.tasks.delete(e.key);
+      this.queue.remove(e.key);
       return;
     }
     let record: TaskRecord;
@@ -150,6 +157,7 @@ export class Mirror {
     const stored = { record, revision: e.revision };
     this.tasks.set(e.key, stored);
     this.idsIn(record.state).add(record.id);
+    if (record.state === "queued") this.#enqueue(record);
     if (record.workerId !== null && (record.state === "assigned" || record.state === "running")) {
       let s = this.byWorker.get(record.workerId);
       if (s === undefined) this.byWorker.set(record.workerId, (s = new Set()));
@@ -158,7 +166,28 @@ export class Mirror {
     for (const l of this.#listeners) l.task?.(stored, prev);
   }
 
+  /**
+   * Puts a task back into the queue index if its latest record is queued and it is not there
+   * (a dispatch that took it out and then wrote nothing).
+   */
+  requeue(id: string): void {
+    const t = this.tasks.get(id);
+    if (t !== undefined && t.record.state === "queued" && !this.queue.has(id))
+      this.#enqueue(t.record);
+  }
+
+  #enqueue(r: TaskRecord): void {
+    this.queue.add({
+      id: r.id,
+      priority: r.priority,
+      createdAt: r.createdAt,
+      key: r.key,
+      shape: this.queue.shapeOf(r.type, r.resources, r.labels),
+    });
+  }
+
   #unindex(record: TaskRecord): void {
+    this.queue.remove(record.id);
     this.byState.get(record.state)?.delete(record.id);
     if (record.workerId !== null) this.byWorker.get(record.workerId)?.delete(record.id);
   }

@@ -23,15 +23,18 @@ export interface ResourceOptions {
   heartbeatTtlMs: number;
   /** Leadership lease TTL. @default 1200 */
   leaseTtlMs: number;
-  /** How long an idempotency key is remembered. @default 86_400_000 (24 h) */
-  idempotencyWindowMs: number;
+  /**
+   * How long the server keeps the marker a finished record leaves when its retention runs out
+   * (so `get` can say "expired" rather than "never existed"). @default 900_000 (15 min)
+   */
+  expiryMarkerTtlMs: number;
 }
 
 export const defaultResourceOptions: ResourceOptions = {
   replicas: 1,
   heartbeatTtlMs: 1_200,
   leaseTtlMs: 1_200,
-  idempotencyWindowMs: 86_400_000,
+  expiryMarkerTtlMs: 900_000,
 };
 
 /** Open handles on Drover's buckets. */
@@ -59,7 +62,8 @@ export async function ensureResources(
     kvm.create(name, { replicas: o.replicas, storage: StorageType.File, ...opts });
 
   const [tasks, workers, leader, idempotency] = await Promise.all([
-    kv(names.buckets.tasks, { history: 1 }),
+    // Per-message TTLs: a finished record carries its retention and expires by itself.
+    kv(names.buckets.tasks, { history: 1, markerTTL: o.expiryMarkerTtlMs }),
     // Expired heartbeats leave a PURGE marker that the leader's watch sees (DESIGN.md §5).
     kv(names.buckets.workers, {
       history: 1,
@@ -71,7 +75,14 @@ export async function ensureResources(
       ttl: o.leaseTtlMs,
       markerTTL: Math.max(o.leaseTtlMs * 4, 5_000),
     }),
-    kv(names.buckets.idempotency, { history: 1, ttl: o.idempotencyWindowMs }),
+    // No bucket TTL: an entry lives while its task does, then expires with its own TTL.
+    kv(names.buckets.idempotency, { history: 1, markerTTL: 1_000 }),
+  ]);
+  // Buckets created by versions before per-message TTLs: allow them (NATS can turn this on
+  // for an existing stream, never off) and drop the idempotency bucket's blanket TTL.
+  await Promise.all([
+    allowMessageTtl(jsm, `KV_${names.buckets.tasks}`, o.expiryMarkerTtlMs, false),
+    allowMessageTtl(jsm, `KV_${names.buckets.idempotency}`, 1_000, true),
   ]);
   await Promise.all([
     ensureStream(jsm, {
@@ -93,6 +104,22 @@ export async function ensureResources(
   // The leader's durable consumer of worker reports. Any leader resumes it where the last stopped.
   await ensureConsumer(jsm, names.streams.reports, "leader");
   return { tasks, workers, leader, idempotency };
+}
+
+async function allowMessageTtl(
+  jsm: JetStreamManager,
+  stream: string,
+  markerTtlMs: number,
+  clearMaxAge: boolean,
+): Promise<void> {
+  const { config } = await jsm.streams.info(stream);
+  if (config.allow_msg_ttl === true && !(clearMaxAge && config.max_age !== 0)) return;
+  await jsm.streams.update(stream, {
+    ...config,
+    allow_msg_ttl: true,
+    subject_delete_marker_ttl: config.subject_delete_marker_ttl || ns(markerTtlMs),
+    ...(clearMaxAge ? { max_age: 0 } : {}),
+  });
 }
 
 async function ensureConsumer(

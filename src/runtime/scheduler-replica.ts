@@ -36,6 +36,8 @@ export interface ReplicaOptions {
    * pass. Without it the lease is kept on the main thread and connection.
    */
   leaseThread?: { servers: string[]; watchdogMs?: number };
+  /** How long a finished task's record is kept when its submit did not say. @default 86_400_000 (24 h) */
+  retentionMs?: number;
 }
 
 /** What the replica needs of an election, in-process ({@link Leadership}) or in a thread ({@link LeaseThread}). */
@@ -91,9 +93,12 @@ export class SchedulerReplica {
     const names = resourceNames(prefix);
     // Every state change is also published on `<prefix>.events.task.<state>` (kept for an
     // hour in the events stream) for dashboards and `nats sub`; fire-and-forget.
-    const store = new TaskStore(
-      this.#buckets.tasks,
-      (before, after, event) => {
+    const store = new TaskStore(this.#buckets.tasks, {
+      js: this.#js,
+      bucket: names.buckets.tasks,
+      idempotencyBucket: names.buckets.idempotency,
+      ...(this.#o.retentionMs !== undefined ? { retentionMs: this.#o.retentionMs } : {}),
+      onTransition: (before, after, event) => {
         const e: TaskTransitionEvent = {
           v: 1,
           kind: "task",
@@ -110,9 +115,9 @@ export class SchedulerReplica {
         };
         this.#nc.publish(subj.event(`task.${after.state}`), encode(e));
       },
-      (err, what) =>
+      onRetry: (err, what) =>
         this.#log.warn({ err: (err as Error).message, what }, "task store call failed; retrying"),
-    );
+    });
     const mirror = new Mirror(
       this.#buckets,
       this.#log,

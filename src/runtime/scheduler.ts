@@ -18,7 +18,9 @@ import {
   AssignmentBackoff,
   createStrategy,
   eventFromReport,
+  explainNoFit,
   judgeAssignmentFailure,
+  taskView,
 } from "../actors/index.ts";
 import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
 import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
@@ -93,20 +95,6 @@ const add = (a: Resources, b: Resources): Resources => ({
   slots: a.slots + b.slots,
 });
 
-/**
- * What placement depends on besides the workers: tasks of one shape fit the same workers.
- * Records are immutable values, so the key is computed once per record.
- */
-const shapes = new WeakMap<TaskRecord, string>();
-function shapeOf(r: TaskRecord): string {
-  let s = shapes.get(r);
-  if (s === undefined) {
-    s = `${r.type}|${r.resources.cpu}|${r.resources.memoryMb}|${r.resources.slots}|${JSON.stringify(r.labels)}`;
-    shapes.set(r, s);
-  }
-  return s;
-}
-
 export class Scheduler {
   readonly options: SchedulerOptions;
   readonly stats: SchedulerStats;
@@ -118,7 +106,6 @@ export class Scheduler {
   #reportsDone: Promise<void> | null = null;
   #unlisten: (() => void) | null = null;
   #kickPending = false;
-  #kickFull = false;
   #sweep: NodeJS.Timeout | null = null;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #reserved = new Map<string, Reservation>();
@@ -163,9 +150,15 @@ export class Scheduler {
       },
       workerGone: (id, how) => void this.#onWorkerGone(id, how),
     });
-    // Restore: every non-terminal task is re-derived from its stored record.
+    // Restore: every task that waits for a time or a worker is re-derived from its stored
+    // record. Queued tasks need nothing (the mirror's queue index has them) and terminal ones
+    // nothing either, so this touches the work in flight, not the backlog.
     const alive = new Set(this.#d.mirror.workers.keys());
-    for (const t of this.#d.mirror.tasks.values()) {
+    const { mirror } = this.#d;
+    const timed = ["delayed", "retrying", "assigned", "running"] as const;
+    for (const id of timed.flatMap((s) => [...mirror.idsIn(s)])) {
+      const t = mirror.tasks.get(id);
+      if (t === undefined) continue;
       const { record } = t;
       if (
         (record.state === "assigned" || record.state === "running") &&
@@ -178,12 +171,13 @@ export class Scheduler {
       }
     }
     await this.#startReports();
-    this.#sweep = setInterval(() => this.kick(true), this.options.sweepIntervalMs);
+    // Back-offs and "waited long enough to be explained" end without an event of their own.
+    this.#sweep = setInterval(() => this.kick(), this.options.sweepIntervalMs);
     log.info(
       { tasks: this.#d.mirror.tasks.size, workers: alive.size, strategy: this.options.strategy },
       "leading",
     );
-    this.kick(true);
+    this.kick();
   }
 
   /** Stops every leader duty (lease lost, resigned or shutting down). */
@@ -209,20 +203,16 @@ export class Scheduler {
   }
 
   /**
-   * Requests a scheduling pass soon (coalesced). Event-driven passes skip the tasks that
-   * cannot fit because every worker's slots are taken; a `full` pass (the periodic sweep)
-   * looks at every queued task, to explain the ones that wait.
+   * Requests a scheduling pass soon (coalesced: any number of events in one turn of the event
+   * loop make one pass). A pass costs what can be placed plus one check per shape of queued
+   * task, not the size of the backlog, so every event may ask for one.
    */
-  kick(full = false): void {
-    if (this.#term === null) return;
-    this.#kickFull ||= full;
-    if (this.#kickPending) return;
+  kick(): void {
+    if (this.#term === null || this.#kickPending) return;
     this.#kickPending = true;
     setImmediate(() => {
       this.#kickPending = false;
-      const f = this.#kickFull;
-      this.#kickFull = false;
-      this.#pass(f);
+      this.#pass();
     });
   }
 
@@ -259,81 +249,83 @@ export class Scheduler {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  #pass(full: boolean): void {
+  #pass(): void {
     if (this.#term === null || !this.#valid()) return;
     const { mirror } = this.#d;
+    const { queue } = mirror;
+    if (queue.size === 0) return;
     const workers = this.#workerViews();
-    // Free slots on workers that take work. On a saturated cluster (none) an event-driven pass
-    // only looks at slot-less tasks: thousands of queued tasks need no sorting to learn that
-    // none of them fits, and completions would otherwise re-sort them many times a second.
-    let freeSlots = 0;
-    for (const w of workers)
-      if (w.state === "ready") freeSlots += Math.max(0, w.capacity.slots - w.used.slots);
-    const considered = (r: TaskRecord): boolean => full || freeSlots > 0 || r.resources.slots === 0;
-    const queued: StoredTask[] = [];
-    for (const id of mirror.idsIn("queued")) {
-      const t = mirror.tasks.get(id);
-      if (t === undefined || this.#reserved.has(id) || this.#perTask.has(id)) continue;
-      if (considered(t.record)) queued.push(t);
-    }
-    if (queued.length === 0) return;
-    // Higher priority first, FIFO within a priority.
-    queued.sort(
-      (a, b) =>
-        b.record.priority - a.record.priority ||
-        a.record.createdAt - b.record.createdAt ||
-        (a.record.id < b.record.id ? -1 : 1),
-    );
-    const byId = new Map(workers.map((w) => [w.id, w]));
-    let noFitWrites = 0;
     const at = Date.now();
-    // Within one pass, a task that fits nowhere means every later task of the same shape
-    // (type, resources, labels) fits nowhere either: decide once per shape.
-    const unplaceable = new Map<string, Omit<Placement, "at">>();
-    for (const t of queued) {
-      const r = t.record;
-      if (!considered(r)) continue; // the slots ran out during this pass
-      const shape = shapeOf(r);
-      const decision =
-        unplaceable.get(shape) ??
-        this.#strategy.place(
-          { id: r.id, type: r.type, resources: r.resources, labels: r.labels, key: r.key },
-          workers,
-          { random: Math.random },
-        );
-      const placement: Placement = { ...decision, at };
-      if (decision.workerId === null) {
-        unplaceable.set(shape, decision);
-        // Explain only tasks that have waited a while: on a busy cluster most queued tasks
-        // are placed moments later, and the explanation would be a wasted write.
-        if (
-          noFitWrites < this.options.noFitWritesPerPass &&
-          at - r.updatedAt >= this.options.noFitAfterMs &&
-          r.placement?.reason !== decision.reason
-        ) {
-          noFitWrites++;
-          this.#serial(r.id, () =>
-            this.#d.store.apply(r.id, () => ({ type: "NO_FIT", at, placement }), { known: t }),
-          );
-        }
-        continue;
-      }
-      const w = byId.get(decision.workerId);
-      if (w !== undefined) {
-        w.used = add(w.used, r.resources);
-        w.lastAssignedAt = at;
-      }
-      freeSlots -= r.resources.slots;
-      this.#lastAssignedAt.set(decision.workerId, at);
-      const reservation: Reservation = {
-        taskId: r.id,
-        workerId: decision.workerId,
-        resources: r.resources,
-        revision: null,
-      };
-      this.#reserved.set(r.id, reservation);
-      this.#serial(r.id, () => this.#dispatch(t, decision.workerId!, placement, reservation));
+    // One question per shape: does any worker pass the hard constraints? The shapes that fit
+    // nowhere are explained (their head task's record says why) and skipped whole.
+    const fitting = new Set<string>();
+    let noFitWrites = 0;
+    for (const { shape } of queue.shapes()) {
+      const head = queue.head(shape.id);
+      if (head === undefined) continue;
+      const noFit = explainNoFit(this.options.strategy, taskView(head), workers);
+      if (noFit === null) fitting.add(shape.id);
+      else if (noFitWrites < this.options.noFitWritesPerPass && this.#explain(head.id, noFit, at))
+        noFitWrites++;
     }
+    if (fitting.size === 0) return;
+    const byId = new Map(workers.map((w) => [w.id, w]));
+    queue.drain(
+      (shape) => fitting.has(shape.id),
+      (q) => {
+        // Already on its way to a worker (a write on the record put it back meanwhile):
+        // the dispatch puts it back again if it ends without an assignment.
+        if (this.#reserved.has(q.id)) return "taken";
+        const t = mirror.tasks.get(q.id);
+        if (t === undefined || t.record.state !== "queued") return "taken";
+        const decision = this.#strategy.place(taskView(q), workers, { random: Math.random });
+        if (decision.workerId === null) {
+          // Capacity ran out during this pass for this shape: later shapes may still fit.
+          if (noFitWrites < this.options.noFitWritesPerPass && this.#explain(q.id, decision, at))
+            noFitWrites++;
+          return "shape-full";
+        }
+        const workerId = decision.workerId;
+        const w = byId.get(workerId);
+        const r = t.record;
+        if (w !== undefined) {
+          w.used = add(w.used, r.resources);
+          w.lastAssignedAt = at;
+        }
+        this.#lastAssignedAt.set(workerId, at);
+        const reservation: Reservation = {
+          taskId: r.id,
+          workerId,
+          resources: r.resources,
+          revision: null,
+        };
+        this.#reserved.set(r.id, reservation);
+        this.#serial(r.id, () => this.#dispatch(t, workerId, { ...decision, at }, reservation));
+        return "taken";
+      },
+    );
+  }
+
+  /**
+   * Writes "why not placed" on a queued task that has waited a while, unless its record
+   * already says so. On a busy cluster most queued tasks are placed moments later, and the
+   * explanation would be a wasted write. Returns whether a write was started.
+   */
+  #explain(taskId: string, decision: Omit<Placement, "at">, at: number): boolean {
+    const t = this.#d.mirror.tasks.get(taskId);
+    if (t === undefined || this.#perTask.has(taskId)) return false;
+    const r = t.record;
+    if (at - r.updatedAt < this.options.noFitAfterMs || r.placement?.reason === decision.reason)
+      return false;
+    const placement: Placement = { ...decision, at };
+    this.#serial(taskId, () =>
+      this.#d.store.apply(
+        taskId,
+        (rec) => (rec.state === "queued" ? { type: "NO_FIT", at, placement } : null),
+        { known: t },
+      ),
+    );
+    return true;
   }
 
   async #dispatch(
@@ -429,6 +421,8 @@ export class Scheduler {
       ) {
         if (this.#reserved.get(t.record.id) === reservation) this.#reserved.delete(t.record.id);
       }
+      // Taken out of the queue index for this dispatch: back in if nothing was assigned.
+      if (reservation.revision === null) this.#d.mirror.requeue(t.record.id);
       this.kick();
     }
   }

@@ -3,6 +3,7 @@
  * only with compare-and-set on the entry's revision. Two writers (an old and a new leader, an
  * API replica and the leader) can never both apply an event to the same revision.
  */
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { TaskEvent } from "../actors/index.ts";
 import { applyTaskEvent, recordRefusedReport } from "../actors/index.ts";
@@ -13,8 +14,12 @@ import {
   ErrorCode,
   MAX_MESSAGE_BYTES,
   TaskRecord,
+  TERMINAL_STATES,
 } from "../protocol/index.ts";
+import { putIdempotencyEntry, ttlHeader } from "./idempotency.ts";
 import { isRevisionConflict, retryTransient } from "./kv-util.ts";
+
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 
 /** A record with the KV revision it was read at. */
 export interface StoredTask {
@@ -33,18 +38,36 @@ export type TransitionListener = (
   event: TaskEvent["type"],
 ) => void;
 
+/** What a {@link TaskStore} needs besides the bucket. */
+export interface TaskStoreOptions {
+  /** JetStream client on the bucket's connection (writes with a message TTL). */
+  js: JetStreamClient;
+  /** Name of the tasks bucket. */
+  bucket: string;
+  /** Name of the idempotency bucket (its entries follow their tasks' retention). */
+  idempotencyBucket: string;
+  /** Retention of a finished record whose task did not choose one. @default 86_400_000 */
+  retentionMs?: number;
+  onTransition?: TransitionListener;
+  onRetry?: (err: unknown, what: string) => void;
+}
+
+/** A finished record is kept this long unless its task or the deployment says otherwise. */
+export const DEFAULT_RETENTION_MS = 86_400_000;
+
 export class TaskStore {
   readonly kv: KV;
-  readonly #onTransition: TransitionListener | undefined;
-  readonly #onRetry: ((err: unknown, what: string) => void) | undefined;
-  constructor(
-    kv: KV,
-    onTransition?: TransitionListener,
-    onRetry?: (err: unknown, what: string) => void,
-  ) {
+  readonly #o: TaskStoreOptions;
+  readonly #retentionMs: number;
+  constructor(kv: KV, options: TaskStoreOptions) {
     this.kv = kv;
-    this.#onTransition = onTransition;
-    this.#onRetry = onRetry;
+    this.#o = options;
+    this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  }
+
+  /** How long `record` is kept once finished. */
+  retentionOf(record: TaskRecord): number {
+    return record.retentionMs ?? this.#retentionMs;
   }
 
   /** Decodes a stored value; a record that fails its schema is reported, never guessed at. */
@@ -56,7 +79,7 @@ export class TaskStore {
   async create(record: TaskRecord): Promise<number> {
     try {
       return await retryTransient(() => this.kv.create(record.id, encode(record)), {
-        onRetry: (err) => this.#onRetry?.(err, `create ${record.id}`),
+        onRetry: (err) => this.#o.onRetry?.(err, `create ${record.id}`),
       });
     } catch (err) {
       if (isRevisionConflict(err))
@@ -66,11 +89,66 @@ export class TaskStore {
   }
 
   async get(id: string): Promise<StoredTask | null> {
+    const r = await this.lookup(id);
+    return "record" in r ? r : null;
+  }
+
+  /**
+   * Reads a record, or says why there is none: `expired` while the server's expiry marker is
+   * still there (it is kept for a while after a finished record's retention ran out).
+   */
+  async lookup(id: string): Promise<StoredTask | { missing: "expired" | "unknown" }> {
     const e = await retryTransient(() => this.kv.get(id), {
-      onRetry: (err) => this.#onRetry?.(err, `get ${id}`),
+      onRetry: (err) => this.#o.onRetry?.(err, `get ${id}`),
     });
-    if (e === null || e.operation !== "PUT") return null;
+    if (e === null) return { missing: "unknown" };
+    // nats.js reports the server's expiry marker as a PURGE; Drover never purges a record
+    // itself, so a PURGE is an expiry (or an operator's `nats kv purge`).
+    if (e.operation !== "PUT") return { missing: e.operation === "PURGE" ? "expired" : "unknown" };
     return { record: TaskStore.decode(e.value), revision: e.revision };
+  }
+
+  /**
+   * Writes `next` over `revision` (compare-and-set). A finished record carries its retention
+   * as the message's TTL, so the server removes it (and leaves an expiry marker); any other
+   * record is written without one, so a re-run task is kept until it finishes again.
+   */
+  async #write(next: TaskRecord, revision: number): Promise<number> {
+    if (!TERMINAL.has(next.state))
+      return await retryTransient(() => this.kv.update(next.id, encode(next), revision));
+    const ttl = ttlHeader(this.retentionOf(next));
+    const ack = await retryTransient(() =>
+      this.#o.js.publish(`$KV.${this.#o.bucket}.${next.id}`, encode(next), {
+        expect: { lastSubjectSequence: revision },
+        ttl,
+      }),
+    );
+    return ack.seq;
+  }
+
+  /** Keeps a task's idempotency entry alive while it runs, and expiring after it once finished. */
+  async #followIdempotency(before: TaskRecord, after: TaskRecord): Promise<void> {
+    const key = after.idempotencyKey;
+    const wasDone = TERMINAL.has(before.state);
+    const isDone = TERMINAL.has(after.state);
+    if (key === null || wasDone === isDone) return;
+    const entry = {
+      id: after.id,
+      at: after.createdAt,
+      ...(isDone ? { finishedAt: after.updatedAt } : {}),
+    };
+    try {
+      await putIdempotencyEntry(
+        this.#o.js,
+        this.#o.idempotencyBucket,
+        key,
+        entry,
+        isDone ? Math.max(this.retentionOf(after), this.#retentionMs) : null,
+      );
+    } catch (err) {
+      // The record is written; a key left without its TTL only lives longer than needed.
+      this.#o.onRetry?.(err, `idempotency entry of ${after.id}`);
+    }
   }
 
   /**
@@ -120,12 +198,12 @@ export class TaskStore {
         next = res.record;
       }
       try {
-        const revision = await retryTransient(() =>
-          this.kv.update(id, encode(next), current!.revision),
-        );
+        const revision = await this.#write(next, current.revision);
         if (!res.ok) return { ...res, stale: true, record: next };
-        if (next.state !== current.record.state)
-          this.#onTransition?.(current.record, next, ev.type);
+        if (next.state !== current.record.state) {
+          this.#o.onTransition?.(current.record, next, ev.type);
+          await this.#followIdempotency(current.record, next);
+        }
         return { ok: true, record: next, revision, changed: true };
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;

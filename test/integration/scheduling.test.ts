@@ -198,7 +198,11 @@ describe("retries, timeouts, cancel, delay", () => {
     const deadRec = await d.client.wait(dead.id);
     expect(deadRec.state).toBe("dead");
     expect(deadRec.failures).toBe(2);
-    expect((await d.client.list({ state: "dead" })).tasks.map((t) => t.id)).toContain(dead.id);
+    // Lists come from a replica's mirror, which may be a moment behind the watch `wait` used.
+    await d.waitFor(
+      async () => (await d.client.list({ state: "dead" })).tasks.map((t) => t.id).includes(dead.id),
+      "the dead task to be listed",
+    );
     const again = await d.client.retry(dead.id);
     expect(again.state).toBe("queued");
     expect((await d.client.wait(dead.id)).state).toBe("dead"); // still failing: attempts 3..4
@@ -360,7 +364,9 @@ describe("failover and fencing", () => {
     const victim = await d.spawnWorker("victim", ["--slots", "4"]);
     const ids = await Promise.all(
       Array.from({ length: 4 }, (_, n) =>
-        d.client.submit({ type: "sleep", payload: { ms: 1_500, n } }),
+        // Long enough that the victim cannot finish them while the survivor starts, even on
+        // a loaded machine.
+        d.client.submit({ type: "sleep", payload: { ms: 5_000, n } }),
       ),
     );
     await d.waitFor(

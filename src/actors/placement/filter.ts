@@ -188,6 +188,26 @@ export function decide(
   return { strategy, workerId: ranking.chosen.id, candidates, reason: ranking.reason };
 }
 
+/**
+ * The "nothing fits" decision for a task, or null when some worker passes every hard
+ * constraint. Touches no strategy state (round-robin's cursor stays where it is), so a
+ * scheduling pass can ask it once per shape of queued tasks before placing any of them.
+ */
+export function explainNoFit(
+  strategy: StrategyName,
+  task: TaskView,
+  workers: readonly WorkerView[],
+): PlacementDecision | null {
+  const checks = checkWorkers(task, workers);
+  if (checks.some((c) => c.failure === null)) return null;
+  return {
+    strategy,
+    workerId: null,
+    candidates: checks.map((c) => filteredOut(c)),
+    reason: noFitReason(task, checks),
+  };
+}
+
 function filteredOut(c: CandidateCheck): CandidateScore {
   return {
     workerId: c.worker.id,
