@@ -17,6 +17,7 @@ import type { HealthReply, TaskRecord, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode, resourceNames } from "../protocol/index.ts";
 import type { NatsConnection } from "../runtime/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
+import { resourceSettings } from "./config.ts";
 import type { CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, numFlag } from "./flags.ts";
@@ -408,13 +409,7 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
       servers = [server.url];
     }
     nc = await guard(connectNats({ servers, name: "drover-bench-scale", reconnectForever: false }));
-    await guard(
-      ensureResources(nc, prefix, {
-        replicas,
-        heartbeatTtlMs: config.heartbeatTtlMs,
-        leaseTtlMs: config.leaseTtlMs,
-      }),
-    );
+    await guard(ensureResources(nc, prefix, resourceSettings(config, replicas)));
     const env = {
       ...process.env,
       DROVER_NATS_URL: servers.join(","),

@@ -14,6 +14,7 @@ import { DroverError, ErrorCode } from "../protocol/index.ts";
 import type { NatsConnection } from "../runtime/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
 import { runScaleBench } from "./bench-scale.ts";
+import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, numFlag } from "./flags.ts";
@@ -141,13 +142,7 @@ async function runBench(ctx: CommandContext): Promise<number> {
       servers = [server.url];
     }
     nc = await guard(connectNats({ servers, name: "drover-bench", reconnectForever: false }));
-    await guard(
-      ensureResources(nc, prefix, {
-        replicas,
-        heartbeatTtlMs: config.heartbeatTtlMs,
-        leaseTtlMs: config.leaseTtlMs,
-      }),
-    );
+    await guard(ensureResources(nc, prefix, resourceSettings(config, replicas)));
     const env = {
       ...process.env,
       DROVER_NATS_URL: servers.join(","),

@@ -3,6 +3,7 @@
  * flags, parsed by one zod schema. Defaults live here and only here.
  */
 import { z } from "zod";
+import type { ResourceSettings } from "../runtime/index.ts";
 import { DEFAULT_RETENTION_MS, defaultResourceOptions } from "../runtime/index.ts";
 
 const csv = z
@@ -16,6 +17,12 @@ const csv = z
   .pipe(z.array(z.string()).min(1, "at least one NATS URL"));
 
 const ms = (def: number) => z.coerce.number().int().positive().default(def);
+const bytes = (def: number) =>
+  z.coerce
+    .number()
+    .int()
+    .refine((n) => n === -1 || n >= 1_048_576, "-1 (no limit) or at least 1048576 (1 MiB)")
+    .default(def);
 
 /** Global options. Every field documents its env variable and default. */
 export const GlobalConfig = z.object({
@@ -39,6 +46,17 @@ export const GlobalConfig = z.object({
    * idempotency key) is kept when its submit did not say. @default 86400000 (24 h)
    */
   retentionMs: z.coerce.number().int().min(1_000).default(DEFAULT_RETENTION_MS),
+  /**
+   * `DROVER_TASKS_MAX_BYTES`, `DROVER_IDEMPOTENCY_MAX_BYTES`, `DROVER_REPORTS_MAX_BYTES`,
+   * `DROVER_EVENTS_MAX_BYTES`: byte limits of the data streams and buckets (-1: none), set
+   * when they are created. @default 1 GiB, 128 MiB, 128 MiB, 256 MiB
+   */
+  maxBytes: z.object({
+    tasks: bytes(defaultResourceOptions.maxBytes.tasks),
+    idempotency: bytes(defaultResourceOptions.maxBytes.idempotency),
+    reports: bytes(defaultResourceOptions.maxBytes.reports),
+    events: bytes(defaultResourceOptions.maxBytes.events),
+  }),
 });
 export type GlobalConfig = z.output<typeof GlobalConfig>;
 
@@ -56,5 +74,24 @@ export function loadConfig(
     heartbeatTtlMs: env.DROVER_HEARTBEAT_TTL_MS,
     leaseTtlMs: env.DROVER_LEASE_TTL_MS,
     retentionMs: env.DROVER_RETENTION_MS,
+    maxBytes: {
+      tasks: env.DROVER_TASKS_MAX_BYTES,
+      idempotency: env.DROVER_IDEMPOTENCY_MAX_BYTES,
+      reports: env.DROVER_REPORTS_MAX_BYTES,
+      events: env.DROVER_EVENTS_MAX_BYTES,
+    },
   });
+}
+
+/** The stream and bucket settings every process passes to `ensureResources`. */
+export function resourceSettings(
+  config: GlobalConfig,
+  replicas = config.replicas,
+): ResourceSettings {
+  return {
+    replicas,
+    heartbeatTtlMs: config.heartbeatTtlMs,
+    leaseTtlMs: config.leaseTtlMs,
+    maxBytes: config.maxBytes,
+  };
 }

@@ -1,4 +1,5 @@
 import { connectNats, ensureResources } from "../runtime/index.ts";
+import { resourceSettings } from "./config.ts";
 import type { Command } from "./command.ts";
 
 /** `drover health`: connects, sets up streams and buckets, prints one JSON line, exits. */
@@ -15,11 +16,7 @@ export const healthCommand: Command = {
       reconnectForever: false,
     });
     try {
-      await ensureResources(nc, config.prefix, {
-        replicas: config.replicas,
-        heartbeatTtlMs: config.heartbeatTtlMs,
-        leaseTtlMs: config.leaseTtlMs,
-      });
+      await ensureResources(nc, config.prefix, resourceSettings(config));
       const rtt = await nc.rtt();
       console.log(
         JSON.stringify({

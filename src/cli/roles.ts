@@ -13,6 +13,7 @@ import {
   SchedulerReplica,
   Worker,
 } from "../runtime/index.ts";
+import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, labelsFlag, numFlag } from "./flags.ts";
@@ -45,11 +46,7 @@ export const schedulerCommand: Command = {
       retentionMs: retentionFlag(values, config.retentionMs),
       strategy,
       ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
-      resources: {
-        replicas: config.replicas,
-        heartbeatTtlMs: config.heartbeatTtlMs,
-        leaseTtlMs: config.leaseTtlMs,
-      },
+      resources: resourceSettings(config),
     });
     await replica.start();
     await until(signal);
@@ -123,11 +120,7 @@ export const workerCommand: Command = {
     };
     const labels = labelsFlag(values, "label", process.env.DROVER_LABELS);
     const nc = await connectNats({ servers: config.natsUrl, name: "drover-worker" });
-    const buckets = await ensureResources(nc, config.prefix, {
-      replicas: config.replicas,
-      heartbeatTtlMs: config.heartbeatTtlMs,
-      leaseTtlMs: config.leaseTtlMs,
-    });
+    const buckets = await ensureResources(nc, config.prefix, resourceSettings(config));
     const id = (values.id as string | undefined) ?? process.env.DROVER_WORKER_ID;
     const worker = new Worker(
       {

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { isStrategyName } from "../actors/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
 import { intFlag } from "./flags.ts";
+import { resourceSettings } from "./config.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { mainScript, root, startNatsServer, stopChildren, waitForCluster } from "./local.ts";
@@ -61,11 +62,7 @@ export const upCommand: Command = {
       }
       const nc = await connectNats({ servers: [url], name: "drover-up" });
       try {
-        await ensureResources(nc, config.prefix, {
-          replicas: 1,
-          heartbeatTtlMs: config.heartbeatTtlMs,
-          leaseTtlMs: config.leaseTtlMs,
-        });
+        await ensureResources(nc, config.prefix, resourceSettings(config, 1));
         const logDir = resolve(String(values["log-dir"]));
         mkdirSync(logDir, { recursive: true });
         const env = {

@@ -18,6 +18,8 @@ export const ErrorCode = {
   Conflict: "conflict",
   Unavailable: "unavailable",
   Timeout: "timeout",
+  /** The task store is (nearly) full: retry once retention has freed space. */
+  CapacityExhausted: "capacity_exhausted",
   Internal: "internal",
 } as const;
 

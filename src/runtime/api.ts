@@ -36,7 +36,9 @@ import {
   TASK_STATES,
 } from "../protocol/index.ts";
 import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
-import { isRevisionConflict, retryTransient } from "./kv-util.ts";
+import type { CapacityGate } from "./capacity.ts";
+import { storeFullError } from "./capacity.ts";
+import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
 
@@ -56,6 +58,8 @@ export interface ApiDeps {
    * from piling thousands of JetStream calls onto the connection. @default 256
    */
   maxConcurrent?: number;
+  /** Refuses submits while the task store is (nearly) full. @default no check */
+  capacity?: CapacityGate;
   /** Requests that may wait; beyond this a request is refused at once with a retryable `unavailable`. @default 8192 */
   maxQueued?: number;
   /** This process's memory and event-loop delay for the health reply (field omitted without it). */
@@ -78,6 +82,8 @@ export class ApiService {
   #shed = 0;
   #shedLoggedAt = 0;
   #pumpScheduled = false;
+  #fullRefusals = 0;
+  #fullLoggedAt = 0;
 
   constructor(deps: ApiDeps) {
     this.#d = deps;
@@ -234,6 +240,31 @@ export class ApiService {
   /** Accepts a task: answered only once the record is durable in JetStream. */
   async submit(data: Uint8Array): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const req = this.#decode(SubmitTaskRequest, data);
+    try {
+      // The record is the request plus about a kilobyte of bookkeeping.
+      await this.#d.capacity?.check(data.length + 1_024);
+      return await this.#submit(req);
+    } catch (err) {
+      if (
+        !(err instanceof DroverError && err.code === ErrorCode.CapacityExhausted) &&
+        !isStoreFull(err)
+      )
+        throw err;
+      // One line now and then, not one per refused request: a full store refuses thousands.
+      this.#fullRefusals++;
+      const now = Date.now();
+      if (now - this.#fullLoggedAt >= 10_000) {
+        this.#d.log.warn({ refused: this.#fullRefusals }, "task store full: refusing submits");
+        this.#fullRefusals = 0;
+        this.#fullLoggedAt = now;
+      }
+      if (err instanceof DroverError) throw err;
+      this.#d.capacity?.invalidate();
+      throw storeFullError();
+    }
+  }
+
+  async #submit(req: SubmitTaskRequest): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const now = Date.now();
     let id = nuid.next();
     if (req.idempotencyKey !== undefined) {

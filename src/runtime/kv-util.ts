@@ -11,13 +11,30 @@ export function isRevisionConflict(err: unknown): boolean {
 }
 
 /**
+ * True when JetStream refused a write because a stream or the server's store is full
+ * ("maximum bytes exceeded", "insufficient resources"). Not transient in the retry sense:
+ * only retention (or an operator) frees space.
+ */
+export function isStoreFull(err: unknown): boolean {
+  const e = err as { message?: string; api_error?: { err_code?: number } } | null;
+  const code = e?.api_error?.err_code;
+  return (
+    code === 10023 ||
+    code === 10047 ||
+    /maximum bytes exceeded|insufficient (storage )?resources|resource limits exceeded/i.test(
+      e?.message ?? "",
+    )
+  );
+}
+
+/**
  * True for a transient failure that the same call may overcome (no responders, timeouts,
  * reconnects, a stream between leaders). A compare-and-set refusal is never transient: its
  * message carries a revision ("wrong last sequence: 2503"), which once matched a bare "503"
  * here and turned every duplicate submit at such a revision into 20 futile retries.
  */
 export function isTransient(err: unknown): boolean {
-  if (isRevisionConflict(err)) return false;
+  if (isRevisionConflict(err) || isStoreFull(err)) return false;
   const e = err as { message?: string; code?: unknown } | null;
   if (e?.code === 503 || e?.code === "503") return true;
   return /no responders|timeout|disconnect|closed|connection|leadership|temporarily unavailable/i.test(

@@ -13,7 +13,7 @@ import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { KV, KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { resourceNames, subjects } from "../protocol/index.ts";
+import { DroverError, ErrorCode, resourceNames, subjects } from "../protocol/index.ts";
 
 /** Sizing and timing of the JetStream resources. */
 export interface ResourceOptions {
@@ -28,13 +28,24 @@ export interface ResourceOptions {
    * (so `get` can say "expired" rather than "never existed"). @default 900_000 (15 min)
    */
   expiryMarkerTtlMs: number;
+  /**
+   * Byte limits of the data streams and buckets (-1: none). They keep the data below what the
+   * server allows, so the leader lease and the heartbeats always have room: a full task store
+   * refuses new submits, it does not take the control plane down with it. Keep their sum below
+   * the server's `max_file_store` (nats.conf: 2 GB).
+   * @default { tasks: 1 GiB, idempotency: 128 MiB, reports: 128 MiB, events: 256 MiB }
+   */
+  maxBytes: { tasks: number; idempotency: number; reports: number; events: number };
 }
+
+const MiB = 1_048_576;
 
 export const defaultResourceOptions: ResourceOptions = {
   replicas: 1,
   heartbeatTtlMs: 1_200,
   leaseTtlMs: 1_200,
   expiryMarkerTtlMs: 900_000,
+  maxBytes: { tasks: 1_024 * MiB, idempotency: 128 * MiB, reports: 128 * MiB, events: 256 * MiB },
 };
 
 /** Open handles on Drover's buckets. */
@@ -48,22 +59,39 @@ export interface Buckets {
 const ns = (ms: number): number => ms * 1_000_000;
 
 /** Creates (or opens) every stream and bucket Drover needs and returns the buckets. */
+/** {@link ResourceOptions} as callers give them: anything left out takes its default. */
+export type ResourceSettings = Partial<Omit<ResourceOptions, "maxBytes">> & {
+  maxBytes?: Partial<ResourceOptions["maxBytes"]>;
+};
+
 export async function ensureResources(
   nc: NatsConnection,
   prefix: string,
-  options: Partial<ResourceOptions> = {},
+  options: ResourceSettings = {},
 ): Promise<Buckets> {
-  const o = { ...defaultResourceOptions, ...options };
+  const o = {
+    ...defaultResourceOptions,
+    ...options,
+    maxBytes: { ...defaultResourceOptions.maxBytes, ...options.maxBytes },
+  };
   const names = resourceNames(prefix);
   const subj = subjects(prefix);
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
   const kv = (name: string, opts: Partial<KvOptions>): Promise<KV> =>
-    kvm.create(name, { replicas: o.replicas, storage: StorageType.File, ...opts });
+    kvm
+      .create(name, { replicas: o.replicas, storage: StorageType.File, ...opts })
+      .catch((err: unknown) => {
+        throw storeTooSmall(err, name, opts.max_bytes);
+      });
 
   const [tasks, workers, leader, idempotency] = await Promise.all([
     // Per-message TTLs: a finished record carries its retention and expires by itself.
-    kv(names.buckets.tasks, { history: 1, markerTTL: o.expiryMarkerTtlMs }),
+    kv(names.buckets.tasks, {
+      history: 1,
+      markerTTL: o.expiryMarkerTtlMs,
+      max_bytes: o.maxBytes.tasks,
+    }),
     // Expired heartbeats leave a PURGE marker that the leader's watch sees (DESIGN.md §5).
     kv(names.buckets.workers, {
       history: 1,
@@ -76,13 +104,25 @@ export async function ensureResources(
       markerTTL: Math.max(o.leaseTtlMs * 4, 5_000),
     }),
     // No bucket TTL: an entry lives while its task does, then expires with its own TTL.
-    kv(names.buckets.idempotency, { history: 1, markerTTL: 1_000 }),
+    kv(names.buckets.idempotency, {
+      history: 1,
+      markerTTL: 1_000,
+      max_bytes: o.maxBytes.idempotency,
+    }),
   ]);
   // Buckets created by versions before per-message TTLs: allow them (NATS can turn this on
   // for an existing stream, never off) and drop the idempotency bucket's blanket TTL.
   await Promise.all([
-    allowMessageTtl(jsm, `KV_${names.buckets.tasks}`, o.expiryMarkerTtlMs, false),
-    allowMessageTtl(jsm, `KV_${names.buckets.idempotency}`, 1_000, true),
+    upgradeStream(jsm, `KV_${names.buckets.tasks}`, {
+      markerTtlMs: o.expiryMarkerTtlMs,
+      clearMaxAge: false,
+      maxBytes: o.maxBytes.tasks,
+    }),
+    upgradeStream(jsm, `KV_${names.buckets.idempotency}`, {
+      markerTtlMs: 1_000,
+      clearMaxAge: true,
+      maxBytes: o.maxBytes.idempotency,
+    }),
   ]);
   await Promise.all([
     ensureStream(jsm, {
@@ -91,6 +131,7 @@ export async function ensureResources(
       retention: RetentionPolicy.Workqueue,
       num_replicas: o.replicas,
       duplicate_window: ns(120_000),
+      max_bytes: o.maxBytes.reports,
     }),
     ensureStream(jsm, {
       name: names.streams.events,
@@ -98,6 +139,8 @@ export async function ensureResources(
       retention: RetentionPolicy.Limits,
       max_age: ns(3_600_000),
       max_msgs: 1_000_000,
+      // Limits retention discards the oldest events when full: events never block a write.
+      max_bytes: o.maxBytes.events,
       num_replicas: o.replicas,
     }),
   ]);
@@ -106,20 +149,47 @@ export async function ensureResources(
   return { tasks, workers, leader, idempotency };
 }
 
-async function allowMessageTtl(
+/**
+ * Brings a bucket created by an older version up to date where NATS allows it: per-message
+ * TTLs (can be turned on, never off), no blanket TTL on the idempotency bucket, and a byte
+ * limit where it had none. A byte limit someone set is left alone, so processes started
+ * with different settings never undo each other's.
+ */
+async function upgradeStream(
   jsm: JetStreamManager,
   stream: string,
-  markerTtlMs: number,
-  clearMaxAge: boolean,
+  o: { markerTtlMs: number; clearMaxAge: boolean; maxBytes: number },
 ): Promise<void> {
   const { config } = await jsm.streams.info(stream);
-  if (config.allow_msg_ttl === true && !(clearMaxAge && config.max_age !== 0)) return;
-  await jsm.streams.update(stream, {
-    ...config,
-    allow_msg_ttl: true,
-    subject_delete_marker_ttl: config.subject_delete_marker_ttl || ns(markerTtlMs),
-    ...(clearMaxAge ? { max_age: 0 } : {}),
-  });
+  const unlimited = config.max_bytes === undefined || config.max_bytes <= 0;
+  const wantBytes = unlimited && o.maxBytes > 0;
+  if (config.allow_msg_ttl === true && !(o.clearMaxAge && config.max_age !== 0) && !wantBytes)
+    return;
+  await jsm.streams
+    .update(stream, {
+      ...config,
+      allow_msg_ttl: true,
+      subject_delete_marker_ttl: config.subject_delete_marker_ttl || ns(o.markerTtlMs),
+      ...(o.clearMaxAge ? { max_age: 0 } : {}),
+      ...(wantBytes ? { max_bytes: o.maxBytes } : {}),
+    })
+    .catch((err: unknown) => {
+      throw storeTooSmall(err, stream, wantBytes ? o.maxBytes : undefined);
+    });
+}
+
+/** A clear error for a byte limit the server cannot reserve. */
+function storeTooSmall(err: unknown, name: string, maxBytes: number | undefined): unknown {
+  if (maxBytes === undefined || maxBytes <= 0) return err;
+  const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
+  if (code !== 10023 && !/insufficient (storage )?resources/i.test(String(err))) return err;
+  return new DroverError(
+    ErrorCode.CapacityExhausted,
+    `NATS cannot reserve ${maxBytes} bytes for ${name}: its JetStream store (max_file_store) is ` +
+      "smaller than the byte limits Drover is configured with; lower DROVER_TASKS_MAX_BYTES, " +
+      "DROVER_IDEMPOTENCY_MAX_BYTES, DROVER_REPORTS_MAX_BYTES or DROVER_EVENTS_MAX_BYTES, or raise the server's limit",
+    { cause: err },
+  );
 }
 
 async function ensureConsumer(

@@ -6,18 +6,19 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { StrategyName } from "../actors/index.ts";
 import type { TaskTransitionEvent } from "../protocol/index.ts";
 import { encode, resourceNames, subjects } from "../protocol/index.ts";
 import { ApiService } from "./api.ts";
+import { CapacityGate } from "./capacity.ts";
 import { Leadership } from "./leadership.ts";
 import { LeaseThread } from "./lease-thread.ts";
 import { Mirror } from "./mirror.ts";
 import { processStats } from "./process-stats.ts";
-import type { Buckets, ResourceOptions } from "./resources.ts";
+import type { Buckets, ResourceSettings } from "./resources.ts";
 import { defaultResourceOptions, ensureResources } from "./resources.ts";
 import type { SchedulerOptions } from "./scheduler.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -28,7 +29,7 @@ export interface ReplicaOptions {
   /** @default "<host>-<pid>-<random>" */
   replicaId?: string;
   strategy?: StrategyName;
-  resources?: Partial<ResourceOptions>;
+  resources?: ResourceSettings;
   scheduler?: Partial<SchedulerOptions>;
   /**
    * Keep the leadership lease in a worker thread with its own connection to these servers
@@ -157,7 +158,12 @@ export class SchedulerReplica {
             ...(thread.watchdogMs !== undefined ? { watchdogMs: thread.watchdogMs } : {}),
           });
     this.#leadership = leadership;
+    const capacity = new CapacityGate(
+      await jetstreamManager(this.#nc),
+      `KV_${names.buckets.tasks}`,
+    );
     this.#api = new ApiService({
+      capacity,
       nc: this.#nc,
       store,
       mirror,

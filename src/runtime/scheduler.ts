@@ -24,6 +24,8 @@ import {
 } from "../actors/index.ts";
 import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
 import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
+import { isStoreFull } from "./kv-util.ts";
+import { rateLimited } from "./log-limit.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
 import type { StoredTask, TaskStore } from "./task-store.ts";
 
@@ -112,6 +114,9 @@ export class Scheduler {
   readonly #lastAssignedAt = new Map<string, number>();
   /** Workers held back after a failed assignment (no placement loop on a dead or full worker). */
   readonly #backoff = new AssignmentBackoff();
+  /** While the store refuses writes, no dispatch (see #storeFull). */
+  #storeFullUntil = 0;
+  readonly #storeFullLog = rateLimited(10_000);
   readonly #perTask = new Map<string, Promise<unknown>>();
 
   constructor(deps: SchedulerDeps) {
@@ -250,7 +255,7 @@ export class Scheduler {
   }
 
   #pass(): void {
-    if (this.#term === null || !this.#valid()) return;
+    if (this.#term === null || !this.#valid() || Date.now() < this.#storeFullUntil) return;
     const { mirror } = this.#d;
     const { queue } = mirror;
     if (queue.size === 0) return;
@@ -412,7 +417,8 @@ export class Scheduler {
         reason: `assignment failed: ${verdict.reason}`,
       }));
     } catch (err) {
-      log.error({ err, taskId: t.record.id }, "dispatch failed");
+      if (isStoreFull(err)) this.#storeFull(err);
+      else log.error({ err, taskId: t.record.id }, "dispatch failed");
     } finally {
       // Keep the reservation until the mirror reflects the assignment (see #onTask).
       if (
@@ -427,12 +433,28 @@ export class Scheduler {
     }
   }
 
+  /**
+   * A write was refused because the task store is full. Assigning would fail the same way
+   * (and hand the task back, and try again, in a loop): pause dispatch for a second, and log
+   * now and then rather than per task. Reports are not acknowledged, so they come back.
+   */
+  #storeFull(err: unknown): void {
+    this.#storeFullUntil = Date.now() + 1_000;
+    this.#storeFullLog((n) =>
+      this.#d.log.warn(
+        { err: (err as Error).message, refusedWrites: n },
+        "task store full: writes refused; dispatch paused until retention frees space",
+      ),
+    );
+  }
+
   /** Runs work for one task strictly after the previous work for the same task. */
   #serial(taskId: string, fn: () => Promise<unknown>): void {
     const prev = this.#perTask.get(taskId) ?? Promise.resolve();
-    const next = prev
-      .then(fn, fn)
-      .catch((err: unknown) => this.#d.log.error({ err, taskId }, "task work failed"));
+    const next = prev.then(fn, fn).catch((err: unknown) => {
+      if (isStoreFull(err)) this.#storeFull(err);
+      else this.#d.log.error({ err, taskId }, "task work failed");
+    });
     this.#perTask.set(taskId, next);
     void next.finally(() => {
       if (this.#perTask.get(taskId) === next) this.#perTask.delete(taskId);
