@@ -409,7 +409,19 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
       servers = [server.url];
     }
     nc = await guard(connectNats({ servers, name: "drover-bench-scale", reconnectForever: false }));
-    await guard(ensureResources(nc, prefix, resourceSettings(config, replicas)));
+    // Room for the whole backlog (about 1 KiB a record) under the 80 % admission line, unless
+    // DROVER_TASKS_MAX_BYTES says otherwise.
+    const settings = resourceSettings(config, replicas);
+    const tasksBytes =
+      process.env.DROVER_TASKS_MAX_BYTES === undefined
+        ? Math.max(config.maxBytes.tasks, backlog * 2_048)
+        : config.maxBytes.tasks;
+    await guard(
+      ensureResources(nc, prefix, {
+        ...settings,
+        maxBytes: { ...config.maxBytes, tasks: tasksBytes },
+      }),
+    );
     const env = {
       ...process.env,
       DROVER_NATS_URL: servers.join(","),
