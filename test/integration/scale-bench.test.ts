@@ -1,0 +1,62 @@
+/**
+ * Smoke run of the scale benchmark (`drover bench --backlog N`) on a small backlog: it must
+ * complete, measure every figure it promises and clean up. No timing is asserted: the figures
+ * belong to docs/scale.md, measured on a quiet machine.
+ */
+import { execFile } from "node:child_process";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+interface ScaleReport {
+  submitted: number;
+  rssBytes: Record<string, { afterFill: number | null }>;
+  idleCpu: { leader: string; percentOfCore: Record<string, number> };
+  probes: { sent: number; missed: number; submitToStartRecordMs: { count: number } };
+  failover: { oldTerm: number; newTerm: number; newLeader: string; killed: string };
+  goals: Record<string, unknown>;
+}
+
+describe("drover bench --backlog (smoke)", () => {
+  it("fills a backlog, measures memory, idle CPU, probes and a failover, and exits 0", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        join(root, "src", "main.ts"),
+        "bench",
+        "--backlog",
+        "500",
+        "--idle-s",
+        "1",
+        "--probes",
+        "3",
+        "--failover-s",
+        "2",
+        "--json",
+      ],
+      { env: { ...process.env, DROVER_LOG_LEVEL: "warn" }, timeout: 110_000 },
+    );
+    const r = JSON.parse(stdout) as ScaleReport;
+    expect(r.submitted).toBe(500);
+    expect(r.rssBytes["scheduler-1"]?.afterFill).toBeGreaterThan(0);
+    expect(r.rssBytes["scheduler-2"]?.afterFill).toBeGreaterThan(0);
+    expect(Object.keys(r.idleCpu.percentOfCore)).toContain(r.idleCpu.leader);
+    expect(r.probes.sent).toBe(3);
+    expect(r.probes.missed).toBe(0);
+    expect(r.probes.submitToStartRecordMs.count).toBe(3);
+    expect(r.failover.newLeader).not.toBe(r.failover.killed);
+    expect(r.failover.newTerm).toBeGreaterThan(r.failover.oldTerm);
+    expect(Object.keys(r.goals).sort()).toEqual([
+      "apiAnsweredWithinMsAfter1s",
+      "eventLoopDelayAtMostMs",
+      "firstAssignmentAtMostMs",
+      "idleLeaderCpuAtMostPercent",
+      "probeMedianAtMostMs",
+      "rssPerReplicaAtMostMiB",
+    ]);
+  });
+});
