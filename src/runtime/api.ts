@@ -39,6 +39,7 @@ import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
 import type { CapacityGate } from "./capacity.ts";
 import { storeFullError } from "./capacity.ts";
 import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
+import type { MirrorTask } from "./mirror-task.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
 
@@ -373,37 +374,46 @@ export class ApiService {
     const states: readonly TaskState[] =
       req.state === undefined ? TASK_STATES : Array.isArray(req.state) ? req.state : [req.state];
     const { mirror } = this.#d;
-    const matches: TaskRecord[] = [];
+    const after = req.cursor === undefined ? null : decodeCursor(req.cursor);
+    // The first `limit` matches after the cursor, oldest first, found in one pass over the
+    // matching ids without sorting (or copying) all of them.
+    const chosen: MirrorTask[] = [];
+    let matching = 0;
     for (const s of states) {
       for (const id of mirror.idsIn(s)) {
         const t = mirror.tasks.get(id);
-        if (t !== undefined && (req.type === undefined || t.record.type === req.type))
-          matches.push(t.record);
+        if (t === undefined || (req.type !== undefined && t.type !== req.type)) continue;
+        if (after !== null && compareListed(t, after) <= 0) continue;
+        matching++;
+        insertBounded(chosen, t, req.limit);
       }
     }
-    matches.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    let start = 0;
-    if (req.cursor !== undefined) {
-      const [at, id] = decodeCursor(req.cursor);
-      start = matches.findIndex((t) => t.createdAt > at || (t.createdAt === at && t.id > id));
-      if (start < 0) start = matches.length;
-    }
+    // The records themselves come from KV (the mirror keeps no payloads); one that expired in
+    // between is skipped.
+    const records = await Promise.all(
+      chosen.map(
+        async (t) => mirror.known(t.id)?.record ?? (await this.#d.store.get(t.id))?.record,
+      ),
+    );
     // Pages are capped by size as well as by count, so a reply always fits in one message.
     const budget = Math.floor((this.#d.nc.info?.max_payload ?? 1_048_576) * 0.9);
     const page: TaskRecord[] = [];
     let bytes = 64;
-    for (const t of matches.slice(start, start + req.limit)) {
-      const size = JSON.stringify(t).length + 1;
-      if (page.length > 0 && bytes + size > budget) break;
-      page.push(t);
-      bytes += size;
+    let taken = 0;
+    for (const r of records) {
+      if (r !== undefined) {
+        const size = JSON.stringify(r).length + 1;
+        if (page.length > 0 && bytes + size > budget) break;
+        page.push(r);
+        bytes += size;
+      }
+      taken++;
     }
-    const last = page.at(-1);
-    const more = start + page.length < matches.length;
+    const last = chosen[taken - 1];
     return {
       ok: true,
       tasks: page,
-      nextCursor: more && last !== undefined ? encodeCursor(last) : null,
+      nextCursor: taken < matching && last !== undefined ? encodeCursor(last) : null,
     };
   }
 
@@ -413,7 +423,7 @@ export class ApiService {
     const workers = [...mirror.workers.values()].map(({ info }) => {
       let used: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
       for (const id of mirror.byWorker.get(info.id) ?? []) {
-        const r = mirror.tasks.get(id)?.record.resources;
+        const r = mirror.tasks.get(id)?.resources;
         if (r !== undefined)
           used = {
             cpu: used.cpu + r.cpu,
@@ -443,11 +453,34 @@ export class ApiService {
   }
 }
 
-function encodeCursor(t: TaskRecord): string {
+/** List order: oldest first, then by id. */
+function compareListed(
+  a: { createdAt: number; id: string },
+  b: { createdAt: number; id: string },
+): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** Inserts `t` into `sorted` (list order), keeping at most `limit` entries. */
+function insertBounded(sorted: MirrorTask[], t: MirrorTask, limit: number): void {
+  const last = sorted.at(-1);
+  if (sorted.length >= limit && last !== undefined && compareListed(t, last) >= 0) return;
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareListed(sorted[mid]!, t) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  sorted.splice(lo, 0, t);
+  if (sorted.length > limit) sorted.pop();
+}
+
+function encodeCursor(t: { createdAt: number; id: string }): string {
   return Buffer.from(`${t.createdAt}:${t.id}`).toString("base64url");
 }
 
-function decodeCursor(cursor: string): [number, string] {
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
   const raw = Buffer.from(cursor, "base64url").toString();
   const i = raw.indexOf(":");
   const at = Number(raw.slice(0, i));
@@ -457,5 +490,5 @@ function decodeCursor(cursor: string): [number, string] {
         { path: "cursor", message: "not a cursor returned by list", code: "invalid_format" },
       ],
     });
-  return [at, raw.slice(i + 1)];
+  return { createdAt: at, id: raw.slice(i + 1) };
 }

@@ -7,9 +7,18 @@ import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { TaskState } from "../protocol/index.ts";
 import { QueueIndex } from "../actors/index.ts";
-import { decode, MAX_MESSAGE_BYTES, TaskRecord, WorkerInfo } from "../protocol/index.ts";
+import {
+  decode,
+  MAX_MESSAGE_BYTES,
+  TaskRecord,
+  TERMINAL_STATES,
+  WorkerInfo,
+} from "../protocol/index.ts";
+import { MirrorTask } from "./mirror-task.ts";
 import type { Buckets } from "./resources.ts";
 import type { StoredTask } from "./task-store.ts";
+
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 import { watchAll } from "./kv-util.ts";
 
 export interface StoredWorker {
@@ -21,15 +30,19 @@ export interface StoredWorker {
 
 export interface MirrorListener {
   /** A task record changed (created, transitioned). `prev` is the previous version, if known. */
-  task?(task: StoredTask, prev: StoredTask | undefined): void;
+  task?(task: MirrorTask, prev: MirrorTask | undefined): void;
   /** A worker registered or refreshed its heartbeat. `isNew` on first sight. */
   workerUp?(worker: StoredWorker, isNew: boolean): void;
   /** A worker's key was deleted (graceful stop) or purged by its TTL (dead). */
   workerGone?(workerId: string, how: "expired" | "deleted", last: StoredWorker | undefined): void;
 }
 
+/** Full records kept for the most recently written tasks (see {@link Mirror.known}). */
+const RECENT_RECORDS = 4_096;
+
 export class Mirror {
-  readonly tasks = new Map<string, StoredTask>();
+  /** Every task the replica knows, in compact form. */
+  readonly tasks = new Map<string, MirrorTask>();
   readonly workers = new Map<string, StoredWorker>();
   /** Task ids by state, for scheduling passes that look only at queued tasks. */
   readonly byState = new Map<TaskState, Set<string>>();
@@ -40,6 +53,11 @@ export class Mirror {
    * dispatches them (see {@link Mirror.requeue}); every replica keeps it warm for failover.
    */
   readonly queue = new QueueIndex();
+  /**
+   * Full records of recently written unfinished tasks: most assignments and reports concern a
+   * task written moments before, and a record at hand saves reading it back from KV.
+   */
+  readonly #recent = new Map<string, StoredTask>();
   readonly #listeners = new Set<MirrorListener>();
   readonly #buckets: Buckets;
   readonly #log: Logger;
@@ -138,10 +156,20 @@ export class Mirror {
     return s;
   }
 
+  /**
+   * The full record of a task if this replica holds its latest version (a recently written
+   * one); undefined means "read it from KV".
+   */
+  known(id: string): StoredTask | undefined {
+    const full = this.#recent.get(id);
+    return full !== undefined && full.revision === this.tasks.get(id)?.revision ? full : undefined;
+  }
+
   #onTask(e: KvWatchEntry): void {
     const prev = this.tasks.get(e.key);
     if (prev !== undefined && prev.revision >= e.revision) return;
-    if (prev !== undefined) this.#unindex(prev.record);
+    if (prev !== undefined) this.#unindex(prev);
+    this.#recent.delete(e.key);
     if (e.operation !== "PUT") {
       this.tasks.delete(e.key);
       this.queue.remove(e.key);
@@ -154,16 +182,27 @@ export class Mirror {
       this.#log.error({ err, taskId: e.key }, "task record fails its schema; ignored");
       return;
     }
-    const stored = { record, revision: e.revision };
-    this.tasks.set(e.key, stored);
-    this.idsIn(record.state).add(record.id);
-    if (record.state === "queued") this.#enqueue(record);
-    if (record.workerId !== null && (record.state === "assigned" || record.state === "running")) {
-      let s = this.byWorker.get(record.workerId);
-      if (s === undefined) this.byWorker.set(record.workerId, (s = new Set()));
-      s.add(record.id);
+    const t = new MirrorTask(
+      record,
+      e.revision,
+      this.queue.shapeOf(record.type, record.resources, record.labels),
+    );
+    this.tasks.set(e.key, t);
+    this.idsIn(t.state).add(t.id);
+    if (t.state === "queued") this.queue.add(t);
+    if (t.workerId !== null && (t.state === "assigned" || t.state === "running")) {
+      let s = this.byWorker.get(t.workerId);
+      if (s === undefined) this.byWorker.set(t.workerId, (s = new Set()));
+      s.add(t.id);
     }
-    for (const l of this.#listeners) l.task?.(stored, prev);
+    if (!TERMINAL.has(t.state)) {
+      this.#recent.set(e.key, { record, revision: e.revision });
+      if (this.#recent.size > RECENT_RECORDS) {
+        const oldest = this.#recent.keys().next();
+        if (oldest.done !== true) this.#recent.delete(oldest.value);
+      }
+    }
+    for (const l of this.#listeners) l.task?.(t, prev);
   }
 
   /**
@@ -172,24 +211,13 @@ export class Mirror {
    */
   requeue(id: string): void {
     const t = this.tasks.get(id);
-    if (t !== undefined && t.record.state === "queued" && !this.queue.has(id))
-      this.#enqueue(t.record);
+    if (t !== undefined && t.state === "queued" && !this.queue.has(id)) this.queue.add(t);
   }
 
-  #enqueue(r: TaskRecord): void {
-    this.queue.add({
-      id: r.id,
-      priority: r.priority,
-      createdAt: r.createdAt,
-      key: r.key,
-      shape: this.queue.shapeOf(r.type, r.resources, r.labels),
-    });
-  }
-
-  #unindex(record: TaskRecord): void {
-    this.queue.remove(record.id);
-    this.byState.get(record.state)?.delete(record.id);
-    if (record.workerId !== null) this.byWorker.get(record.workerId)?.delete(record.id);
+  #unindex(t: MirrorTask): void {
+    this.queue.remove(t.id);
+    this.byState.get(t.state)?.delete(t.id);
+    if (t.workerId !== null) this.byWorker.get(t.workerId)?.delete(t.id);
   }
 
   #onWorker(e: KvEntry): void {

@@ -27,7 +27,8 @@ import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../p
 import { isStoreFull } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
-import type { StoredTask, TaskStore } from "./task-store.ts";
+import type { MirrorTask } from "./mirror-task.ts";
+import type { TaskStore } from "./task-store.ts";
 
 export interface SchedulerOptions {
   /** Placement strategy. @default "best-fit" */
@@ -164,13 +165,13 @@ export class Scheduler {
     for (const id of timed.flatMap((s) => [...mirror.idsIn(s)])) {
       const t = mirror.tasks.get(id);
       if (t === undefined) continue;
-      const { record } = t;
+      const workerId = t.workerId;
       if (
-        (record.state === "assigned" || record.state === "running") &&
-        record.workerId !== null &&
-        !alive.has(record.workerId)
+        (t.state === "assigned" || t.state === "running") &&
+        workerId !== null &&
+        !alive.has(workerId)
       ) {
-        this.#serial(record.id, () => this.#workerLost(record.id, record.workerId!));
+        this.#serial(t.id, () => this.#workerLost(t.id, workerId));
       } else {
         this.#arm(t);
       }
@@ -226,8 +227,7 @@ export class Scheduler {
   #workerViews(): PlacementWorker[] {
     const { mirror } = this.#d;
     const now = Date.now();
-    const resourcesOf = (id: string): Resources =>
-      mirror.tasks.get(id)?.record.resources ?? UNKNOWN_TASK;
+    const resourcesOf = (id: string): Resources => mirror.tasks.get(id)?.resources ?? UNKNOWN_TASK;
     return [...mirror.workers.values()]
       .map(({ info, revision }) => {
         // What the records hold on this worker, plus what its heartbeat says it still runs:
@@ -282,7 +282,7 @@ export class Scheduler {
         // the dispatch puts it back again if it ends without an assignment.
         if (this.#reserved.has(q.id)) return "taken";
         const t = mirror.tasks.get(q.id);
-        if (t === undefined || t.record.state !== "queued") return "taken";
+        if (t === undefined || t.state !== "queued") return "taken";
         const decision = this.#strategy.place(taskView(q), workers, { random: Math.random });
         if (decision.workerId === null) {
           // Capacity ran out during this pass for this shape: later shapes may still fit.
@@ -292,7 +292,7 @@ export class Scheduler {
         }
         const workerId = decision.workerId;
         const w = byId.get(workerId);
-        const r = t.record;
+        const r = t;
         if (w !== undefined) {
           w.used = add(w.used, r.resources);
           w.lastAssignedAt = at;
@@ -319,22 +319,21 @@ export class Scheduler {
   #explain(taskId: string, decision: Omit<Placement, "at">, at: number): boolean {
     const t = this.#d.mirror.tasks.get(taskId);
     if (t === undefined || this.#perTask.has(taskId)) return false;
-    const r = t.record;
-    if (at - r.updatedAt < this.options.noFitAfterMs || r.placement?.reason === decision.reason)
+    if (at - t.updatedAt < this.options.noFitAfterMs || t.placementReason === decision.reason)
       return false;
     const placement: Placement = { ...decision, at };
     this.#serial(taskId, () =>
       this.#d.store.apply(
         taskId,
         (rec) => (rec.state === "queued" ? { type: "NO_FIT", at, placement } : null),
-        { known: t },
+        { known: this.#d.mirror.known(taskId) },
       ),
     );
     return true;
   }
 
   async #dispatch(
-    t: StoredTask,
+    t: MirrorTask,
     workerId: string,
     placement: Placement,
     reservation: Reservation,
@@ -344,12 +343,13 @@ export class Scheduler {
     try {
       if (term === null || !this.#valid()) return;
       const res = await store.apply(
-        t.record.id,
+        t.id,
         (rec) =>
           rec.state === "queued"
             ? { type: "ASSIGN", at: Date.now(), workerId, term, placement }
             : null,
-        { known: t },
+        // Usually at hand (a task placed moments after its submit); else read from KV.
+        { known: this.#d.mirror.known(t.id) },
       );
       if (!res.ok) return;
       reservation.revision = res.revision;
@@ -418,17 +418,17 @@ export class Scheduler {
       }));
     } catch (err) {
       if (isStoreFull(err)) this.#storeFull(err);
-      else log.error({ err, taskId: t.record.id }, "dispatch failed");
+      else log.error({ err, taskId: t.id }, "dispatch failed");
     } finally {
       // Keep the reservation until the mirror reflects the assignment (see #onTask).
       if (
         reservation.revision === null ||
-        (this.#d.mirror.tasks.get(t.record.id)?.revision ?? 0) >= reservation.revision
+        (this.#d.mirror.tasks.get(t.id)?.revision ?? 0) >= reservation.revision
       ) {
-        if (this.#reserved.get(t.record.id) === reservation) this.#reserved.delete(t.record.id);
+        if (this.#reserved.get(t.id) === reservation) this.#reserved.delete(t.id);
       }
       // Taken out of the queue index for this dispatch: back in if nothing was assigned.
-      if (reservation.revision === null) this.#d.mirror.requeue(t.record.id);
+      if (reservation.revision === null) this.#d.mirror.requeue(t.id);
       this.kick();
     }
   }
@@ -463,12 +463,12 @@ export class Scheduler {
 
   // --- mirror events --------------------------------------------------------------
 
-  #onTask(t: StoredTask): void {
-    const r = this.#reserved.get(t.record.id);
+  #onTask(t: MirrorTask): void {
+    const r = this.#reserved.get(t.id);
     if (r !== undefined && r.revision !== null && t.revision >= r.revision)
-      this.#reserved.delete(t.record.id);
+      this.#reserved.delete(t.id);
     this.#arm(t);
-    const s = t.record.state;
+    const s = t.state;
     if (
       s === "queued" ||
       s === "succeeded" ||
@@ -482,8 +482,8 @@ export class Scheduler {
   }
 
   /** (Re)arms the one timer a task may need, derived from its stored timestamps. */
-  #arm(t: StoredTask): void {
-    const { record } = t;
+  #arm(t: MirrorTask): void {
+    const record = t;
     const old = this.#timers.get(record.id);
     if (old !== undefined) clearTimeout(old);
     this.#timers.delete(record.id);
@@ -540,9 +540,8 @@ export class Scheduler {
       [...w.info.running, ...w.info.recent].map((r) => `${r.taskId}:${r.epoch}`),
     );
     for (const id of ids) {
-      const t = this.#d.mirror.tasks.get(id);
-      if (t === undefined || this.#reserved.has(id)) continue;
-      const { record } = t;
+      const record = this.#d.mirror.tasks.get(id);
+      if (record === undefined || this.#reserved.has(id)) continue;
       const since = record.assignedAt ?? record.updatedAt;
       if (
         listed.has(`${id}:${record.epoch}`) ||
@@ -622,7 +621,7 @@ export class Scheduler {
         report.taskId,
         () => eventFromReport(report, Date.now(), Math.random()),
         // The mirror usually holds the latest revision: one KV write instead of a read and a write.
-        { countStale: true, known: this.#d.mirror.tasks.get(report.taskId) },
+        { countStale: true, known: this.#d.mirror.known(report.taskId) },
       );
       if (!res.ok && res.stale) {
         this.stats.refusedReports++;
