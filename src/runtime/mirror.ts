@@ -182,12 +182,20 @@ export class Mirror {
       this.#log.error({ err, taskId: e.key }, "task record fails its schema; ignored");
       return;
     }
+    if (record.id !== e.key) {
+      this.#log.error(
+        { key: e.key, id: record.id },
+        "task record stored under another id; ignored",
+      );
+      return;
+    }
     const t = new MirrorTask(
       record,
       e.revision,
       this.queue.shapeOf(record.type, record.resources, record.labels),
     );
-    this.tasks.set(e.key, t);
+    // Keyed by the record's own id string, which the indexes share (one copy per task).
+    this.tasks.set(t.id, t);
     this.idsIn(t.state).add(t.id);
     if (t.state === "queued") this.queue.add(t);
     if (t.workerId !== null && (t.state === "assigned" || t.state === "running")) {
@@ -196,7 +204,7 @@ export class Mirror {
       s.add(t.id);
     }
     if (!TERMINAL.has(t.state)) {
-      this.#recent.set(e.key, { record, revision: e.revision });
+      this.#recent.set(t.id, { record, revision: e.revision });
       if (this.#recent.size > RECENT_RECORDS) {
         const oldest = this.#recent.keys().next();
         if (oldest.done !== true) this.#recent.delete(oldest.value);
