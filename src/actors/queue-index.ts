@@ -143,6 +143,8 @@ class ShapeQueue {
   }
 }
 
+const MAX_CACHED_SHAPES = 10_000;
+
 /** The queued tasks, by shape, in scheduling order. */
 export class QueueIndex {
   /** The live entry of every queued task, by id. */
@@ -159,17 +161,21 @@ export class QueueIndex {
     return this.#byId.has(id);
   }
 
+  /**
+   * Shape objects by key, shared by every task of a shape whether or not it is queued (a
+   * million tasks of one shape hold one copy of its resources and labels). Bounded: tasks
+   * with unique labels each would otherwise grow it without end.
+   */
+  readonly #shapeCache = new Map<string, Shape>();
+
   /** The shape object for these fields, shared by every task of the shape. */
   shapeOf(type: string, resources: Resources, labels: Readonly<Record<string, string>>): Shape {
     const id = shapeKey(type, resources, labels);
-    return (
-      this.#shapes.get(id)?.shape ?? {
-        id,
-        type,
-        resources: { ...resources },
-        labels: { ...labels },
-      }
-    );
+    const known = this.#shapes.get(id)?.shape ?? this.#shapeCache.get(id);
+    if (known !== undefined) return known;
+    const shape: Shape = { id, type, resources: { ...resources }, labels: { ...labels } };
+    if (this.#shapeCache.size < MAX_CACHED_SHAPES) this.#shapeCache.set(id, shape);
+    return shape;
   }
 
   /** Adds a task, or replaces the entry of a task with the same id. */

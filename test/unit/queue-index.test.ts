@@ -82,6 +82,15 @@ describe("QueueIndex", () => {
     expect(drainAll(q)).toEqual(["a", "c"]);
   });
 
+  it("shares one shape object per shape, queued or not, whatever the label order", () => {
+    const q = new QueueIndex();
+    const a = q.shapeOf("resize", R1, { zone: "eu", gpu: "true" });
+    const b = q.shapeOf("resize", R1, { gpu: "true", zone: "eu" });
+    expect(b).toBe(a);
+    expect(q.shapeOf("resize", R1, { gpu: "false", zone: "eu" })).not.toBe(a);
+    expect(q.shapeOf("resize", { ...R1, cpu: 1 }, { zone: "eu", gpu: "true" })).not.toBe(a);
+  });
+
   it("replaces and removes entries; removed tasks never come back", () => {
     const q = new QueueIndex();
     q.add(entry(q, "a", { createdAt: 5 }));
