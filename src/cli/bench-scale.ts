@@ -20,9 +20,9 @@ import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts"
 import { resourceSettings } from "./config.ts";
 import type { CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { intFlag, numFlag } from "./flags.ts";
+import { numFlag, positiveIntFlag } from "./flags.ts";
 import type { ThrowawayNats } from "./local.ts";
-import { mainScript, startThrowawayNats, stopChildren, waitForCluster } from "./local.ts";
+import { benchNats, mainScript, runGuard, stopChildren, waitForCluster } from "./local.ts";
 
 // ---- pure computations (unit-tested) -----------------------------------------------------
 
@@ -356,11 +356,7 @@ const delayWindows = (replies: readonly HealthReply[]): DelayWindow[] =>
 /** Runs `drover bench --backlog N`; returns the exit code. */
 export async function runScaleBench(ctx: CommandContext): Promise<number> {
   const { values, config, signal } = ctx;
-  const positive = (name: string, def: number): number => {
-    const n = intFlag(values, name, def);
-    if (n < 1) throw new UsageError(`--${name} must be at least 1`);
-    return n;
-  };
+  const positive = (name: string, def: number): number => positiveIntFlag(values, name, def);
   const backlog = positive("backlog", 100_000);
   const schedulers = positive("schedulers", 2);
   const workers = positive("workers", 1);
@@ -388,26 +384,12 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
   let stopWatch: (() => void) | null = null;
   let rssTimer: NodeJS.Timeout | null = null;
   // Rejects when a role process exits on its own, so no phase waits for a dead cluster.
-  let roleFailed!: (err: Error) => void;
-  const roleFailure = new Promise<never>((_, reject) => (roleFailed = reject));
-  roleFailure.catch(() => undefined);
-  const aborted = new Promise<never>((_, reject) => {
-    const fail = (): void =>
-      reject(new DroverError(ErrorCode.Unavailable, "scale bench interrupted"));
-    if (signal.aborted) fail();
-    else signal.addEventListener("abort", fail, { once: true });
-  });
-  aborted.catch(() => undefined);
-  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, roleFailure, aborted]);
+  const { guard, roleFailed: roleFailed } = runGuard(signal, "scale bench");
 
   try {
-    let servers: string[];
-    if (external) {
-      servers = config.natsUrl;
-    } else {
-      server = await guard(startThrowawayNats(signal));
-      servers = [server.url];
-    }
+    const nats = await benchNats(external, config.natsUrl, signal, guard);
+    server = nats.server;
+    const { servers } = nats;
     nc = await guard(connectNats({ servers, name: "drover-bench-scale", reconnectForever: false }));
     // Room for the whole backlog (about 1 KiB a record) under the 80 % admission line, unless
     // DROVER_TASKS_MAX_BYTES says otherwise.

@@ -17,9 +17,9 @@ import { runScaleBench } from "./bench-scale.ts";
 import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { intFlag, numFlag } from "./flags.ts";
+import { numFlag, positiveIntFlag } from "./flags.ts";
 import type { ThrowawayNats } from "./local.ts";
-import { mainScript, startThrowawayNats, stopChildren, waitForCluster } from "./local.ts";
+import { benchNats, mainScript, runGuard, stopChildren, waitForCluster } from "./local.ts";
 
 /** Epoch milliseconds with sub-millisecond resolution (same clock as `Date.now()`). */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -95,11 +95,7 @@ export const benchCommand: Command = {
 async function runBench(ctx: CommandContext): Promise<number> {
   if (ctx.values.backlog !== undefined) return await runScaleBench(ctx);
   const { values, config, signal } = ctx;
-  const positive = (name: string, def: number): number => {
-    const n = intFlag(values, name, def);
-    if (n < 1) throw new UsageError(`--${name} must be at least 1`);
-    return n;
-  };
+  const positive = (name: string, def: number): number => positiveIntFlag(values, name, def);
   const tasks = positive("tasks", 2000);
   const workers = positive("workers", 2);
   const concurrency = positive("concurrency", 16);
@@ -122,25 +118,12 @@ async function runBench(ctx: CommandContext): Promise<number> {
   let nc: NatsConnection | null = null;
   let stopWatch: (() => void) | null = null;
   // Rejects when a role process exits on its own, so no phase waits for a dead cluster.
-  let childFailed!: (err: Error) => void;
-  const childFailure = new Promise<never>((_, reject) => (childFailed = reject));
-  childFailure.catch(() => undefined);
-  const aborted = new Promise<never>((_, reject) => {
-    const fail = (): void => reject(new DroverError(ErrorCode.Unavailable, "bench interrupted"));
-    if (signal.aborted) fail();
-    else signal.addEventListener("abort", fail, { once: true });
-  });
-  aborted.catch(() => undefined);
-  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, childFailure, aborted]);
+  const { guard, roleFailed: childFailed } = runGuard(signal, "bench");
 
   try {
-    let servers: string[];
-    if (external) {
-      servers = config.natsUrl;
-    } else {
-      server = await guard(startThrowawayNats(signal));
-      servers = [server.url];
-    }
+    const nats = await benchNats(external, config.natsUrl, signal, guard);
+    server = nats.server;
+    const { servers } = nats;
     nc = await guard(connectNats({ servers, name: "drover-bench", reconnectForever: false }));
     await guard(ensureResources(nc, prefix, resourceSettings(config, replicas)));
     const env = {

@@ -45,3 +45,10 @@ export function jsonFlag(values: Values, name: string): JsonValue | undefined {
     throw new UsageError(`--${name} is not valid JSON: ${(err as Error).message}`);
   }
 }
+
+/** A whole number of at least 1. */
+export function positiveIntFlag(values: Values, name: string, def: number): number {
+  const n = intFlag(values, name, def);
+  if (n < 1) throw new UsageError(`--${name} must be at least 1`);
+  return n;
+}

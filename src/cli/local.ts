@@ -188,3 +188,43 @@ export async function startThrowawayNats(signal: AbortSignal): Promise<Throwaway
     }
   }
 }
+
+/** What a benchmark run waits on besides its own step: a dead role process or an interrupt. */
+export interface RunGuard {
+  /** Races `p` against both: rejects as soon as a role process died or the run was interrupted. */
+  guard: <T>(p: Promise<T>) => Promise<T>;
+  /** Reports a role process that exited on its own. */
+  roleFailed: (err: Error) => void;
+}
+
+/** Builds the {@link RunGuard} of a run that `signal` interrupts (`what` names it in the error). */
+export function runGuard(signal: AbortSignal, what: string): RunGuard {
+  let roleFailed!: (err: Error) => void;
+  const roleFailure = new Promise<never>((_, reject) => (roleFailed = reject));
+  roleFailure.catch(() => undefined);
+  const aborted = new Promise<never>((_, reject) => {
+    const fail = (): void => reject(new DroverError(ErrorCode.Unavailable, `${what} interrupted`));
+    if (signal.aborted) fail();
+    else signal.addEventListener("abort", fail, { once: true });
+  });
+  aborted.catch(() => undefined);
+  return {
+    guard: <T>(p: Promise<T>): Promise<T> => Promise.race([p, roleFailure, aborted]),
+    roleFailed,
+  };
+}
+
+/**
+ * The NATS a benchmark runs against: `configured` servers when `external`, else a throwaway
+ * nats-server started here (stop it with the returned `server.stop()`).
+ */
+export async function benchNats(
+  external: boolean,
+  configured: string[],
+  signal: AbortSignal,
+  guard: RunGuard["guard"],
+): Promise<{ servers: string[]; server: ThrowawayNats | null }> {
+  if (external) return { servers: configured, server: null };
+  const server = await guard(startThrowawayNats(signal));
+  return { servers: [server.url], server };
+}
