@@ -39,6 +39,7 @@ import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
 import type { CapacityGate } from "./capacity.ts";
 import { storeFullError } from "./capacity.ts";
 import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
+import { rateLimited } from "./log-limit.ts";
 import type { MirrorTask } from "./mirror-task.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
@@ -79,12 +80,10 @@ export class ApiService {
   #active = 0;
   readonly #waiting: (Msg | undefined)[] = [];
   #waitingHead = 0;
-  /** Refusals for back-pressure since the last log line about them. */
-  #shed = 0;
-  #shedLoggedAt = 0;
+  /** Log lines for refusals: back-pressure, a full task store. */
+  readonly #shedLog = rateLimited(5_000);
   #pumpScheduled = false;
-  #fullRefusals = 0;
-  #fullLoggedAt = 0;
+  readonly #fullLog = rateLimited(10_000);
 
   constructor(deps: ApiDeps) {
     this.#d = deps;
@@ -124,16 +123,12 @@ export class ApiService {
       return;
     }
     if (this.#waiting.length - this.#waitingHead >= this.#maxQueued) {
-      this.#shed++;
-      const now = Date.now();
-      if (now - this.#shedLoggedAt >= 5_000) {
+      this.#shedLog((n) =>
         this.#d.log.warn(
-          { refused: this.#shed, queued: this.#maxQueued },
+          { refused: n, queued: this.#maxQueued },
           "API overloaded: refusing requests",
-        );
-        this.#shed = 0;
-        this.#shedLoggedAt = now;
-      }
+        ),
+      );
       this.#send(
         msg,
         errorReply(
@@ -242,9 +237,7 @@ export class ApiService {
   async submit(data: Uint8Array): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const req = this.#decode(SubmitTaskRequest, data);
     try {
-      // The record is the request plus about a kilobyte of bookkeeping.
-      await this.#d.capacity?.check(data.length + 1_024);
-      return await this.#submit(req);
+      return await this.#submit(req, data.length);
     } catch (err) {
       if (
         !(err instanceof DroverError && err.code === ErrorCode.CapacityExhausted) &&
@@ -252,20 +245,17 @@ export class ApiService {
       )
         throw err;
       // One line now and then, not one per refused request: a full store refuses thousands.
-      this.#fullRefusals++;
-      const now = Date.now();
-      if (now - this.#fullLoggedAt >= 10_000) {
-        this.#d.log.warn({ refused: this.#fullRefusals }, "task store full: refusing submits");
-        this.#fullRefusals = 0;
-        this.#fullLoggedAt = now;
-      }
+      this.#fullLog((n) => this.#d.log.warn({ refused: n }, "task store full: refusing submits"));
       if (err instanceof DroverError) throw err;
       this.#d.capacity?.invalidate();
       throw storeFullError();
     }
   }
 
-  async #submit(req: SubmitTaskRequest): Promise<{ ok: true; id: string; duplicate: boolean }> {
+  async #submit(
+    req: SubmitTaskRequest,
+    size: number,
+  ): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const now = Date.now();
     let id = nuid.next();
     if (req.idempotencyKey !== undefined) {
@@ -293,6 +283,11 @@ export class ApiService {
         id = entry.id;
       }
     }
+    // Checked after the idempotency key, so a retried submit of an accepted task is answered
+    // even when the store is full. (A key left without its task by a refusal here is finished
+    // by the next submit with it, as if the first had died between the two writes.) The record
+    // is the request plus about a kilobyte of bookkeeping.
+    await this.#d.capacity?.check(size + 1_024);
     try {
       await this.#d.store.create(newTaskRecord(id, req, now));
     } catch (err) {

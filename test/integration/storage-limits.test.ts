@@ -46,7 +46,8 @@ describe("a full task store", () => {
     });
     const term = d.leader()!.term;
     const pad = "x".repeat(4_096);
-    const accepted: string[] = [];
+    const keyed = await d.client.submit({ type: "later", idempotencyKey: "order-1" });
+    const accepted: string[] = [keyed.id];
     let refusal: DroverError | null = null;
     // Fill the store: tasks no worker runs yet, each finishing record kept 1 s.
     for (let round = 0; round < 200 && refusal === null; round++) {
@@ -64,8 +65,13 @@ describe("a full task store", () => {
     }
     expect(refusal).not.toBeNull();
     expect(refusal!.message).toMatch(/task store is full/);
-    // ~6 MiB of 4 KiB records, refused from 90 %.
+    // ~6 MiB of 4 KiB records, refused from 80 %.
     expect(accepted.length).toBeGreaterThan(500);
+    // A retried submit of an accepted task is still answered, full store or not.
+    expect(await d.client.submit({ type: "later", idempotencyKey: "order-1" })).toEqual({
+      id: keyed.id,
+      duplicate: true,
+    });
 
     // Heartbeats still land: a worker registers, and runs every accepted task.
     const handlers: HandlerMap = { later: () => "done" };
