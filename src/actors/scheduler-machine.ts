@@ -2,7 +2,7 @@
  * The scheduler actor: one XState machine per scheduler replica, tracking its leadership
  * (the leader lease key in KV, with its term and revision).
  *
- * Pure (DESIGN invariant 3): no clock, no I/O. Every event carries its time `at` (ms)
+ * Pure (machines import only xstate and the protocol): no clock, no I/O. Every event carries its time `at` (ms)
  * from the runtime's injected clock; there are no XState `after` delays (invariant 4):
  * the runtime renews the lease, watches the key, and checks {@link leaseExpired} before
  * every assignment (a paused leader must not assign under a stale term).

@@ -2,7 +2,7 @@
  * The task actor: one XState machine per task whose context IS the durable
  * {@link TaskRecord} (the value in the tasks KV bucket).
  *
- * Pure (DESIGN invariant 3): no clock, no randomness, no I/O. Every event carries
+ * Pure (machines import only xstate and the protocol): no clock, no randomness, no I/O. Every event carries
  * its time `at` (ms) and failure events carry `rand` for backoff jitter, both chosen by
  * the runtime. No XState `after` delays (invariant 4): due times are stored in the record
  * (`runAt`, `nextRunAt`) and the runtime sends `DUE` when they pass.

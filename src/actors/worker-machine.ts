@@ -2,7 +2,7 @@
  * The worker actor: one XState machine per worker process, tracking its registration,
  * the tasks it runs and the resources they hold, its heartbeat and its drain.
  *
- * Pure (DESIGN invariant 3): no clock, no I/O. Every event carries its time `at` (ms)
+ * Pure (machines import only xstate and the protocol): no clock, no I/O. Every event carries its time `at` (ms)
  * from the runtime's injected clock; there are no XState `after` delays (invariant 4):
  * the runtime owns the heartbeat and drain timers, checks {@link heartbeatOverdue} and
  * `drainDeadline`, and sends `LEASE_LOST` / `DRAINED` itself.

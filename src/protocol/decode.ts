@@ -1,6 +1,6 @@
 /**
  * Parsing at the edge: bytes → JSON → zod, with every failure turned into a
- * {@link DroverError} carrying a stable code (DESIGN invariant 6).
+ * {@link DroverError} carrying a stable code: bad input never crashes a handler.
  */
 import type { z } from "zod";
 import { DroverError, ErrorCode, issuesFromZod } from "./errors.ts";

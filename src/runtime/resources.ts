@@ -92,7 +92,7 @@ export async function ensureResources(
       markerTTL: o.expiryMarkerTtlMs,
       max_bytes: o.maxBytes.tasks,
     }),
-    // Expired heartbeats leave a PURGE marker that the leader's watch sees (DESIGN.md §5).
+    // Expired heartbeats leave a PURGE marker that the leader's watch sees: a dead worker is an event, not a sweep.
     kv(names.buckets.workers, {
       history: 1,
       ttl: o.heartbeatTtlMs,
