@@ -6,6 +6,8 @@ export * from "./task-machine.ts";
 export * from "./backoff.ts";
 export * from "./assignment-backoff.ts";
 export * from "./queue-index.ts";
+export * from "./shapes.ts";
+export * from "./interner.ts";
 export * from "./scheduler-machine.ts";
 export * from "./placement/index.ts";
 export {

@@ -2,15 +2,23 @@
  * The queue of tasks waiting for a worker, indexed by what placement needs, so a scheduling
  * pass touches the tasks that can be placed now rather than the whole backlog.
  *
- * Tasks are grouped by **shape** (type, resources, labels): tasks of one shape fit exactly the
- * same workers, so "does anything fit?" is asked once per shape, and a backlog of a million
- * tasks that no worker runs costs a pass one question. Within a shape, a binary heap keeps
- * the scheduling order: higher priority first, then older first, then by id. A pass merges the
- * heads of the shapes that fit, in that same order. Pure data structure: no I/O, no clock.
+ * Tasks are grouped by **shape** (type, resources, labels; see `shapes.ts`): tasks of one shape
+ * fit exactly the same workers, so "does anything fit?" is asked once per shape, and a backlog
+ * of a million tasks that no worker runs costs a pass one question. Within a shape, a binary
+ * heap keeps the scheduling order: higher priority first, then older first, then by id. A pass
+ * merges the heads of the shapes that fit, in that same order.
+ *
+ * Tasks are small integers ("slots", given by the caller's task table), and the heaps are
+ * typed arrays, so a million queued tasks cost a few bytes each and no objects the garbage
+ * collector has to trace. The caller supplies the order of two slots, and must keep a slot's
+ * order fixed while a heap still holds an entry for it, dead or alive (`references`): a task's
+ * priority, age and id never change, and a slot is reused for another task only once no heap
+ * refers to it. Pure data structure: no I/O, no clock.
  */
-import type { Resources, TaskView } from "./placement/index.ts";
+import type { TaskView } from "./placement/index.ts";
+import type { Shape } from "./shapes.ts";
 
-/** What the index keeps of a queued task (a compact copy, no payload). */
+/** What scheduling needs to know of a queued task. */
 export interface QueuedTask {
   id: string;
   priority: number;
@@ -20,17 +28,11 @@ export interface QueuedTask {
   shape: Shape;
 }
 
-/** The part of a task that decides which workers fit it. Shared by every task of the shape. */
-export interface Shape {
-  /** Stable identity of the shape, e.g. for explanations. */
-  readonly id: string;
-  readonly type: string;
-  readonly resources: Resources;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
 /** The scheduling order: negative when `a` runs first. */
-export function compareQueued(a: QueuedTask, b: QueuedTask): number {
+export function compareQueued(
+  a: Pick<QueuedTask, "priority" | "createdAt" | "id">,
+  b: Pick<QueuedTask, "priority" | "createdAt" | "id">,
+): number {
   return (
     b.priority - a.priority || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   );
@@ -47,207 +49,270 @@ export function taskView(t: QueuedTask): TaskView {
   };
 }
 
-/** The shape key of a task's placement-relevant fields. */
-export function shapeKey(
-  type: string,
-  resources: Resources,
-  labels: Readonly<Record<string, string>>,
-): string {
-  const l = Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${labels[k] ?? ""}`)
-    .join(",");
-  return `${type}|${resources.cpu}|${resources.memoryMb}|${resources.slots}|${l}`;
+/** The scheduling order of two queued slots ({@link compareQueued} on their tasks). */
+export type QueueOrder = (a: number, b: number) => number;
+
+/** What `drain`'s callback answers for each task it is shown. */
+export type DrainVerdict = "taken" | "skip" | "shape-full";
+
+/** A growable array of unsigned 32-bit numbers. */
+class U32 {
+  a: Uint32Array;
+  constructor(capacity: number) {
+    this.a = new Uint32Array(capacity);
+  }
+  /** Makes index `i` addressable. */
+  ensure(i: number): void {
+    if (i < this.a.length) return;
+    let n = this.a.length * 2;
+    while (n <= i) n *= 2;
+    const next = new Uint32Array(n);
+    next.set(this.a);
+    this.a = next;
+  }
 }
 
-/** A binary min-heap in {@link compareQueued} order, with lazy removal. */
+/**
+ * A binary min-heap of (slot, generation) pairs in the caller's order, with lazy removal: an
+ * entry whose generation is no longer its slot's current one is dead and skipped.
+ */
 class ShapeQueue {
   readonly shape: Shape;
-  readonly #heap: QueuedTask[] = [];
+  /** This queue's number in its index. */
+  readonly num: number;
+  readonly #order: QueueOrder;
+  readonly #gen: U32;
+  readonly #refs: U32;
+  /** Pairs: slot at 2i, generation at 2i+1. */
+  #heap = new U32(32);
+  #n = 0;
   /** Entries in the heap that were removed (skipped when they surface). */
   #dead = 0;
-  /** Set when the heap should be rebuilt from its live entries (done by the index). */
-  #compact = false;
 
-  constructor(shape: Shape) {
+  constructor(shape: Shape, num: number, order: QueueOrder, gen: U32, refs: U32) {
     this.shape = shape;
+    this.num = num;
+    this.#order = order;
+    this.#gen = gen;
+    this.#refs = refs;
   }
 
   /** Live entries. */
   get size(): number {
-    return this.#heap.length - this.#dead;
+    return this.#n - this.#dead;
   }
 
-  push(t: QueuedTask): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
+  push(slot: number): void {
+    this.#heap.ensure(2 * this.#n + 1);
+    const h = this.#heap.a;
+    let i = this.#n++;
+    h[2 * i] = slot;
+    h[2 * i + 1] = this.#gen.a[slot]!;
+    this.#refs.a[slot]!++;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (compareQueued(h[i]!, h[p]!) >= 0) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      if (this.#order(h[2 * i]!, h[2 * p]!) >= 0) break;
+      this.#swap(i, p);
       i = p;
     }
   }
 
-  /** The first live entry, dropping dead ones on the way. */
-  peek(live: (t: QueuedTask) => boolean): QueuedTask | undefined {
+  /** The first live slot, dropping dead entries on the way. */
+  peek(): number | undefined {
     for (;;) {
-      const top = this.#heap[0];
-      if (top === undefined || live(top)) return top;
-      this.#popTop();
+      if (this.#n === 0) return undefined;
+      const h = this.#heap.a;
+      if (this.#gen.a[h[0]!] === h[1]) return h[0];
+      this.popTop();
       this.#dead--;
     }
   }
 
   /** Removes the top (which the caller has just peeked). */
   popTop(): void {
-    this.#popTop();
-  }
-
-  markDead(): void {
-    this.#dead++;
-    // Rebuild once most of the heap is dead, so removed tasks do not hold memory for long.
-    if (this.#dead > 1_024 && this.#dead * 2 > this.#heap.length) this.#compact = true;
-  }
-
-  get wantsCompaction(): boolean {
-    return this.#compact;
-  }
-
-  compact(live: (t: QueuedTask) => boolean): void {
-    const keep = this.#heap.filter(live).sort(compareQueued);
-    this.#heap.length = 0;
-    // A sorted array is a valid heap.
-    for (const t of keep) this.#heap.push(t);
-    this.#dead = 0;
-    this.#compact = false;
-  }
-
-  #popTop(): void {
-    const h = this.#heap;
-    const last = h.pop();
-    if (last === undefined || h.length === 0) return;
-    h[0] = last;
+    const h = this.#heap.a;
+    this.#refs.a[h[0]!]!--;
+    const last = --this.#n;
+    if (last <= 0) return;
+    h[0] = h[2 * last]!;
+    h[1] = h[2 * last + 1]!;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < h.length && compareQueued(h[l]!, h[m]!) < 0) m = l;
-      if (r < h.length && compareQueued(h[r]!, h[m]!) < 0) m = r;
+      if (l < this.#n && this.#order(h[2 * l]!, h[2 * m]!) < 0) m = l;
+      if (r < this.#n && this.#order(h[2 * r]!, h[2 * m]!) < 0) m = r;
       if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
+      this.#swap(i, m);
       i = m;
     }
   }
-}
 
-const MAX_CACHED_SHAPES = 10_000;
+  /** One entry died; the heap is rebuilt once most of it is dead. */
+  markDead(): void {
+    this.#dead++;
+    if (this.#dead > 1_024 && this.#dead * 2 > this.#n) this.#compact();
+  }
+
+  /** Lets go of every entry (the queue is being dropped). */
+  release(): void {
+    const h = this.#heap.a;
+    for (let i = 0; i < this.#n; i++) this.#refs.a[h[2 * i]!]!--;
+    this.#n = 0;
+    this.#dead = 0;
+  }
+
+  #compact(): void {
+    const h = this.#heap.a;
+    const live: number[] = [];
+    for (let i = 0; i < this.#n; i++) {
+      const slot = h[2 * i]!;
+      this.#refs.a[slot]!--;
+      if (this.#gen.a[slot] === h[2 * i + 1]) live.push(slot);
+    }
+    live.sort(this.#order);
+    // A sorted array is a valid heap.
+    this.#heap = new U32(Math.max(32, 2 * live.length));
+    this.#n = 0;
+    this.#dead = 0;
+    for (const slot of live) {
+      const i = this.#n++;
+      this.#heap.a[2 * i] = slot;
+      this.#heap.a[2 * i + 1] = this.#gen.a[slot]!;
+      this.#refs.a[slot]!++;
+    }
+  }
+
+  #swap(i: number, j: number): void {
+    const h = this.#heap.a;
+    const s = h[2 * i]!;
+    const g = h[2 * i + 1]!;
+    h[2 * i] = h[2 * j]!;
+    h[2 * i + 1] = h[2 * j + 1]!;
+    h[2 * j] = s;
+    h[2 * j + 1] = g;
+  }
+}
 
 /** The queued tasks, by shape, in scheduling order. */
 export class QueueIndex {
-  /** The live entry of every queued task, by id. */
-  readonly #byId = new Map<string, QueuedTask>();
-  readonly #shapes = new Map<string, ShapeQueue>();
-  readonly #live = (t: QueuedTask): boolean => this.#byId.get(t.id) === t;
+  readonly #order: QueueOrder;
+  /** Per slot: bumped on every add and remove, so stale heap entries are recognised. */
+  readonly #gen = new U32(1_024);
+  /** Per slot: the number of its shape queue plus one; 0 when the slot is not queued. */
+  readonly #queueOf = new U32(1_024);
+  /** Per slot: heap entries that name it, live or dead. */
+  readonly #refs = new U32(1_024);
+  readonly #byShape = new Map<string, ShapeQueue>();
+  readonly #queues: (ShapeQueue | undefined)[] = [undefined];
+  readonly #freeQueues: number[] = [];
+  #size = 0;
+
+  constructor(order: QueueOrder) {
+    this.#order = order;
+  }
 
   /** Number of queued tasks. */
   get size(): number {
-    return this.#byId.size;
+    return this.#size;
   }
 
-  has(id: string): boolean {
-    return this.#byId.has(id);
+  has(slot: number): boolean {
+    return slot < this.#queueOf.a.length && this.#queueOf.a[slot] !== 0;
   }
 
   /**
-   * Shape objects by key, shared by every task of a shape whether or not it is queued (a
-   * million tasks of one shape hold one copy of its resources and labels). Bounded: tasks
-   * with unique labels each would otherwise grow it without end.
+   * Whether a heap still holds an entry for `slot` (a dead one until it surfaces or the heap
+   * is compacted). The slot's order must not change while it does.
    */
-  readonly #shapeCache = new Map<string, Shape>();
-
-  /** The shape object for these fields, shared by every task of the shape. */
-  shapeOf(type: string, resources: Resources, labels: Readonly<Record<string, string>>): Shape {
-    const id = shapeKey(type, resources, labels);
-    const known = this.#shapes.get(id)?.shape ?? this.#shapeCache.get(id);
-    if (known !== undefined) return known;
-    const shape: Shape = { id, type, resources: { ...resources }, labels: { ...labels } };
-    if (this.#shapeCache.size < MAX_CACHED_SHAPES) this.#shapeCache.set(id, shape);
-    return shape;
+  references(slot: number): boolean {
+    return slot < this.#refs.a.length && this.#refs.a[slot] !== 0;
   }
 
-  /** Adds a task, or replaces the entry of a task with the same id. */
-  add(t: QueuedTask): void {
-    this.remove(t.id);
-    this.#byId.set(t.id, t);
-    let q = this.#shapes.get(t.shape.id);
-    if (q === undefined) this.#shapes.set(t.shape.id, (q = new ShapeQueue(t.shape)));
-    q.push(t);
+  /** Adds a task, or replaces the entry of the same slot (its order or shape changed). */
+  add(slot: number, shape: Shape): void {
+    this.remove(slot);
+    this.#gen.ensure(slot);
+    this.#queueOf.ensure(slot);
+    this.#refs.ensure(slot);
+    let q = this.#byShape.get(shape.id);
+    if (q === undefined) {
+      const n = this.#freeQueues.pop() ?? this.#queues.length;
+      q = new ShapeQueue(shape, n, this.#order, this.#gen, this.#refs);
+      this.#queues[n] = q;
+      this.#byShape.set(shape.id, q);
+    }
+    this.#gen.a[slot]!++;
+    this.#queueOf.a[slot] = q.num;
+    this.#size++;
+    q.push(slot);
   }
 
   /** Removes a task; false when it was not queued. */
-  remove(id: string): boolean {
-    const t = this.#byId.get(id);
-    if (t === undefined) return false;
-    this.#byId.delete(id);
-    const q = this.#shapes.get(t.shape.id);
+  remove(slot: number): boolean {
+    if (!this.has(slot)) return false;
+    const n = this.#queueOf.a[slot]!;
+    this.#queueOf.a[slot] = 0;
+    this.#gen.a[slot]!++;
+    this.#size--;
+    const q = this.#queues[n];
     if (q !== undefined) {
       q.markDead();
-      if (q.size === 0) this.#shapes.delete(t.shape.id);
-      else if (q.wantsCompaction) q.compact(this.#live);
+      if (q.size === 0) this.#dropQueue(n);
     }
     return true;
   }
 
   /** The shapes that have queued tasks, with how many each. */
   *shapes(): IterableIterator<{ shape: Shape; size: number }> {
-    for (const q of this.#shapes.values()) yield { shape: q.shape, size: q.size };
+    for (const q of this.#byShape.values()) yield { shape: q.shape, size: q.size };
   }
 
   /** The first task of a shape in scheduling order, or undefined. */
-  head(shapeId: string): QueuedTask | undefined {
-    return this.#shapes.get(shapeId)?.peek(this.#live);
+  head(shapeId: string): number | undefined {
+    return this.#byShape.get(shapeId)?.peek();
   }
 
   /**
    * Takes the tasks of the shapes `fits` accepts, in scheduling order across shapes, for as
-   * long as `take` returns true. `take` sees each task in turn and returns "taken" (the task
-   * leaves the index), "skip" (it stays, the next of its shape comes up) or "shape-full"
-   * (nothing more of this shape fits in this pass; the task stays).
+   * long as `take` says so. `take` sees each task in turn and answers "taken" (the task leaves
+   * the index), "skip" (it stays, the next of its shape comes up) or "shape-full" (nothing
+   * more of this shape fits in this pass; the task stays). `take` must not change the index.
    */
-  drain(
-    fits: (shape: Shape) => boolean,
-    take: (t: QueuedTask) => "taken" | "skip" | "shape-full",
-  ): void {
-    // The current candidate of every fitting shape, merged by a small heap of shapes.
-    const heads: { q: ShapeQueue; t: QueuedTask; skipped: QueuedTask[] }[] = [];
-    for (const q of this.#shapes.values()) {
+  drain(fits: (shape: Shape) => boolean, take: (slot: number) => DrainVerdict): void {
+    // The current candidate of every fitting shape, merged by a small sorted list of shapes.
+    const heads: { q: ShapeQueue; slot: number; skipped: number[] }[] = [];
+    for (const q of this.#byShape.values()) {
       if (!fits(q.shape)) continue;
-      const t = q.peek(this.#live);
-      if (t !== undefined) heads.push({ q, t, skipped: [] });
+      const slot = q.peek();
+      if (slot !== undefined) heads.push({ q, slot, skipped: [] });
     }
     const cmp = (a: (typeof heads)[number], b: (typeof heads)[number]): number =>
-      compareQueued(a.t, b.t);
+      this.#order(a.slot, b.slot);
     heads.sort(cmp);
     while (heads.length > 0) {
       const h = heads.shift()!;
-      const verdict = take(h.t);
+      const verdict = take(h.slot);
       if (verdict === "shape-full") {
         this.#restore(h);
         continue;
       }
       // Taken or skipped: the task leaves the heap for now; skipped ones go back afterwards.
       h.q.popTop();
-      if (verdict === "taken") this.#byId.delete(h.t.id);
-      else h.skipped.push(h.t);
-      const next = h.q.peek(this.#live);
+      if (verdict === "taken") {
+        this.#queueOf.a[h.slot] = 0;
+        this.#gen.a[h.slot]!++;
+        this.#size--;
+      } else {
+        h.skipped.push(h.slot);
+      }
+      const next = h.q.peek();
       if (next === undefined) {
         this.#restore(h);
         continue;
       }
-      h.t = next;
+      h.slot = next;
       // Re-insert in order (few shapes in practice: a linear insert is fine).
       let i = 0;
       while (i < heads.length && cmp(heads[i]!, h) <= 0) i++;
@@ -255,9 +320,19 @@ export class QueueIndex {
     }
   }
 
-  #restore(h: { q: ShapeQueue; skipped: QueuedTask[] }): void {
-    for (const t of h.skipped) h.q.push(t);
+  #restore(h: { q: ShapeQueue; skipped: number[] }): void {
+    // A skipped task is still queued under its generation; it only left the heap.
+    for (const slot of h.skipped) h.q.push(slot);
     h.skipped.length = 0;
-    if (h.q.size === 0) this.#shapes.delete(h.q.shape.id);
+    if (h.q.size === 0) this.#dropQueue(h.q.num);
+  }
+
+  #dropQueue(n: number): void {
+    const q = this.#queues[n];
+    if (q === undefined) return;
+    q.release();
+    this.#byShape.delete(q.shape.id);
+    this.#queues[n] = undefined;
+    this.#freeQueues.push(n);
   }
 }

@@ -40,7 +40,6 @@ import type { CapacityGate } from "./capacity.ts";
 import { storeFullError } from "./capacity.ts";
 import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
-import type { MirrorTask } from "./mirror-task.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
 
@@ -372,16 +371,16 @@ export class ApiService {
     const after = req.cursor === undefined ? null : decodeCursor(req.cursor);
     // The first `limit` matches after the cursor, oldest first, found in one pass over the
     // matching ids without sorting (or copying) all of them.
-    const chosen: MirrorTask[] = [];
+    const { tasks } = mirror;
+    const chosen: Listed[] = [];
     let matching = 0;
-    for (const s of states) {
-      for (const id of mirror.idsIn(s)) {
-        const t = mirror.tasks.get(id);
-        if (t === undefined || (req.type !== undefined && t.type !== req.type)) continue;
-        if (after !== null && compareListed(t, after) <= 0) continue;
-        matching++;
-        insertBounded(chosen, t, req.limit);
-      }
+    for (const slot of tasks.slotsIn(states)) {
+      if (req.type !== undefined && tasks.shapeAt(slot).type !== req.type) continue;
+      const createdAt = tasks.createdAtOf(slot);
+      const id = tasks.idAt(slot);
+      if (after !== null && compareListed(createdAt, id, after) <= 0) continue;
+      matching++;
+      insertBounded(chosen, createdAt, id, req.limit);
     }
     // The records themselves come from KV (the mirror keeps no payloads); one that expired in
     // between is skipped.
@@ -435,7 +434,7 @@ export class ApiService {
   async health(data: Uint8Array): Promise<HealthReply> {
     this.#decode(HealthRequest, data);
     const counts: Record<string, number> = {};
-    for (const s of TASK_STATES) counts[s] = this.#d.mirror.idsIn(s).size;
+    for (const s of TASK_STATES) counts[s] = this.#d.mirror.tasks.count(s);
     const status = this.#d.status();
     return {
       ok: true,
@@ -448,34 +447,38 @@ export class ApiService {
   }
 }
 
-/** List order: oldest first, then by id. */
-function compareListed(
-  a: { createdAt: number; id: string },
-  b: { createdAt: number; id: string },
-): number {
-  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** What listing compares: the list order is oldest first, then by id. */
+interface Listed {
+  createdAt: number;
+  id: string;
 }
 
-/** Inserts `t` into `sorted` (list order), keeping at most `limit` entries. */
-function insertBounded(sorted: MirrorTask[], t: MirrorTask, limit: number): void {
+/** Where a task (by creation time and id) comes relative to `b`: negative when before. */
+function compareListed(createdAt: number, id: string, b: Listed): number {
+  return createdAt - b.createdAt || (id < b.id ? -1 : id > b.id ? 1 : 0);
+}
+
+/** Inserts a task into `sorted` (list order), keeping at most `limit` entries. */
+function insertBounded(sorted: Listed[], createdAt: number, id: string, limit: number): void {
   const last = sorted.at(-1);
-  if (sorted.length >= limit && last !== undefined && compareListed(t, last) >= 0) return;
+  if (sorted.length >= limit && last !== undefined && compareListed(createdAt, id, last) >= 0)
+    return;
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compareListed(sorted[mid]!, t) < 0) lo = mid + 1;
+    if (compareListed(createdAt, id, sorted[mid]!) > 0) lo = mid + 1;
     else hi = mid;
   }
-  sorted.splice(lo, 0, t);
+  sorted.splice(lo, 0, { createdAt, id });
   if (sorted.length > limit) sorted.pop();
 }
 
-function encodeCursor(t: { createdAt: number; id: string }): string {
+function encodeCursor(t: Listed): string {
   return Buffer.from(`${t.createdAt}:${t.id}`).toString("base64url");
 }
 
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
+function decodeCursor(cursor: string): Listed {
   const raw = Buffer.from(cursor, "base64url").toString();
   const i = raw.indexOf(":");
   const at = Number(raw.slice(0, i));

@@ -5,7 +5,6 @@
  */
 import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
-import type { TaskState } from "../protocol/index.ts";
 import { QueueIndex } from "../actors/index.ts";
 import {
   decode,
@@ -14,12 +13,13 @@ import {
   TERMINAL_STATES,
   WorkerInfo,
 } from "../protocol/index.ts";
-import { MirrorTask } from "./mirror-task.ts";
+import { watchAll } from "./kv-util.ts";
+import type { MirrorTask } from "./mirror-task.ts";
 import type { Buckets } from "./resources.ts";
 import type { StoredTask } from "./task-store.ts";
+import { TaskTable } from "./task-table.ts";
 
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
-import { watchAll } from "./kv-util.ts";
 
 export interface StoredWorker {
   info: WorkerInfo;
@@ -29,8 +29,8 @@ export interface StoredWorker {
 }
 
 export interface MirrorListener {
-  /** A task record changed (created, transitioned). `prev` is the previous version, if known. */
-  task?(task: MirrorTask, prev: MirrorTask | undefined): void;
+  /** A task record changed (created, transitioned). */
+  task?(task: MirrorTask): void;
   /** A worker registered or refreshed its heartbeat. `isNew` on first sight. */
   workerUp?(worker: StoredWorker, isNew: boolean): void;
   /** A worker's key was deleted (graceful stop) or purged by its TTL (dead). */
@@ -41,18 +41,20 @@ export interface MirrorListener {
 const RECENT_RECORDS = 4_096;
 
 export class Mirror {
-  /** Every task the replica knows, in compact form. */
-  readonly tasks = new Map<string, MirrorTask>();
+  /**
+   * Every task the replica knows, in compact form. A deleted task's slot is reused only once
+   * the queue index no longer refers to it.
+   */
+  readonly tasks: TaskTable = new TaskTable((slot) => !this.queue.references(slot));
+  /**
+   * Queued tasks (by slot in {@link tasks}) by shape, in scheduling order. The leader takes
+   * tasks out of it as it dispatches them (see {@link Mirror.requeue}); every replica keeps it
+   * warm for failover.
+   */
+  readonly queue = new QueueIndex(this.tasks.order);
   readonly workers = new Map<string, StoredWorker>();
-  /** Task ids by state, for scheduling passes that look only at queued tasks. */
-  readonly byState = new Map<TaskState, Set<string>>();
   /** Active (assigned/running) task ids by worker. */
   readonly byWorker = new Map<string, Set<string>>();
-  /**
-   * Queued tasks by shape, in scheduling order. The leader takes tasks out of it as it
-   * dispatches them (see {@link Mirror.requeue}); every replica keeps it warm for failover.
-   */
-  readonly queue = new QueueIndex();
   /**
    * Full records of recently written unfinished tasks: most assignments and reports concern a
    * task written moments before, and a record at hand saves reading it back from KV.
@@ -150,29 +152,22 @@ export class Mirror {
       .catch((err: unknown) => this.#log.error({ err, bucket }, "mirror watch could not restart"));
   }
 
-  idsIn(state: TaskState): Set<string> {
-    let s = this.byState.get(state);
-    if (s === undefined) this.byState.set(state, (s = new Set()));
-    return s;
-  }
-
   /**
    * The full record of a task if this replica holds its latest version (a recently written
    * one); undefined means "read it from KV".
    */
   known(id: string): StoredTask | undefined {
     const full = this.#recent.get(id);
-    return full !== undefined && full.revision === this.tasks.get(id)?.revision ? full : undefined;
+    return full !== undefined && full.revision === this.tasks.revisionOf(id) ? full : undefined;
   }
 
   #onTask(e: KvWatchEntry): void {
-    const prev = this.tasks.get(e.key);
-    if (prev !== undefined && prev.revision >= e.revision) return;
-    if (prev !== undefined) this.#unindex(prev);
+    const known = this.tasks.revisionOf(e.key);
+    if (known !== undefined && known >= e.revision) return;
+    if (known !== undefined) this.#unindex(e.key);
     this.#recent.delete(e.key);
     if (e.operation !== "PUT") {
       this.tasks.delete(e.key);
-      this.queue.remove(e.key);
       return;
     }
     let record: TaskRecord;
@@ -189,28 +184,24 @@ export class Mirror {
       );
       return;
     }
-    const t = new MirrorTask(
-      record,
-      e.revision,
-      this.queue.shapeOf(record.type, record.resources, record.labels),
-    );
-    // Keyed by the record's own id string, which the indexes share (one copy per task).
-    this.tasks.set(t.id, t);
-    this.idsIn(t.state).add(t.id);
-    if (t.state === "queued") this.queue.add(t);
-    if (t.workerId !== null && (t.state === "assigned" || t.state === "running")) {
-      let s = this.byWorker.get(t.workerId);
-      if (s === undefined) this.byWorker.set(t.workerId, (s = new Set()));
-      s.add(t.id);
+    const slot = this.tasks.set(record, e.revision);
+    if (record.state === "queued") this.queue.add(slot, this.tasks.shapeAt(slot));
+    const workerId = record.workerId;
+    if (workerId !== null && (record.state === "assigned" || record.state === "running")) {
+      let s = this.byWorker.get(workerId);
+      if (s === undefined) this.byWorker.set(workerId, (s = new Set()));
+      s.add(record.id);
     }
-    if (!TERMINAL.has(t.state)) {
-      this.#recent.set(t.id, { record, revision: e.revision });
+    if (!TERMINAL.has(record.state)) {
+      this.#recent.set(record.id, { record, revision: e.revision });
       if (this.#recent.size > RECENT_RECORDS) {
         const oldest = this.#recent.keys().next();
         if (oldest.done !== true) this.#recent.delete(oldest.value);
       }
     }
-    for (const l of this.#listeners) l.task?.(t, prev);
+    if (this.#listeners.size === 0) return;
+    const t = this.tasks.at(slot);
+    for (const l of this.#listeners) l.task?.(t);
   }
 
   /**
@@ -218,14 +209,22 @@ export class Mirror {
    * (a dispatch that took it out and then wrote nothing).
    */
   requeue(id: string): void {
-    const t = this.tasks.get(id);
-    if (t !== undefined && t.state === "queued" && !this.queue.has(id)) this.queue.add(t);
+    const slot = this.tasks.slotOf(id);
+    if (slot !== undefined && this.tasks.stateAt(slot) === "queued" && !this.queue.has(slot))
+      this.queue.add(slot, this.tasks.shapeAt(slot));
   }
 
-  #unindex(t: MirrorTask): void {
-    this.queue.remove(t.id);
-    this.byState.get(t.state)?.delete(t.id);
-    if (t.workerId !== null) this.byWorker.get(t.workerId)?.delete(t.id);
+  /** Takes a known task out of the queue and worker indexes (its record is about to change). */
+  #unindex(id: string): void {
+    const slot = this.tasks.slotOf(id);
+    if (slot === undefined) return;
+    this.queue.remove(slot);
+    const t = this.tasks.at(slot);
+    if (t.workerId !== null) {
+      const s = this.byWorker.get(t.workerId);
+      s?.delete(id);
+      if (s?.size === 0) this.byWorker.delete(t.workerId);
+    }
   }
 
   #onWorker(e: KvEntry): void {

@@ -162,9 +162,7 @@ export class Scheduler {
     const alive = new Set(this.#d.mirror.workers.keys());
     const { mirror } = this.#d;
     const timed = ["delayed", "retrying", "assigned", "running"] as const;
-    for (const id of timed.flatMap((s) => [...mirror.idsIn(s)])) {
-      const t = mirror.tasks.get(id);
-      if (t === undefined) continue;
+    for (const t of [...mirror.tasks.slotsIn(timed)].map((slot) => mirror.tasks.at(slot))) {
       const workerId = t.workerId;
       if (
         (t.state === "assigned" || t.state === "running") &&
@@ -266,8 +264,9 @@ export class Scheduler {
     const fitting = new Set<string>();
     let noFitWrites = 0;
     for (const { shape } of queue.shapes()) {
-      const head = queue.head(shape.id);
-      if (head === undefined) continue;
+      const slot = queue.head(shape.id);
+      if (slot === undefined) continue;
+      const head = mirror.tasks.at(slot);
       const noFit = explainNoFit(this.options.strategy, taskView(head), workers);
       if (noFit === null) fitting.add(shape.id);
       else if (noFitWrites < this.options.noFitWritesPerPass && this.#explain(head.id, noFit, at))
@@ -277,16 +276,15 @@ export class Scheduler {
     const byId = new Map(workers.map((w) => [w.id, w]));
     queue.drain(
       (shape) => fitting.has(shape.id),
-      (q) => {
+      (slot) => {
+        const t = mirror.tasks.at(slot);
         // Already on its way to a worker (a write on the record put it back meanwhile):
         // the dispatch puts it back again if it ends without an assignment.
-        if (this.#reserved.has(q.id)) return "taken";
-        const t = mirror.tasks.get(q.id);
-        if (t === undefined || t.state !== "queued") return "taken";
-        const decision = this.#strategy.place(taskView(q), workers, { random: Math.random });
+        if (this.#reserved.has(t.id) || t.state !== "queued") return "taken";
+        const decision = this.#strategy.place(taskView(t), workers, { random: Math.random });
         if (decision.workerId === null) {
           // Capacity ran out during this pass for this shape: later shapes may still fit.
-          if (noFitWrites < this.options.noFitWritesPerPass && this.#explain(q.id, decision, at))
+          if (noFitWrites < this.options.noFitWritesPerPass && this.#explain(t.id, decision, at))
             noFitWrites++;
           return "shape-full";
         }

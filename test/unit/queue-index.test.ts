@@ -1,56 +1,82 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { QueuedTask } from "../../src/actors/index.ts";
-import { compareQueued, QueueIndex } from "../../src/actors/index.ts";
+import type { QueuedTask, Shape } from "../../src/actors/index.ts";
+import { compareQueued, QueueIndex, shapeKey } from "../../src/actors/index.ts";
 
 const R1 = { cpu: 0, memoryMb: 0, slots: 1 };
 
-function entry(
-  q: QueueIndex,
-  id: string,
-  o: { priority?: number; createdAt?: number; type?: string; gpu?: boolean } = {},
-): QueuedTask {
-  return {
-    id,
-    priority: o.priority ?? 0,
-    createdAt: o.createdAt ?? 0,
-    key: null,
-    shape: q.shapeOf(o.type ?? "echo", R1, o.gpu === true ? { gpu: "true" } : {}),
-  };
+function shape(type: string, labels: Record<string, string> = {}): Shape {
+  return { id: shapeKey(type, R1, labels), type, resources: R1, labels };
 }
 
-/** Takes everything the index yields, in order. */
-function drainAll(q: QueueIndex, fits: (type: string) => boolean = () => true): string[] {
-  const out: string[] = [];
-  q.drain(
-    (s) => fits(s.type),
-    (t) => {
-      out.push(t.id);
-      return "taken";
-    },
-  );
-  return out;
+/** A queue over a plain array of tasks (slot = index), as a task table would give it. */
+class Fixture {
+  readonly tasks: QueuedTask[] = [];
+  readonly q = new QueueIndex((a, b) => compareQueued(this.tasks[a]!, this.tasks[b]!));
+  readonly #slots = new Map<string, number>();
+
+  add(id: string, o: { priority?: number; createdAt?: number; type?: string; gpu?: boolean } = {}) {
+    let slot = this.#slots.get(id);
+    if (slot !== undefined) this.q.remove(slot);
+    else this.#slots.set(id, (slot = this.tasks.length));
+    const t: QueuedTask = {
+      id,
+      priority: o.priority ?? 0,
+      createdAt: o.createdAt ?? 0,
+      key: null,
+      shape: shape(o.type ?? "echo", o.gpu === true ? { gpu: "true" } : {}),
+    };
+    this.tasks[slot] = t;
+    this.q.add(slot, t.shape);
+  }
+
+  remove(id: string): boolean {
+    const slot = this.#slots.get(id);
+    return slot !== undefined && this.q.remove(slot);
+  }
+
+  has(id: string): boolean {
+    const slot = this.#slots.get(id);
+    return slot !== undefined && this.q.has(slot);
+  }
+
+  id(slot: number | undefined): string | undefined {
+    return slot === undefined ? undefined : this.tasks[slot]!.id;
+  }
+
+  /** Takes everything the index yields, in order. */
+  drainAll(fits: (type: string) => boolean = () => true): string[] {
+    const out: string[] = [];
+    this.q.drain(
+      (s) => fits(s.type),
+      (slot) => {
+        out.push(this.id(slot)!);
+        return "taken";
+      },
+    );
+    return out;
+  }
 }
 
 describe("QueueIndex", () => {
   it("yields tasks by priority, then age, then id, across shapes", () => {
-    const q = new QueueIndex();
-    q.add(entry(q, "c", { createdAt: 3 }));
-    q.add(entry(q, "a", { createdAt: 1, type: "resize" }));
-    q.add(entry(q, "hi", { createdAt: 9, priority: 5, gpu: true }));
-    q.add(entry(q, "b", { createdAt: 1 }));
-    expect([...q.shapes()].map((s) => s.size).sort()).toEqual([1, 1, 2]);
-    expect(drainAll(q)).toEqual(["hi", "a", "b", "c"]);
-    expect(q.size).toBe(0);
-    expect([...q.shapes()]).toEqual([]);
+    const f = new Fixture();
+    f.add("c", { createdAt: 3 });
+    f.add("a", { createdAt: 1, type: "resize" });
+    f.add("hi", { createdAt: 9, priority: 5, gpu: true });
+    f.add("b", { createdAt: 1 });
+    expect([...f.q.shapes()].map((s) => s.size).sort()).toEqual([1, 1, 2]);
+    expect(f.drainAll()).toEqual(["hi", "a", "b", "c"]);
+    expect(f.q.size).toBe(0);
+    expect([...f.q.shapes()]).toEqual([]);
   });
 
   it("skips whole shapes that fit nowhere, without visiting their tasks", () => {
-    const q = new QueueIndex();
-    for (let i = 0; i < 10_000; i++) q.add(entry(q, `n${i}`, { type: "nohandler", createdAt: i }));
-    q.add(entry(q, "probe", { createdAt: 99_999 }));
+    const f = new Fixture();
+    for (let i = 0; i < 10_000; i++) f.add(`n${i}`, { type: "nohandler", createdAt: i });
+    f.add("probe", { createdAt: 99_999 });
     let visited = 0;
-    q.drain(
+    f.q.drain(
       (s) => s.type !== "nohandler",
       () => {
         visited++;
@@ -58,48 +84,57 @@ describe("QueueIndex", () => {
       },
     );
     expect(visited).toBe(1);
-    expect(q.size).toBe(10_000);
-    expect(q.head("nohandler|0|0|1|")?.id).toBe("n0");
+    expect(f.q.size).toBe(10_000);
+    expect(f.id(f.q.head("nohandler|0|0|1|"))).toBe("n0");
   });
 
   it("keeps skipped tasks and stops a shape that ran out of room", () => {
-    const q = new QueueIndex();
-    for (const id of ["a", "b", "c"]) q.add(entry(q, id, { createdAt: id.charCodeAt(0) }));
-    for (const id of ["x", "y"]) q.add(entry(q, id, { type: "gpu", createdAt: id.charCodeAt(0) }));
+    const f = new Fixture();
+    for (const id of ["a", "b", "c"]) f.add(id, { createdAt: id.charCodeAt(0) });
+    for (const id of ["x", "y"]) f.add(id, { type: "gpu", createdAt: id.charCodeAt(0) });
     const seen: string[] = [];
-    q.drain(
+    f.q.drain(
       () => true,
-      (t) => {
-        seen.push(t.id);
-        if (t.id === "a") return "skip";
-        if (t.id === "c") return "shape-full";
+      (slot) => {
+        const id = f.id(slot)!;
+        seen.push(id);
+        if (id === "a") return "skip";
+        if (id === "c") return "shape-full";
         return "taken";
       },
     );
     // a skipped, b taken, c stops the echo shape; the gpu shape (x, y) is unaffected.
     expect(seen).toEqual(["a", "b", "c", "x", "y"]);
-    expect(q.has("a") && q.has("c") && !q.has("b")).toBe(true);
-    expect(drainAll(q)).toEqual(["a", "c"]);
-  });
-
-  it("shares one shape object per shape, queued or not, whatever the label order", () => {
-    const q = new QueueIndex();
-    const a = q.shapeOf("resize", R1, { zone: "eu", gpu: "true" });
-    const b = q.shapeOf("resize", R1, { gpu: "true", zone: "eu" });
-    expect(b).toBe(a);
-    expect(q.shapeOf("resize", R1, { gpu: "false", zone: "eu" })).not.toBe(a);
-    expect(q.shapeOf("resize", { ...R1, cpu: 1 }, { zone: "eu", gpu: "true" })).not.toBe(a);
+    expect(f.has("a") && f.has("c") && !f.has("b")).toBe(true);
+    expect(f.drainAll()).toEqual(["a", "c"]);
   });
 
   it("replaces and removes entries; removed tasks never come back", () => {
-    const q = new QueueIndex();
-    q.add(entry(q, "a", { createdAt: 5 }));
-    q.add(entry(q, "b", { createdAt: 6 }));
-    q.add(entry(q, "a", { createdAt: 7, priority: -1 }));
-    expect(q.remove("b")).toBe(true);
-    expect(q.remove("b")).toBe(false);
-    expect(q.size).toBe(1);
-    expect(drainAll(q)).toEqual(["a"]);
+    const f = new Fixture();
+    f.add("a", { createdAt: 5 });
+    f.add("b", { createdAt: 6 });
+    f.add("a", { createdAt: 7, priority: -1 });
+    expect(f.remove("b")).toBe(true);
+    expect(f.remove("b")).toBe(false);
+    expect(f.q.size).toBe(1);
+    expect(f.drainAll()).toEqual(["a"]);
+  });
+
+  it("says which slots a heap still refers to, and lets go of them when it drops them", () => {
+    const f = new Fixture();
+    for (let i = 0; i < 3; i++) f.add(`t${i}`, { createdAt: i });
+    f.remove("t1");
+    // t1's entry is dead but still in the heap: its slot must not be reused yet.
+    expect(f.q.has(1)).toBe(false);
+    expect(f.q.references(1)).toBe(true);
+    expect(f.drainAll()).toEqual(["t0", "t2"]);
+    expect([0, 1, 2].map((s) => f.q.references(s))).toEqual([false, false, false]);
+    // A shape whose last live task is removed is dropped with its dead entries.
+    f.add("x", { type: "gpu" });
+    f.add("y", { type: "gpu", createdAt: 1 });
+    f.remove("x");
+    f.remove("y");
+    expect([3, 4].map((s) => f.q.references(s))).toEqual([false, false]);
   });
 
   it("matches a sorted reference under any mix of adds, removes and drains (property)", () => {
@@ -116,30 +151,32 @@ describe("QueueIndex", () => {
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
-        const q = new QueueIndex();
+        const f = new Fixture();
         const ref = new Map<string, QueuedTask>();
         for (const o of ops) {
           if (o.kind === "add") {
-            const e = entry(q, `t${o.id}`, o);
-            q.add(e);
-            ref.set(e.id, e);
+            f.add(`t${o.id}`, o);
+            ref.set(
+              `t${o.id}`,
+              f.tasks.find((t) => t.id === `t${o.id}`)!,
+            );
           } else if (o.kind === "remove") {
-            expect(q.remove(`t${o.id}`)).toBe(ref.delete(`t${o.id}`));
+            expect(f.remove(`t${o.id}`)).toBe(ref.delete(`t${o.id}`));
           } else {
             const expected = [...ref.values()].sort(compareQueued).slice(0, o.n);
             const got: string[] = [];
-            q.drain(
+            f.q.drain(
               () => true,
-              (t) => {
+              (slot) => {
                 if (got.length >= o.n) return "shape-full";
-                got.push(t.id);
+                got.push(f.id(slot)!);
                 return "taken";
               },
             );
             expect(got).toEqual(expected.map((e) => e.id));
             for (const e of expected) ref.delete(e.id);
           }
-          expect(q.size).toBe(ref.size);
+          expect(f.q.size).toBe(ref.size);
         }
       }),
     );

@@ -1,0 +1,216 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { compareQueued, QueueIndex } from "../../src/actors/index.ts";
+import type { TaskRecord } from "../../src/protocol/index.ts";
+import { newTaskRecord, SubmitTaskRequest } from "../../src/protocol/index.ts";
+import { TaskTable } from "../../src/runtime/task-table.ts";
+
+function record(id: string, o: Partial<TaskRecord> & { gpu?: boolean } = {}): TaskRecord {
+  const req = SubmitTaskRequest.parse({
+    type: o.type ?? "echo",
+    payload: { big: "x".repeat(100) },
+    labels: o.gpu === true ? { gpu: "true" } : {},
+  });
+  const { gpu: _gpu, ...rest } = o;
+  return { ...newTaskRecord(id, req, 1_000), ...rest };
+}
+
+describe("TaskTable", () => {
+  it("gives back what it stored, without the record's content", () => {
+    const t = new TaskTable();
+    const r = record("a", {
+      state: "running",
+      priority: -7,
+      key: "customer-9",
+      workerId: "w1",
+      epoch: 3,
+      runAt: 5,
+      assignedAt: 6,
+      startedAt: 7,
+      timeoutMs: 86_400_000,
+    });
+    const slot = t.set(r, 42);
+    const row = t.at(slot);
+    expect(row).toMatchObject({
+      id: "a",
+      revision: 42,
+      state: "running",
+      priority: -7,
+      createdAt: 1_000,
+      key: "customer-9",
+      type: "echo",
+      workerId: "w1",
+      epoch: 3,
+      runAt: 5,
+      nextRunAt: null,
+      assignedAt: 6,
+      startedAt: 7,
+      timeoutMs: 86_400_000,
+      placementReason: null,
+    });
+    expect(row).not.toHaveProperty("payload");
+    expect(t.get("a")).toEqual(row);
+    expect(t.revisionOf("a")).toBe(42);
+    expect(t.get("nope")).toBeUndefined();
+  });
+
+  it("keeps the placement reason of queued tasks only", () => {
+    const t = new TaskTable();
+    const placement = {
+      strategy: "first-fit",
+      workerId: null,
+      candidates: [],
+      reason: "none",
+      at: 1,
+    };
+    t.set(record("a", { placement }), 1);
+    t.set(record("b", { state: "succeeded", placement }), 1);
+    expect(t.get("a")?.placementReason).toBe("none");
+    expect(t.get("b")?.placementReason).toBeNull();
+  });
+
+  it("counts tasks by state, lists slots by state and shares shapes and worker ids", () => {
+    const t = new TaskTable();
+    for (let i = 0; i < 5; i++) t.set(record(`q${i}`), 1);
+    t.set(record("r", { state: "running", workerId: "w1" }), 1);
+    t.set(record("s", { state: "succeeded", workerId: "w1", type: "resize" }), 1);
+    expect(t.size).toBe(7);
+    expect([t.count("queued"), t.count("running"), t.count("succeeded")]).toEqual([5, 1, 1]);
+    expect(t.shapeCount).toBe(2);
+    const ids = (states: Parameters<TaskTable["slotsIn"]>[0]) =>
+      [...t.slotsIn(states)].map((s) => t.idAt(s)).sort();
+    expect(ids(["running", "succeeded"])).toEqual(["r", "s"]);
+    expect(ids(["failed"])).toEqual([]);
+    // A newer version moves the task between states; deleting forgets its shape.
+    t.set(record("r", { state: "succeeded", workerId: "w1" }), 2);
+    expect([t.count("running"), t.count("succeeded")]).toEqual([0, 2]);
+    expect(t.delete("s")).toBeDefined();
+    expect(t.delete("s")).toBeUndefined();
+    expect(t.shapeCount).toBe(1);
+    expect(t.size).toBe(6);
+  });
+
+  it("orders slots as compareQueued orders their tasks (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            id: fc.stringMatching(/^[a-c]{1,3}$/),
+            priority: fc.integer({ min: -1000, max: 1000 }),
+            createdAt: fc.integer({ min: 0, max: 3 }),
+          }),
+          { minLength: 2, maxLength: 20 },
+        ),
+        (rows) => {
+          const t = new TaskTable();
+          for (const r of rows) t.set(record(r.id, r), 1);
+          const slots = [...t.slotsIn(["queued"])];
+          for (const a of slots)
+            for (const b of slots)
+              expect(Math.sign(t.order(a, b))).toBe(Math.sign(compareQueued(t.at(a), t.at(b))));
+        },
+      ),
+    );
+  });
+
+  it("does not reuse the slot of a task the queue still holds a dead entry for", () => {
+    const queue: QueueIndex = new QueueIndex((a, b) => table.order(a, b));
+    const table: TaskTable = new TaskTable((slot) => !queue.references(slot), 4);
+    const put = (id: string, createdAt: number, state: TaskRecord["state"] = "queued") => {
+      const slot = table.set(record(id, { createdAt, state }), 1);
+      if (state === "queued") queue.add(slot, table.shapeAt(slot));
+      return slot;
+    };
+    // A heap of [a, d, b, c, e]: c and e sit under d.
+    for (const [id, at] of [
+      ["a", 1],
+      ["d", 2],
+      ["b", 5],
+      ["c", 3],
+      ["e", 4],
+    ] as const)
+      put(id, at);
+    queue.remove(table.slotOf("d")!);
+    table.delete("d");
+    // A new task may not take d's slot while d's dead entry is in the heap: its age would
+    // move the dead entry and hide c under it.
+    put("x", 10, "running");
+    const order: string[] = [];
+    queue.drain(
+      () => true,
+      (slot) => {
+        order.push(table.idAt(slot));
+        return "taken";
+      },
+    );
+    expect(order).toEqual(["a", "c", "e", "b"]);
+  });
+
+  it("reuses a deleted task's slot only once the queue no longer refers to it (property)", () => {
+    // The mirror's use of the two together: records change state, are deleted and new tasks
+    // take their slots; the queue must always yield the queued tasks in scheduling order.
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant("put" as const),
+        id: fc.integer({ min: 0, max: 30 }),
+        queued: fc.boolean(),
+        priority: fc.integer({ min: -2, max: 2 }),
+        createdAt: fc.integer({ min: 0, max: 10 }),
+      }),
+      fc.record({ kind: fc.constant("delete" as const), id: fc.integer({ min: 0, max: 30 }) }),
+      fc.record({ kind: fc.constant("take" as const), n: fc.integer({ min: 0, max: 4 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+        const queue: QueueIndex = new QueueIndex((a, b) => table.order(a, b));
+        const table: TaskTable = new TaskTable((slot) => !queue.references(slot), 4);
+        // id -> what its record says, while the table holds it (priority and age never change)
+        const ref = new Map<string, { priority: number; createdAt: number; queued: boolean }>();
+        for (const o of ops) {
+          if (o.kind === "put") {
+            const id = `t${o.id}`;
+            const known = ref.get(id);
+            const row = {
+              priority: o.priority,
+              createdAt: o.createdAt,
+              ...known,
+              queued: o.queued,
+            };
+            const old = table.slotOf(id);
+            if (old !== undefined) queue.remove(old);
+            const slot = table.set(
+              record(id, { ...row, state: o.queued ? "queued" : "running" }),
+              1,
+            );
+            if (o.queued) queue.add(slot, table.shapeAt(slot));
+            ref.set(id, row);
+          } else if (o.kind === "delete") {
+            const slot = table.slotOf(`t${o.id}`);
+            if (slot !== undefined) queue.remove(slot);
+            table.delete(`t${o.id}`);
+            ref.delete(`t${o.id}`);
+          } else {
+            const expected = [...ref.entries()]
+              .filter(([, r]) => r.queued)
+              .map(([id, r]) => ({ id, ...r }))
+              .sort(compareQueued)
+              .slice(0, o.n)
+              .map((r) => r.id);
+            const got: string[] = [];
+            queue.drain(
+              () => true,
+              (slot) => {
+                if (got.length >= o.n) return "shape-full";
+                got.push(table.idAt(slot));
+                return "taken";
+              },
+            );
+            expect(got).toEqual(expected);
+            // Taken tasks leave the queue but stay queued in their records until written.
+            for (const id of got) ref.set(id, { ...ref.get(id)!, queued: false });
+          }
+        }
+      }),
+    );
+  });
+});
