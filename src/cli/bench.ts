@@ -13,7 +13,7 @@ import type { TaskRecord, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
 import type { NatsConnection } from "../runtime/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
-import { runScaleBench } from "./bench-scale.ts";
+import { runScaleBench } from "./bench-scale/run.ts";
 import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";

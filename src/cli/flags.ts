@@ -52,3 +52,29 @@ export function positiveIntFlag(values: Values, name: string, def: number): numb
   if (n < 1) throw new UsageError(`--${name} must be at least 1`);
   return n;
 }
+
+const UNIT_MS: Readonly<Record<string, number>> = {
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * A point in time: an ISO date (`2026-12-02T09:00:00Z`), ms since the epoch, or a duration
+ * before `now` (`90s`, `15m`, `2h`, `7d`). Milliseconds since the epoch.
+ */
+export function timeFlag(values: Values, name: string, now: number): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const s = String(raw).trim();
+  const ago = /^(\d+)(s|m|h|d)$/.exec(s);
+  if (ago !== null) return now - Number(ago[1]) * UNIT_MS[ago[2]!]!;
+  if (/^\d+$/.test(s)) return Number(s);
+  const t = Date.parse(s);
+  if (s === "" || !Number.isFinite(t) || t < 0)
+    throw new UsageError(
+      `--${name} must be an ISO time, ms since the epoch or a duration ago (e.g. 15m, 2h, 7d), got '${s}'`,
+    );
+  return t;
+}

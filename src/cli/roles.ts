@@ -3,7 +3,6 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { setFlagsFromString } from "node:v8";
 import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
 import { subjects } from "../protocol/index.ts";
 import type { HandlerMap } from "../runtime/index.ts";
@@ -15,6 +14,7 @@ import {
   Worker,
 } from "../runtime/index.ts";
 import { resourceSettings } from "./config.ts";
+import { applyHeapFlags } from "./heap-flags.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, labelsFlag, numFlag } from "./flags.ts";
@@ -34,13 +34,8 @@ export const schedulerCommand: Command = {
     "retention-ms": { type: "string" },
   },
   async run({ config, values, log, signal }: CommandContext) {
-    // Most of a replica's heap is its mirror, which lives as long as the tasks it holds. V8
-    // lets a heap grow to several times what is live while allocation runs high (a flood of
-    // submits); a replica holding a million tasks then sits at twice the memory it needs.
-    // Growing by a fixed share over the live heap trades a little GC time for that.
-    const growth = process.env.DROVER_HEAP_GROWING_PERCENT ?? "30";
-    if (/^\d+$/.test(growth) && growth !== "0")
-      setFlagsFromString(`--heap-growing-percent=${growth}`);
+    // A heap sized for a long-lived mirror (may restart this process with V8 flags).
+    applyHeapFlags();
     const strategy =
       (values.strategy as string | undefined) ?? process.env.DROVER_STRATEGY ?? "best-fit";
     if (!isStrategyName(strategy))

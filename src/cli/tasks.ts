@@ -7,7 +7,7 @@ import { SubmitTaskRequest, TaskState as TaskStateSchema } from "../protocol/ind
 import { DroverClient } from "../runtime/index.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { intFlag, jsonFlag, labelsFlag, numFlag, optIntFlag } from "./flags.ts";
+import { intFlag, jsonFlag, labelsFlag, numFlag, optIntFlag, timeFlag } from "./flags.ts";
 
 async function withClient<T>(ctx: CommandContext, fn: (c: DroverClient) => Promise<T>): Promise<T> {
   const client = await DroverClient.connect(
@@ -211,10 +211,14 @@ export const retryCommand: Command = {
 export const lsCommand: Command = {
   name: "ls",
   summary: "list tasks (filter by state and type; paginated)",
-  usage: "drover ls [--state S[,S...]] [--type T] [--limit N] [--cursor C] [--json]",
+  usage:
+    "drover ls [--state S[,S...]] [--type T] [--since T] [--until T] [--limit N] [--cursor C] [--json]\n" +
+    "  --since/--until: created at or after / before T (ISO time, ms since the epoch, or a duration ago: 15m, 2h, 7d)",
   options: {
     state: { type: "string" },
     type: { type: "string" },
+    since: { type: "string" },
+    until: { type: "string" },
     limit: { type: "string" },
     cursor: { type: "string" },
     json: { type: "boolean", default: false },
@@ -233,10 +237,18 @@ export const lsCommand: Command = {
       });
     }
     const limit = intFlag(values, "limit", 100);
+    const now = Date.now();
+    const since = timeFlag(values, "since", now);
+    const until = timeFlag(values, "until", now);
+    const filters = {
+      ...(state !== undefined ? { state } : {}),
+      ...(typeof values.type === "string" ? { type: values.type } : {}),
+      ...(since !== undefined ? { since } : {}),
+      ...(until !== undefined ? { until } : {}),
+    };
     return withClient(ctx, async (c) => {
       const page = await c.list({
-        ...(state !== undefined ? { state } : {}),
-        ...(typeof values.type === "string" ? { type: values.type } : {}),
+        ...filters,
         limit,
         ...(typeof values.cursor === "string" ? { cursor: values.cursor } : {}),
       });
@@ -259,7 +271,18 @@ export const lsCommand: Command = {
         ]);
       }
       console.log(table(rows));
-      if (page.nextCursor !== null) console.log(`more: drover ls --cursor ${page.nextCursor}`);
+      if (page.nextCursor !== null) {
+        // The same filters (with relative times made absolute) and the cursor: the next page.
+        const more = [
+          ...(state !== undefined ? [`--state ${state.join(",")}`] : []),
+          ...(filters.type !== undefined ? [`--type ${filters.type}`] : []),
+          ...(since !== undefined ? [`--since ${since}`] : []),
+          ...(until !== undefined ? [`--until ${until}`] : []),
+          ...(limit !== 100 ? [`--limit ${limit}`] : []),
+          `--cursor ${page.nextCursor}`,
+        ];
+        console.log(`more: drover ls ${more.join(" ")}`);
+      }
       return 0;
     });
   },

@@ -368,6 +368,10 @@ export const ListTasksRequest = z.strictObject({
   state: z.union([TaskState, z.array(TaskState).min(1)]).optional(),
   /** Only tasks of this type. */
   type: TaskType.optional(),
+  /** Only tasks created at or after this time (ms since the epoch). */
+  since: z.number().int().min(0).optional(),
+  /** Only tasks created before this time (ms since the epoch). */
+  until: z.number().int().min(0).optional(),
   /** Page size. @default 100 */
   limit: z.number().int().min(1).max(1000).default(100),
   /** Opaque cursor from a previous reply's `nextCursor`. */

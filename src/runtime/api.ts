@@ -69,6 +69,8 @@ export interface ApiDeps {
 
 type Handler = (data: Uint8Array) => Promise<unknown>;
 
+/** Longest stretch one turn of the API's pump spends starting requests. */
+const PUMP_SLICE_MS = 10;
 export class ApiService {
   readonly #d: ApiDeps;
   #sub: Subscription | null = null;
@@ -117,7 +119,7 @@ export class ApiService {
    * when the replica is busy.
    */
   #admit(msg: Msg): void {
-    if (msg.subject === this.#d.subjects.api.health || this.#active < this.#maxConcurrent) {
+    if (msg.subject === this.#d.subjects.api.health) {
       this.#run(msg);
       return;
     }
@@ -141,6 +143,7 @@ export class ApiService {
       return;
     }
     this.#waiting.push(msg);
+    this.#schedulePump();
   }
 
   #run(msg: Msg): void {
@@ -152,19 +155,25 @@ export class ApiService {
   }
 
   /**
-   * Starts waiting requests from a macrotask, not from the finishing request's continuation:
-   * JetStream acknowledgements arrive in batches, and starting the next request inside each
-   * one's continuation would chain hundreds of handlers into one turn of the event loop and
-   * starve its timers (the lease renewal among them).
+   * Starts waiting requests from a macrotask of their own, never from the code that delivered
+   * them: one socket read can hold hundreds of requests (and JetStream acknowledgements arrive
+   * in batches), and starting each inside the delivery would run hundreds of handlers in one
+   * turn of the event loop and starve its timers and I/O. A pump starts requests for at most
+   * PUMP_SLICE_MS, then leaves the rest to the next turn.
    */
   #schedulePump(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
     setImmediate(() => {
       this.#pumpScheduled = false;
+      const sliceEnd = performance.now() + PUMP_SLICE_MS;
       while (this.#active < this.#maxConcurrent) {
         const next = this.#waiting[this.#waitingHead];
         if (next === undefined) break;
+        if (performance.now() > sliceEnd) {
+          this.#schedulePump();
+          break;
+        }
         this.#waiting[this.#waitingHead++] = undefined;
         this.#run(next);
       }
@@ -360,7 +369,11 @@ export class ApiService {
     return { ok: true, task: res.record };
   }
 
-  /** Lists from the replica's live mirror, oldest first; the cursor is the last id returned. */
+  /**
+   * Lists from the replica's live mirror, oldest first; the cursor is the last task returned.
+   * One pass over the mirror's columns selects the page (no sort, no copy of the matches), and
+   * only the page's records are read from KV, so memory does not grow with what is listed.
+   */
   async list(
     data: Uint8Array,
   ): Promise<{ ok: true; tasks: TaskRecord[]; nextCursor: string | null }> {
@@ -372,11 +385,14 @@ export class ApiService {
     // The first `limit` matches after the cursor, oldest first, found in one pass over the
     // matching ids without sorting (or copying) all of them.
     const { tasks } = mirror;
+    const since = req.since ?? -Infinity;
+    const until = req.until ?? Infinity;
     const chosen: Listed[] = [];
     let matching = 0;
     for (const slot of tasks.slotsIn(states)) {
       if (req.type !== undefined && tasks.shapeAt(slot).type !== req.type) continue;
       const createdAt = tasks.createdAtOf(slot);
+      if (createdAt < since || createdAt >= until) continue;
       const id = tasks.idAt(slot);
       if (after !== null && compareListed(createdAt, id, after) <= 0) continue;
       matching++;

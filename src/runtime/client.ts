@@ -42,6 +42,10 @@ export interface ClientOptions {
 export interface ListOptions {
   state?: TaskState | TaskState[];
   type?: string;
+  /** Created at or after (ms since the epoch). */
+  since?: number;
+  /** Created before (ms since the epoch). */
+  until?: number;
   limit?: number;
   cursor?: string;
 }

@@ -59,6 +59,9 @@ export async function retryTransient<T>(
   }
 }
 
+/** Longest stretch a watch loop works before it lets the event loop take a turn. */
+const SLICE_MS = 10;
+
 /**
  * Watches every key of a bucket: first the current values, then live updates. `onCaughtUp`
  * fires once, after the last current value has been delivered (immediately for an empty
@@ -80,9 +83,17 @@ export async function watchAll(
   };
   if (empty) markCaughtUp();
   const done = (async () => {
+    // Entries that arrived while the loop was busy are handed over without a macrotask in
+    // between: a flood of writes would keep the event loop in one long microtask chain and
+    // starve timers and I/O. After SLICE_MS of work the loop yields for one turn.
+    let sliceStart = performance.now();
     for await (const e of iter) {
       onEntry(e);
       if (!caughtUp && (e.isUpdate || e.delta === 0)) markCaughtUp();
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        sliceStart = performance.now();
+      }
     }
   })();
   return { stop: () => iter.stop(), done };

@@ -2,7 +2,13 @@
  * Every task a scheduler replica knows, in columns: one row ("slot") per task, each field in a
  * typed array, so a million tasks cost about 150 bytes each and — apart from their id strings —
  * no objects for the garbage collector to trace. Shapes and worker ids are stored as small
- * numbers into shared tables; the placement reason only for queued tasks that have one.
+ * numbers into shared tables; the placement reason only for queued tasks that have one; the
+ * times that arm a timer (`runAt`, `nextRunAt`, `assignedAt`, `startedAt`) only for tasks in
+ * a state that has one (delayed, retrying, assigned, running).
+ *
+ * Nothing grows by copying everything it holds: rows live in fixed-size chunks, and ids are
+ * spread over many small maps, so a replica's event loop never stops to copy or rehash a
+ * million entries at once.
  *
  * Rows are read as short-lived {@link MirrorTask} copies (`get`, `at`) or field by field on hot
  * paths (the queue's order, listing scans). Slots of deleted tasks are reused.
@@ -15,53 +21,77 @@ import type { MirrorTask } from "./mirror-task.ts";
 
 const STATE_INDEX = new Map<TaskState, number>(TASK_STATES.map((s, i) => [s, i]));
 const NONE = -1;
+const CHUNK_BITS = 14;
+/** Rows per chunk (16,384: about 1 MB of columns). */
+const CHUNK = 1 << CHUNK_BITS;
+const ROW = CHUNK - 1;
+/** Maps the ids are spread over (by a hash of their last characters). */
+const ID_MAPS = 256;
+/** States whose timer needs one of the four times. */
+const TIMED: ReadonlySet<TaskState> = new Set(["delayed", "retrying", "assigned", "running"]);
+const MAX_TIMEOUT = 0xffff_ffff;
 
-/** Null as NaN in a float column. */
-const num = (v: number | null): number => (v === null ? NaN : v);
-const orNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
+/** The times a timed task's timer is derived from. */
+interface Times {
+  runAt: number | null;
+  nextRunAt: number | null;
+  assignedAt: number | null;
+  startedAt: number | null;
+}
+const NO_TIMES: Times = { runAt: null, nextRunAt: null, assignedAt: null, startedAt: null };
+
+/** One chunk of rows. */
+class Rows {
+  readonly ids: (string | undefined)[] = new Array<string | undefined>(CHUNK).fill(undefined);
+  readonly keys: (string | null)[] = new Array<string | null>(CHUNK).fill(null);
+  readonly state = new Uint8Array(CHUNK);
+  readonly priority = new Int32Array(CHUNK);
+  readonly shape = new Int32Array(CHUNK);
+  readonly worker = new Int32Array(CHUNK).fill(NONE);
+  readonly epoch = new Uint32Array(CHUNK);
+  readonly timeoutMs = new Uint32Array(CHUNK);
+  readonly revision = new Float64Array(CHUNK);
+  readonly createdAt = new Float64Array(CHUNK);
+  readonly updatedAt = new Float64Array(CHUNK);
+}
+
+/** Which of the id maps holds `id`. */
+function idMap(id: string): number {
+  const n = id.length;
+  return (id.charCodeAt(n - 1) * 31 + (n > 1 ? id.charCodeAt(n - 2) : 0)) & (ID_MAPS - 1);
+}
 
 export class TaskTable {
-  readonly #slotOf = new Map<string, number>();
-  readonly #ids: (string | undefined)[] = [];
-  readonly #keys: (string | null)[] = [];
+  readonly #slotOf: Map<string, number>[] = Array.from(
+    { length: ID_MAPS },
+    () => new Map<string, number>(),
+  );
+  readonly #chunks: Rows[] = [];
   readonly #reasons = new Map<number, string>();
+  readonly #times = new Map<number, Times>();
+  readonly #counts: number[] = TASK_STATES.map(() => 0);
+  readonly #shapes = new Interner<Shape>();
+  readonly #workers = new Interner<string>();
   /** Slots of deleted tasks, to reuse. */
   #free: number[] = [];
   /** Free slots that may not be reused yet (see the constructor). */
   #parked: number[] = [];
   readonly #reusable: (slot: number) => boolean;
-  readonly #counts: number[] = TASK_STATES.map(() => 0);
-  readonly #shapes = new Interner<Shape>();
-  readonly #workers = new Interner<string>();
   /** Slots handed out so far (the high-water mark; some may be free). */
   #used = 0;
-  #cap = 0;
-  #state = new Uint8Array(0);
-  #priority = new Int32Array(0);
-  #shape = new Int32Array(0);
-  #worker = new Int32Array(0);
-  #epoch = new Uint32Array(0);
-  #revision = new Float64Array(0);
-  #createdAt = new Float64Array(0);
-  #updatedAt = new Float64Array(0);
-  #timeoutMs = new Float64Array(0);
-  #runAt = new Float64Array(0);
-  #nextRunAt = new Float64Array(0);
-  #assignedAt = new Float64Array(0);
-  #startedAt = new Float64Array(0);
+  #size = 0;
 
   /**
    * @param reusable whether the slot of a deleted task may hold another task now (the queue
    *   index may still refer to it; see `QueueIndex.references`).
    */
-  constructor(reusable: (slot: number) => boolean = () => true, initialCapacity = 1_024) {
+  constructor(reusable: (slot: number) => boolean = () => true) {
     this.#reusable = reusable;
-    this.#grow(initialCapacity);
   }
 
   /** Tasks held. */
   get size(): number {
-    return this.#slotOf.size;
+    return this.#size;
   }
 
   /** Tasks held in one state. */
@@ -75,77 +105,84 @@ export class TaskTable {
   }
 
   slotOf(id: string): number | undefined {
-    return this.#slotOf.get(id);
+    return this.#slotOf[idMap(id)]!.get(id);
   }
 
   has(id: string): boolean {
-    return this.#slotOf.has(id);
+    return this.slotOf(id) !== undefined;
   }
 
   /** A copy of a task's row, or undefined when the table does not hold it. */
   get(id: string): MirrorTask | undefined {
-    const slot = this.#slotOf.get(id);
+    const slot = this.slotOf(id);
     return slot === undefined ? undefined : this.at(slot);
   }
 
   /** The revision of the record the table holds for a task. */
   revisionOf(id: string): number | undefined {
-    const slot = this.#slotOf.get(id);
-    return slot === undefined ? undefined : this.#revision[slot];
+    const slot = this.slotOf(id);
+    return slot === undefined ? undefined : this.#rows(slot).revision[slot & ROW];
   }
 
   /** A copy of the row in `slot` (which must hold a task). */
   at(slot: number): MirrorTask {
+    const c = this.#rows(slot);
+    const i = slot & ROW;
     const shape = this.shapeAt(slot);
-    const worker = this.#worker[slot]!;
+    const worker = c.worker[i]!;
+    const times = this.#times.get(slot) ?? NO_TIMES;
     return {
       id: this.idAt(slot),
-      revision: this.#revision[slot]!,
+      revision: c.revision[i]!,
       state: this.stateAt(slot),
-      priority: this.#priority[slot]!,
-      createdAt: this.#createdAt[slot]!,
-      updatedAt: this.#updatedAt[slot]!,
-      key: this.#keys[slot] ?? null,
+      priority: c.priority[i]!,
+      createdAt: c.createdAt[i]!,
+      updatedAt: c.updatedAt[i]!,
+      key: c.keys[i] ?? null,
       shape,
       type: shape.type,
       resources: shape.resources,
       workerId: worker === NONE ? null : this.#workers.get(worker),
-      epoch: this.#epoch[slot]!,
-      timeoutMs: this.#timeoutMs[slot]!,
-      runAt: orNull(this.#runAt[slot]!),
-      nextRunAt: orNull(this.#nextRunAt[slot]!),
-      assignedAt: orNull(this.#assignedAt[slot]!),
-      startedAt: orNull(this.#startedAt[slot]!),
+      epoch: c.epoch[i]!,
+      timeoutMs: c.timeoutMs[i]!,
+      runAt: times.runAt,
+      nextRunAt: times.nextRunAt,
+      assignedAt: times.assignedAt,
+      startedAt: times.startedAt,
       placementReason: this.#reasons.get(slot) ?? null,
     };
   }
 
   idAt(slot: number): string {
-    const id = this.#ids[slot];
+    const id = this.#chunks[slot >>> CHUNK_BITS]?.ids[slot & ROW];
     if (id === undefined) throw new Error(`task slot ${slot} is empty`);
     return id;
   }
 
   stateAt(slot: number): TaskState {
-    return TASK_STATES[this.#state[slot]!]!;
+    return TASK_STATES[this.#rows(slot).state[slot & ROW]!]!;
   }
 
   createdAtOf(slot: number): number {
-    return this.#createdAt[slot]!;
+    return this.#rows(slot).createdAt[slot & ROW]!;
   }
 
   shapeAt(slot: number): Shape {
-    return this.#shapes.get(this.#shape[slot]!);
+    return this.#shapes.get(this.#rows(slot).shape[slot & ROW]!);
   }
 
   /** The scheduling order of two slots: higher priority, then older, then by id. */
   readonly order = (a: number, b: number): number => {
-    const byPriority = this.#priority[b]! - this.#priority[a]!;
+    const ca = this.#rows(a);
+    const cb = this.#rows(b);
+    const i = a & ROW;
+    const j = b & ROW;
+    const byPriority = cb.priority[j]! - ca.priority[i]!;
     if (byPriority !== 0) return byPriority;
-    const byAge = this.#createdAt[a]! - this.#createdAt[b]!;
+    const byAge = ca.createdAt[i]! - cb.createdAt[j]!;
     if (byAge !== 0) return byAge;
-    const x = this.#ids[a]!;
-    const y = this.#ids[b]!;
+    const x = ca.ids[i]!;
+    const y = cb.ids[j]!;
     return x < y ? -1 : x > y ? 1 : 0;
   };
 
@@ -158,44 +195,50 @@ export class TaskTable {
       expected += this.count(s);
     }
     if (expected === 0) return;
-    for (let slot = 0; slot < this.#used; slot++) {
-      if (this.#ids[slot] !== undefined && wanted[this.#state[slot]!] === 1) yield slot;
+    for (let k = 0; k < this.#chunks.length; k++) {
+      const c = this.#chunks[k]!;
+      const n = Math.min(CHUNK, this.#used - k * CHUNK);
+      for (let i = 0; i < n; i++)
+        if (wanted[c.state[i]!] === 1 && c.ids[i] !== undefined) yield k * CHUNK + i;
     }
   }
 
   /** Stores a task's record (a new task, or a newer version of a known one); its slot. */
   set(r: TaskRecord, revision: number): number {
-    let slot = this.#slotOf.get(r.id);
+    let slot = this.slotOf(r.id);
     if (slot === undefined) {
       slot = this.#allocate();
-      this.#ids[slot] = r.id;
-      this.#slotOf.set(r.id, slot);
+      this.#rows(slot).ids[slot & ROW] = r.id;
+      this.#slotOf[idMap(r.id)]!.set(r.id, slot);
+      this.#size++;
     } else {
       this.#release(slot);
     }
+    const c = this.#rows(slot);
+    const i = slot & ROW;
     const state = STATE_INDEX.get(r.state)!;
     this.#counts[state]!++;
-    this.#state[slot] = state;
-    this.#priority[slot] = r.priority;
+    c.state[i] = state;
+    c.priority[i] = r.priority;
     const key = shapeKey(r.type, r.resources, r.labels);
-    this.#shape[slot] = this.#shapes.acquire(key, () => ({
+    c.shape[i] = this.#shapes.acquire(key, () => ({
       id: key,
       type: r.type,
       resources: { ...r.resources },
       labels: { ...r.labels },
     }));
-    this.#worker[slot] =
-      r.workerId === null ? NONE : this.#workers.acquire(r.workerId, () => r.workerId!);
-    this.#epoch[slot] = r.epoch;
-    this.#revision[slot] = revision;
-    this.#createdAt[slot] = r.createdAt;
-    this.#updatedAt[slot] = r.updatedAt;
-    this.#timeoutMs[slot] = r.timeoutMs;
-    this.#runAt[slot] = num(r.runAt);
-    this.#nextRunAt[slot] = num(r.nextRunAt);
-    this.#assignedAt[slot] = num(r.assignedAt);
-    this.#startedAt[slot] = num(r.startedAt);
-    this.#keys[slot] = r.key;
+    const workerId = r.workerId;
+    c.worker[i] = workerId === null ? NONE : this.#workers.acquire(workerId, () => workerId);
+    c.epoch[i] = r.epoch;
+    c.timeoutMs[i] = Math.min(r.timeoutMs, MAX_TIMEOUT);
+    c.revision[i] = revision;
+    c.createdAt[i] = r.createdAt;
+    c.updatedAt[i] = r.updatedAt;
+    c.keys[i] = r.key;
+    if (TIMED.has(r.state)) {
+      const { runAt, nextRunAt, assignedAt, startedAt } = r;
+      this.#times.set(slot, { runAt, nextRunAt, assignedAt, startedAt });
+    }
     const reason = r.state === "queued" ? r.placement?.reason : undefined;
     if (reason !== undefined) this.#reasons.set(slot, reason);
     return slot;
@@ -203,14 +246,22 @@ export class TaskTable {
 
   /** Forgets a task; the slot it had, or undefined when it was not held. */
   delete(id: string): number | undefined {
-    const slot = this.#slotOf.get(id);
+    const slot = this.slotOf(id);
     if (slot === undefined) return undefined;
     this.#release(slot);
-    this.#slotOf.delete(id);
-    this.#ids[slot] = undefined;
-    this.#keys[slot] = null;
+    this.#slotOf[idMap(id)]!.delete(id);
+    const c = this.#rows(slot);
+    c.ids[slot & ROW] = undefined;
+    c.keys[slot & ROW] = null;
+    this.#size--;
     this.#free.push(slot);
     return slot;
+  }
+
+  #rows(slot: number): Rows {
+    const c = this.#chunks[slot >>> CHUNK_BITS];
+    if (c === undefined) throw new Error(`task slot ${slot} is out of range`);
+    return c;
   }
 
   /** A slot for a new task: a reusable free one, else a new one. */
@@ -220,49 +271,27 @@ export class TaskTable {
         if (this.#reusable(slot)) return slot;
         this.#parked.push(slot);
       }
-      if (this.#used < this.#cap) return this.#used++;
-      // Full: look at the parked slots again before growing the columns.
-      if (this.#parked.length === 0 || this.#parked.every((s) => !this.#reusable(s))) {
-        this.#grow(this.#cap * 2);
-        return this.#used++;
+      // Before opening a new chunk, look at the parked slots again.
+      const full = this.#used === this.#chunks.length * CHUNK;
+      if (full && this.#parked.some((s) => this.#reusable(s))) {
+        [this.#free, this.#parked] = [this.#parked, []];
+        continue;
       }
-      [this.#free, this.#parked] = [this.#parked, []];
+      if (full) this.#chunks.push(new Rows());
+      return this.#used++;
     }
   }
 
-  /** Lets go of what a held row refers to (its count, shape, worker id, reason). */
+  /** Lets go of what a held row refers to (its count, shape, worker id, times, reason). */
   #release(slot: number): void {
-    this.#counts[this.#state[slot]!]!--;
-    this.#shapes.release(this.#shape[slot]!);
-    const worker = this.#worker[slot]!;
+    const c = this.#rows(slot);
+    const i = slot & ROW;
+    this.#counts[c.state[i]!]!--;
+    this.#shapes.release(c.shape[i]!);
+    const worker = c.worker[i]!;
     if (worker !== NONE) this.#workers.release(worker);
-    this.#worker[slot] = NONE;
+    c.worker[i] = NONE;
+    this.#times.delete(slot);
     this.#reasons.delete(slot);
   }
-
-  #grow(cap: number): void {
-    this.#state = grown(this.#state, cap);
-    this.#priority = grown(this.#priority, cap);
-    this.#shape = grown(this.#shape, cap);
-    this.#worker = grown(this.#worker, cap);
-    this.#epoch = grown(this.#epoch, cap);
-    this.#revision = grown(this.#revision, cap);
-    this.#createdAt = grown(this.#createdAt, cap);
-    this.#updatedAt = grown(this.#updatedAt, cap);
-    this.#timeoutMs = grown(this.#timeoutMs, cap);
-    this.#runAt = grown(this.#runAt, cap);
-    this.#nextRunAt = grown(this.#nextRunAt, cap);
-    this.#assignedAt = grown(this.#assignedAt, cap);
-    this.#startedAt = grown(this.#startedAt, cap);
-    this.#cap = cap;
-  }
-}
-
-type Column = Uint8Array | Int32Array | Uint32Array | Float64Array;
-
-/** A copy of a column with room for `cap` rows. */
-function grown<C extends Column>(column: C, cap: number): C {
-  const next = new (column.constructor as new (n: number) => C)(cap);
-  (next as Float64Array).set(column);
-  return next;
 }

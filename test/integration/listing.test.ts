@@ -2,12 +2,18 @@
  * `tasks.list` pages through the mirror's compact index and reads each page's records from KV:
  * every match once, oldest first, full records (payload included), a cursor that ends.
  */
+import { execFile } from "node:child_process";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import type { TaskRecord } from "../../src/protocol/index.ts";
 import { startDrover } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
 
 const env = useNats();
+const run = promisify(execFile);
+const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), "..", ".."), "bin", "drover.js");
 
 describe("listing", () => {
   it("pages by state and type, oldest first, with full records and a cursor that ends", async () => {
@@ -46,5 +52,46 @@ describe("listing", () => {
     expect(all.tasks).toHaveLength(26);
     expect(all.tasks.map((t) => t.id)).toContain(other.id);
     expect(all.nextCursor).toBeNull();
+  });
+
+  it("pages by creation time, in the API and in `drover ls`", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    const records: TaskRecord[] = [];
+    for (let n = 0; n < 12; n++) {
+      const { id } = await d.client.submit({ type: "nohandler", payload: { n } });
+      records.push(await d.client.get(id));
+    }
+    await d.waitFor(
+      async () => ((await d.client.health()).tasks.queued ?? 0) === 12,
+      "the mirror to hold every task",
+    );
+    // A window from the 4th task's creation time to the 9th's (exclusive).
+    const since = records[3]!.createdAt;
+    const until = records[8]!.createdAt;
+    const expected = records
+      .filter((r) => r.createdAt >= since && r.createdAt < until)
+      .map((r) => r.id);
+    const page = await d.client.list({ since, until, limit: 2 });
+    expect(page.tasks.map((t) => t.id)).toEqual(expected.slice(0, 2));
+    const rest = await d.client.list({ since, until, limit: 100, cursor: page.nextCursor! });
+    expect([...page.tasks, ...rest.tasks].map((t) => t.id)).toEqual(expected);
+    expect(rest.nextCursor).toBeNull();
+    expect((await d.client.list({ since: Date.now() + 60_000 })).tasks).toEqual([]);
+    // The CLI takes the same window (absolute times here; a duration ago is relative to now).
+    const ls = async (...args: string[]): Promise<string[]> => {
+      const { stdout } = await run(process.execPath, [bin, "ls", ...args, "--json"], {
+        env: {
+          ...process.env,
+          DROVER_NATS_URL: env.nats.servers.join(","),
+          DROVER_PREFIX: d.prefix,
+        },
+      });
+      return (JSON.parse(stdout) as { tasks: TaskRecord[] }).tasks.map((t) => t.id);
+    };
+    expect(await ls("--since", String(since), "--until", new Date(until).toISOString())).toEqual(
+      expected,
+    );
+    expect(await ls("--since", "1h", "--limit", "1000")).toEqual(records.map((r) => r.id));
+    expect(await ls("--until", "1h")).toEqual([]);
   });
 });

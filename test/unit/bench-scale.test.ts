@@ -9,7 +9,7 @@ import {
   percentile,
   summarize,
   summarizePings,
-} from "../../src/cli/bench-scale.ts";
+} from "../../src/cli/bench-scale/stats.ts";
 import { HealthReply } from "../../src/protocol/index.ts";
 
 describe("percentiles", () => {

@@ -43,6 +43,10 @@ describe("drover CLI errors", () => {
     ],
     [["submit", "bad type!"], /invalid task: type/],
     [["ls", "--state", "sleeping"], /unknown --state 'sleeping'/],
+    [
+      ["ls", "--since", "yesterday-ish"],
+      /--since must be an ISO time, ms since the epoch or a duration/,
+    ],
     [["scheduler", "--strategy", "fastest"], /unknown --strategy 'fastest'/],
     [["worker", "--handlers", "./does-not-exist.ts"], /cannot load --handlers/],
     [["get"], /usage: drover get <task-id>/],

@@ -54,6 +54,32 @@ describe("TaskTable", () => {
     expect(t.get("nope")).toBeUndefined();
   });
 
+  it("keeps the times that arm a timer only for states that have one", () => {
+    const t = new TaskTable();
+    t.set(record("d", { state: "delayed", runAt: 9 }), 1);
+    t.set(record("q", { state: "queued", runAt: 9 }), 1);
+    expect(t.get("d")?.runAt).toBe(9);
+    expect(t.get("q")?.runAt).toBeNull();
+    t.set(record("d", { state: "queued", runAt: 9 }), 2);
+    expect(t.get("d")?.runAt).toBeNull();
+  });
+
+  it("holds more rows than one chunk, and scans and orders across chunks", () => {
+    const t = new TaskTable();
+    const n = 40_000;
+    for (let i = 0; i < n; i++)
+      t.set(record(`t${i}`, { createdAt: n - i, state: i % 2 === 0 ? "queued" : "running" }), 1);
+    expect(t.size).toBe(n);
+    expect([...t.slotsIn(["queued"])]).toHaveLength(n / 2);
+    const first = t.slotOf("t0")!;
+    const last = t.slotOf(`t${n - 2}`)!;
+    // createdAt falls as i grows: t(n-2) is older than t0 and runs first.
+    expect(t.order(last, first)).toBeLessThan(0);
+    for (let i = 0; i < n; i += 2) t.delete(`t${i}`);
+    expect(t.count("queued")).toBe(0);
+    expect(t.get(`t${n - 1}`)?.id).toBe(`t${n - 1}`);
+  });
+
   it("keeps the placement reason of queued tasks only", () => {
     const t = new TaskTable();
     const placement = {
@@ -115,7 +141,7 @@ describe("TaskTable", () => {
 
   it("does not reuse the slot of a task the queue still holds a dead entry for", () => {
     const queue: QueueIndex = new QueueIndex((a, b) => table.order(a, b));
-    const table: TaskTable = new TaskTable((slot) => !queue.references(slot), 4);
+    const table: TaskTable = new TaskTable((slot) => !queue.references(slot));
     const put = (id: string, createdAt: number, state: TaskRecord["state"] = "queued") => {
       const slot = table.set(record(id, { createdAt, state }), 1);
       if (state === "queued") queue.add(slot, table.shapeAt(slot));
@@ -163,7 +189,7 @@ describe("TaskTable", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
         const queue: QueueIndex = new QueueIndex((a, b) => table.order(a, b));
-        const table: TaskTable = new TaskTable((slot) => !queue.references(slot), 4);
+        const table: TaskTable = new TaskTable((slot) => !queue.references(slot));
         // id -> what its record says, while the table holds it (priority and age never change)
         const ref = new Map<string, { priority: number; createdAt: number; queued: boolean }>();
         for (const o of ops) {

@@ -1,0 +1,72 @@
+/**
+ * The scale benchmark's listing phase: with the backlog in place, pages of `tasks.list` as a
+ * user would ask for them (the first page, pages after a cursor, a type nothing has, which
+ * scans every task, and a window of creation times), timed from request to reply, and the
+ * schedulers' RSS before and after, which must not grow with what was listed.
+ */
+import type { DroverClient, ListOptions } from "../../runtime/index.ts";
+import { summarize } from "./stats.ts";
+import type { Role } from "./support.ts";
+import { BACKLOG_TYPE, now, readRssBytes, round1, roundSummary } from "./support.ts";
+
+/** Page size of every request. */
+export const LIST_PAGE = 100;
+
+export interface ListingFigures {
+  /** Round trip of one page, by kind of request. */
+  pages: Record<string, { count: number; median: number; max: number }>;
+  /** Requests sent in all. */
+  requests: number;
+  /** RSS after the listing minus before, by scheduler (null when unreadable). */
+  rssGrowthBytes: Record<string, number | null>;
+}
+
+export async function measureListing(o: {
+  client: DroverClient;
+  schedulers: readonly Role[];
+  /** A creation-time window inside the backlog (epoch ms). */
+  window: { since: number; until: number };
+  signal: AbortSignal;
+}): Promise<ListingFigures> {
+  const rssBefore = o.schedulers.map((r) => readRssBytes(r.proc.pid));
+  const pages: Record<string, number[]> = {};
+  let requests = 0;
+  const timed = async (
+    kind: string,
+    options: ListOptions,
+  ): Promise<Awaited<ReturnType<DroverClient["list"]>>> => {
+    const at = now();
+    const page = await o.client.list({ limit: LIST_PAGE, ...options });
+    (pages[kind] ??= []).push(now() - at);
+    requests++;
+    return page;
+  };
+  for (let i = 0; i < 10 && !o.signal.aborted; i++)
+    await timed("first page of the queued backlog", { state: "queued", type: BACKLOG_TYPE });
+  let cursor: string | null = null;
+  for (let i = 0; i < 20 && !o.signal.aborted; i++) {
+    const page = await timed("next page after a cursor", {
+      state: "queued",
+      ...(cursor !== null ? { cursor } : {}),
+    });
+    cursor = page.nextCursor;
+  }
+  for (let i = 0; i < 5 && !o.signal.aborted; i++)
+    await timed("a type nothing has (scans every task)", { type: "no-task-has-this-type" });
+  for (let i = 0; i < 5 && !o.signal.aborted; i++)
+    await timed("a window of creation times", o.window);
+  const rssAfter = o.schedulers.map((r) => readRssBytes(r.proc.pid));
+  return {
+    pages: Object.fromEntries(
+      Object.entries(pages).map(([kind, ms]) => [kind, roundSummary(summarize(ms))]),
+    ),
+    requests,
+    rssGrowthBytes: Object.fromEntries(
+      o.schedulers.map((r, i) => {
+        const a = rssBefore[i];
+        const b = rssAfter[i];
+        return [r.name, a != null && b != null ? round1(b - a) : null];
+      }),
+    ),
+  };
+}
