@@ -68,9 +68,11 @@ export const benchCommand: Command = {
     `drover bench [--tasks 2000] [--workers 2] [--concurrency 16] [--inflight 64] [--schedulers 1]\n` +
     `             [--strategy ${STRATEGY_NAMES.join("|")}] [--timeout-s 120] [--json] [--nats URL]\n` +
     "drover bench --backlog 100000 [--schedulers 2] [--workers 1] [--inflight 256] [--probes 20]\n" +
-    "             [--idle-s 10] [--failover-s 5] [--concurrency 16] [--strategy S] [--json] [--nats URL]\n" +
+    "             [--idle-s 10] [--failover-s 5] [--flood N [--rounds 3]] [--concurrency 16]\n" +
+    "             [--strategy S] [--json] [--nats URL]\n" +
     "With --backlog, the scale benchmark: N tasks no worker can run, then replica RSS, idle leader\n" +
-    "CPU, probe submit→start behind the backlog, a SIGKILLed leader's failover and event-loop delay.\n" +
+    "CPU, pages of tasks.list, probe submit→start behind the backlog, a SIGKILLed leader's failover\n" +
+    "and event-loop delay; --flood adds rounds of N submits sent at once from one connection.\n" +
     "Without --nats / DROVER_NATS_URL a throwaway nats-server is started on a free loopback port.\n" +
     "Every run uses its own prefix (bench<hex>, scale<hex> with --backlog), so runs never see each\n" +
     "other's data.",
@@ -88,6 +90,8 @@ export const benchCommand: Command = {
     probes: { type: "string" },
     "idle-s": { type: "string" },
     "failover-s": { type: "string" },
+    flood: { type: "string" },
+    rounds: { type: "string" },
   },
   run: runBench,
 };

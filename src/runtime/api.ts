@@ -42,6 +42,7 @@ import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
+import type { Listed } from "./task-table.ts";
 
 export interface ApiDeps {
   nc: NatsConnection;
@@ -384,20 +385,14 @@ export class ApiService {
     const after = req.cursor === undefined ? null : decodeCursor(req.cursor);
     // The first `limit` matches after the cursor, oldest first, found in one pass over the
     // matching ids without sorting (or copying) all of them.
-    const { tasks } = mirror;
-    const since = req.since ?? -Infinity;
-    const until = req.until ?? Infinity;
-    const chosen: Listed[] = [];
-    let matching = 0;
-    for (const slot of tasks.slotsIn(states)) {
-      if (req.type !== undefined && tasks.shapeAt(slot).type !== req.type) continue;
-      const createdAt = tasks.createdAtOf(slot);
-      if (createdAt < since || createdAt >= until) continue;
-      const id = tasks.idAt(slot);
-      if (after !== null && compareListed(createdAt, id, after) <= 0) continue;
-      matching++;
-      insertBounded(chosen, createdAt, id, req.limit);
-    }
+    const { page: chosen, matching } = mirror.tasks.selectPage({
+      states,
+      ...(req.type !== undefined ? { type: req.type } : {}),
+      ...(req.since !== undefined ? { since: req.since } : {}),
+      ...(req.until !== undefined ? { until: req.until } : {}),
+      after,
+      limit: req.limit,
+    });
     // The records themselves come from KV (the mirror keeps no payloads); one that expired in
     // between is skipped.
     const records = await Promise.all(
@@ -461,33 +456,6 @@ export class ApiService {
       ...(this.#d.processStats !== undefined ? { process: this.#d.processStats() } : {}),
     };
   }
-}
-
-/** What listing compares: the list order is oldest first, then by id. */
-interface Listed {
-  createdAt: number;
-  id: string;
-}
-
-/** Where a task (by creation time and id) comes relative to `b`: negative when before. */
-function compareListed(createdAt: number, id: string, b: Listed): number {
-  return createdAt - b.createdAt || (id < b.id ? -1 : id > b.id ? 1 : 0);
-}
-
-/** Inserts a task into `sorted` (list order), keeping at most `limit` entries. */
-function insertBounded(sorted: Listed[], createdAt: number, id: string, limit: number): void {
-  const last = sorted.at(-1);
-  if (sorted.length >= limit && last !== undefined && compareListed(createdAt, id, last) >= 0)
-    return;
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (compareListed(createdAt, id, sorted[mid]!) > 0) lo = mid + 1;
-    else hi = mid;
-  }
-  sorted.splice(lo, 0, { createdAt, id });
-  if (sorted.length > limit) sorted.pop();
 }
 
 function encodeCursor(t: Listed): string {

@@ -203,6 +203,44 @@ export class TaskTable {
     }
   }
 
+  /**
+   * A page of a list: the first `limit` tasks after `after` in list order (oldest first, then
+   * by id) among those in `states`, of `type` if given and created in [since, until), with how
+   * many match in all. One pass over the columns, no sort and no copy of the matches, so a page
+   * costs the same whatever page it is, and memory does not grow with the number of matches.
+   */
+  selectPage(o: {
+    states: readonly TaskState[];
+    type?: string;
+    since?: number;
+    until?: number;
+    after: Listed | null;
+    limit: number;
+  }): { page: Listed[]; matching: number } {
+    const wanted = new Uint8Array(TASK_STATES.length);
+    for (const s of o.states) wanted[STATE_INDEX.get(s)!] = 1;
+    const since = o.since ?? -Infinity;
+    const until = o.until ?? Infinity;
+    const page: Listed[] = [];
+    let matching = 0;
+    for (let k = 0; k < this.#chunks.length; k++) {
+      const c = this.#chunks[k]!;
+      const n = Math.min(CHUNK, this.#used - k * CHUNK);
+      for (let i = 0; i < n; i++) {
+        if (wanted[c.state[i]!] !== 1) continue;
+        const id = c.ids[i];
+        if (id === undefined) continue;
+        const createdAt = c.createdAt[i]!;
+        if (createdAt < since || createdAt >= until) continue;
+        if (o.type !== undefined && this.#shapes.get(c.shape[i]!).type !== o.type) continue;
+        if (o.after !== null && compareListed(createdAt, id, o.after) <= 0) continue;
+        matching++;
+        insertBounded(page, createdAt, id, o.limit);
+      }
+    }
+    return { page, matching };
+  }
+
   /** Stores a task's record (a new task, or a newer version of a known one); its slot. */
   set(r: TaskRecord, revision: number): number {
     let slot = this.slotOf(r.id);
@@ -294,4 +332,31 @@ export class TaskTable {
     this.#times.delete(slot);
     this.#reasons.delete(slot);
   }
+}
+
+/** A task's place in list order: oldest first, then by id. */
+export interface Listed {
+  createdAt: number;
+  id: string;
+}
+
+/** Where a task (by creation time and id) comes relative to `b`: negative when before. */
+function compareListed(createdAt: number, id: string, b: Listed): number {
+  return createdAt - b.createdAt || (id < b.id ? -1 : id > b.id ? 1 : 0);
+}
+
+/** Inserts a task into `sorted` (list order), keeping at most `limit` entries. */
+function insertBounded(sorted: Listed[], createdAt: number, id: string, limit: number): void {
+  const last = sorted.at(-1);
+  if (sorted.length >= limit && last !== undefined && compareListed(createdAt, id, last) >= 0)
+    return;
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareListed(createdAt, id, sorted[mid]!) > 0) lo = mid + 1;
+    else hi = mid;
+  }
+  sorted.splice(lo, 0, { createdAt, id });
+  if (sorted.length > limit) sorted.pop();
 }

@@ -116,6 +116,54 @@ describe("TaskTable", () => {
     expect(t.size).toBe(6);
   });
 
+  it("selects a page in list order after a cursor, by state, type and time (property)", () => {
+    const row = fc.record({
+      createdAt: fc.integer({ min: 0, max: 6 }),
+      state: fc.constantFrom("queued" as const, "running" as const, "succeeded" as const),
+      type: fc.constantFrom("a", "b"),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(row, { maxLength: 60 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.option(fc.constantFrom("a", "b"), { nil: undefined }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 3, max: 7 }),
+        (rows, limit, type, since, until) => {
+          const t = new TaskTable();
+          rows.forEach((r, i) => t.set(record(`t${String(i).padStart(2, "0")}`, r), 1));
+          t.delete("t03");
+          const states = ["queued", "succeeded"] as const;
+          const expected = rows
+            .map((r, i) => ({ ...r, id: `t${String(i).padStart(2, "0")}` }))
+            .filter((r) => r.id !== "t03" && states.includes(r.state as (typeof states)[number]))
+            .filter((r) => (type === undefined || r.type === type) && r.createdAt >= since)
+            .filter((r) => r.createdAt < until)
+            .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+            .map((r) => r.id);
+          // Page through with the cursor: every match once, in order.
+          const seen: string[] = [];
+          let after: { createdAt: number; id: string } | null = null;
+          for (;;) {
+            const { page, matching } = t.selectPage({
+              states,
+              ...(type !== undefined ? { type } : {}),
+              since,
+              until,
+              after,
+              limit,
+            });
+            expect(matching).toBe(expected.length - seen.length);
+            seen.push(...page.map((p) => p.id));
+            if (page.length === matching) break;
+            after = page.at(-1)!;
+          }
+          expect(seen).toEqual(expected);
+        },
+      ),
+    );
+  });
+
   it("orders slots as compareQueued orders their tasks (property)", () => {
     fc.assert(
       fc.property(

@@ -1,5 +1,6 @@
 /** The scale benchmark's report for people (`--json` prints the figures object instead). */
 import type { FailoverFigures } from "./failover.ts";
+import type { FloodFigures } from "./flood.ts";
 import type { ListingFigures } from "./listing.ts";
 import { LIST_PAGE } from "./listing.ts";
 import { formatMiB } from "./stats.ts";
@@ -30,6 +31,7 @@ export function printReport(
       submitAckMs: { count: number; median: number; max: number };
     };
     listing: ListingFigures;
+    flood: FloodFigures | null;
     failover: FailoverFigures | null;
     eventLoopDelayMs: {
       fill: Record<string, { maxMs: number; p99Ms: number; windows: number } | null>;
@@ -127,6 +129,40 @@ export function printReport(
   );
   lines.push(`  ${ok(listMax <= GOALS.listPageMs)}`);
   lines.push("");
+  if (f.flood !== null) {
+    const fl = f.flood;
+    lines.push(
+      `flood: ${fl.rounds.length} rounds of ${fl.perRound} submits sent at once from one connection (goal: the lease never lapses)`,
+    );
+    table([
+      [
+        "round",
+        "took",
+        "accepted",
+        "refused",
+        "unanswered",
+        "leader (term) before → after",
+        "event-loop max",
+      ],
+      ...fl.rounds.map((r, i) => [
+        String(i + 1),
+        ms(r.durationMs),
+        String(r.accepted),
+        Object.entries(r.refused)
+          .map(([code, n]) => `${n} ${code}`)
+          .join(", ") || "0",
+        String(r.unanswered),
+        `${r.before.leader} (${r.before.term}) → ${r.after.leader} (${r.after.term})`,
+        Object.entries(r.eventLoopDelay)
+          .map(([id, w]) => `${id} ${w === null ? "n/a" : ms(w.maxMs)}`)
+          .join(", "),
+      ]),
+    ]);
+    lines.push(
+      `  ${fl.leaseKept ? "same leader and term throughout: meets goal" : "the leader or its term changed: MISSES goal"}`,
+    );
+    lines.push("");
+  }
   const p = f.probes;
   lines.push(
     `probes: ${p.sent} '${PROBE_TYPE}' tasks behind the backlog, one at a time (goal: median submit→start ≤ ${GOALS.probeMedianMs} ms)`,

@@ -15,11 +15,12 @@ import { connectNats, DroverClient, ensureResources } from "../../runtime/index.
 import { resourceSettings } from "../config.ts";
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
-import { numFlag, positiveIntFlag } from "../flags.ts";
+import { intFlag, numFlag, positiveIntFlag } from "../flags.ts";
 import type { ThrowawayNats } from "../local.ts";
 import { benchNats, mainScript, runGuard, stopChildren, waitForCluster } from "../local.ts";
 import type { FailoverFigures } from "./failover.ts";
 import { measureFailover } from "./failover.ts";
+import { measureFlood } from "./flood.ts";
 import { LIST_PAGE, measureListing } from "./listing.ts";
 import { printReport } from "./report.ts";
 import { cpuPercent, mergeDelayWindows, summarize } from "./stats.ts";
@@ -57,6 +58,8 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
   const probes = positive("probes", 20);
   const idleS = numFlag(values, "idle-s", 10);
   const failoverS = numFlag(values, "failover-s", 5);
+  const flood = intFlag(values, "flood", 0);
+  const floodRounds = positive("rounds", 3);
   if (idleS <= 0) throw new UsageError("--idle-s must be positive");
   if (failoverS <= 0) throw new UsageError("--failover-s must be positive");
   const strategy = String(values.strategy);
@@ -316,6 +319,22 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
     );
     const listMaxMs = Math.max(...Object.values(listing.pages).map((p) => p.max));
 
+    // ---- flood (optional) ------------------------------------------------------------------
+    const floodFigures =
+      flood > 0
+        ? await guard(
+            measureFlood({
+              client: new DroverClient(nc, { prefix, timeoutMs: 60_000 }),
+              quick,
+              schedulerIds,
+              perRound: flood,
+              rounds: floodRounds,
+              signal,
+              say,
+            }),
+          )
+        : null;
+
     // ---- probes ----------------------------------------------------------------------------
     const watch = new ProbeWatch();
     stopWatch = await guard(client.watchAll(watch.onRecord, signal));
@@ -424,6 +443,14 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
             },
           }
         : {}),
+      ...(floodFigures !== null
+        ? {
+            floodLeaseKept: {
+              goal: "same leader and term before and after every round",
+              met: floodFigures.leaseKept,
+            },
+          }
+        : {}),
       listPageAtMostMs: {
         goal: GOALS.listPageMs,
         measuredMaxMs: round1(listMaxMs),
@@ -462,6 +489,7 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
         submitAckMs: roundSummary(probeAck),
       },
       listing,
+      flood: floodFigures,
       failover,
       eventLoopDelayMs: {
         fill: Object.fromEntries(eldFill),
