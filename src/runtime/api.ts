@@ -395,11 +395,10 @@ export class ApiService {
     });
     // The records themselves come from KV (the mirror keeps no payloads); one that expired in
     // between is skipped.
-    const records = await Promise.all(
-      chosen.map(
-        async (t) => mirror.known(t.id)?.record ?? (await this.#d.store.get(t.id))?.record,
-      ),
+    const fetched = await this.#d.store.getMany(
+      chosen.filter((t) => mirror.known(t.id) === undefined).map((t) => t.id),
     );
+    const records = chosen.map((t) => mirror.known(t.id)?.record ?? fetched.get(t.id)?.record);
     // Pages are capped by size as well as by count, so a reply always fits in one message.
     const budget = Math.floor((this.#d.nc.info?.max_payload ?? 1_048_576) * 0.9);
     const page: TaskRecord[] = [];

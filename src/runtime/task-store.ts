@@ -94,6 +94,43 @@ export class TaskStore {
   }
 
   /**
+   * Reads many records in one request (a batch direct get of the latest message of each key);
+   * ids without a live record are left out. Where the server cannot batch (before 2.11), or
+   * the batch fails, each record is read on its own.
+   */
+  async getMany(ids: readonly string[]): Promise<Map<string, StoredTask>> {
+    const found = new Map<string, StoredTask>();
+    if (ids.length === 0) return found;
+    const prefix = `$KV.${this.#o.bucket}.`;
+    try {
+      const jsm = await this.#o.js.jetstreamManager();
+      const iter = await jsm.direct.getLastMessagesFor(`KV_${this.#o.bucket}`, {
+        multi_last: ids.map((id) => prefix + id),
+      });
+      for await (const m of iter) {
+        // Deletes and expiry markers carry headers and no record.
+        const h = m.header;
+        if (m.data.length === 0 || h?.get("KV-Operation") || h?.get("Nats-Marker-Reason")) continue;
+        found.set(m.subject.slice(prefix.length), {
+          record: TaskStore.decode(m.data),
+          revision: m.seq,
+        });
+      }
+      return found;
+    } catch (err) {
+      this.#o.onRetry?.(err, `batch get of ${ids.length} records (reading one by one)`);
+      found.clear();
+    }
+    await Promise.all(
+      ids.map(async (id) => {
+        const r = await this.get(id);
+        if (r !== null) found.set(id, r);
+      }),
+    );
+    return found;
+  }
+
+  /**
    * Reads a record, or says why there is none: `expired` while the server's expiry marker is
    * still there (it is kept for a while after a finished record's retention ran out).
    */

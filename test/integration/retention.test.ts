@@ -4,12 +4,12 @@
  * sooner — its idempotency key, so a resubmit of an expired task answers with the old id and
  * runs nothing. Work that is not finished never expires.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
 import { DroverError, resourceNames } from "../../src/protocol/index.ts";
 import type { HandlerMap } from "../../src/runtime/index.ts";
-import { ensureResources } from "../../src/runtime/index.ts";
+import { ensureResources, TaskStore } from "../../src/runtime/index.ts";
 import { startDrover } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
@@ -67,6 +67,21 @@ describe("retention", () => {
     // The default retention (24 h) keeps the other; queued work never expires.
     expect((await d.client.get(kept.id)).state).toBe("succeeded");
     expect((await d.client.get(waiting.id)).state).toBe("queued");
+    // A batch read (what a list page uses) leaves out the expired record and unknown ids.
+    const names = resourceNames(d.prefix).buckets;
+    const store = new TaskStore(await new Kvm(env.nc).open(names.tasks), {
+      js: jetstream(env.nc),
+      bucket: names.tasks,
+      idempotencyBucket: names.idempotency,
+      onRetry: (_err, what) => fallbacks.push(what),
+    });
+    const fallbacks: string[] = [];
+    const batch = await store.getMany([short.id, kept.id, "never-submitted", waiting.id]);
+    expect([...batch.keys()].sort()).toEqual([kept.id, waiting.id].sort());
+    expect(batch.get(kept.id)?.record.result).toBe(1);
+    expect(batch.get(waiting.id)?.revision).toBe((await store.get(waiting.id))?.revision);
+    // In one batch request, not one read each.
+    expect(fallbacks).toEqual([]);
   });
 
   it("a re-run task does not expire while it runs again", async () => {
