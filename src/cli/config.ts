@@ -48,14 +48,16 @@ export const GlobalConfig = z.object({
   retentionMs: z.coerce.number().int().min(1_000).default(DEFAULT_RETENTION_MS),
   /**
    * `DROVER_TASKS_MAX_BYTES`, `DROVER_IDEMPOTENCY_MAX_BYTES`, `DROVER_REPORTS_MAX_BYTES`,
-   * `DROVER_EVENTS_MAX_BYTES`: byte limits of the data streams and buckets (-1: none), set
-   * when they are created. @default 1 GiB, 128 MiB, 128 MiB, 256 MiB
+   * `DROVER_EVENTS_MAX_BYTES`, `DROVER_FINISHED_MAX_BYTES`: byte limits of the data streams and
+   * buckets (-1: none), set when they are created. @default 1 GiB, 128 MiB, 128 MiB, 256 MiB,
+   * 256 MiB
    */
   maxBytes: z.object({
     tasks: bytes(defaultResourceOptions.maxBytes.tasks),
     idempotency: bytes(defaultResourceOptions.maxBytes.idempotency),
     reports: bytes(defaultResourceOptions.maxBytes.reports),
     events: bytes(defaultResourceOptions.maxBytes.events),
+    finished: bytes(defaultResourceOptions.maxBytes.finished),
   }),
 });
 export type GlobalConfig = z.output<typeof GlobalConfig>;
@@ -79,6 +81,7 @@ export function loadConfig(
       idempotency: env.DROVER_IDEMPOTENCY_MAX_BYTES,
       reports: env.DROVER_REPORTS_MAX_BYTES,
       events: env.DROVER_EVENTS_MAX_BYTES,
+      finished: env.DROVER_FINISHED_MAX_BYTES,
     },
   });
 }

@@ -71,6 +71,15 @@ export interface Subjects {
   event(kind: string): string;
   /** `<p>.events.>` */
   readonly eventsWildcard: string;
+  /**
+   * `<p>.finished.<state>.<type, base64url>`: the index of finished tasks (finished stream),
+   * one entry per finish. The type is encoded, since a type may contain dots.
+   */
+  finished(state: string, type: string): string;
+  /** The filter of finished entries in some state (`*`: any) and of some type (undefined: any). */
+  finishedFilter(state: string, type?: string): string;
+  /** `<p>.finished.>` */
+  readonly finishedWildcard: string;
 }
 
 /**
@@ -108,7 +117,16 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       return `${p}.events.${kind}`;
     },
     eventsWildcard: `${p}.events.>`,
+    finished: (state, type) => `${p}.finished.${state}.${typeToken(type)}`,
+    finishedFilter: (state, type) =>
+      `${p}.finished.${state}.${type === undefined ? "*" : typeToken(type)}`,
+    finishedWildcard: `${p}.finished.>`,
   };
+}
+
+/** A task type as one subject token (types may contain dots). */
+function typeToken(type: string): string {
+  return Buffer.from(type).toString("base64url");
 }
 
 /** JetStream bucket and stream names for one prefix; see {@link resourceNames}. */
@@ -128,6 +146,8 @@ export interface ResourceNames {
     readonly reports: string;
     /** `<P>_EVENTS`: observability events. */
     readonly events: string;
+    /** `<P>_FINISHED`: the index of finished tasks, by state and type, in finishing order. */
+    readonly finished: string;
   };
 }
 
@@ -146,6 +166,6 @@ export function resourceNames(prefix: string = DEFAULT_PREFIX): ResourceNames {
       leader: `${prefix}-leader`,
       idempotency: `${prefix}-idempotency`,
     },
-    streams: { reports: `${P}_REPORTS`, events: `${P}_EVENTS` },
+    streams: { reports: `${P}_REPORTS`, events: `${P}_EVENTS`, finished: `${P}_FINISHED` },
   };
 }

@@ -34,15 +34,17 @@ import {
   RetryTaskRequest,
   SubmitTaskRequest,
   TASK_STATES,
+  TERMINAL_STATES,
 } from "../protocol/index.ts";
 import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
 import type { CapacityGate } from "./capacity.ts";
 import { storeFullError } from "./capacity.ts";
+import type { FinishedIndex } from "./finished-index.ts";
 import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
-import type { Listed } from "./task-table.ts";
+import { listTasks } from "./task-lister.ts";
 
 export interface ApiDeps {
   nc: NatsConnection;
@@ -64,11 +66,15 @@ export interface ApiDeps {
   capacity?: CapacityGate;
   /** Requests that may wait; beyond this a request is refused at once with a retryable `unavailable`. @default 8192 */
   maxQueued?: number;
+  /** The index of finished tasks (lists and counts them); without it they are not listed. */
+  finished?: FinishedIndex;
   /** This process's memory and event-loop delay for the health reply (field omitted without it). */
   processStats?: () => HealthProcessStats;
 }
 
 type Handler = (data: Uint8Array) => Promise<unknown>;
+
+const TERMINAL: ReadonlySet<TaskState> = new Set(TERMINAL_STATES);
 
 /** Longest stretch one turn of the API's pump spends starting requests. */
 const PUMP_SLICE_MS = 10;
@@ -370,54 +376,23 @@ export class ApiService {
     return { ok: true, task: res.record };
   }
 
-  /**
-   * Lists from the replica's live mirror, oldest first; the cursor is the last task returned.
-   * One pass over the mirror's columns selects the page (no sort, no copy of the matches), and
-   * only the page's records are read from KV, so memory does not grow with what is listed.
-   */
+  /** A page of tasks: unfinished ones from the mirror, then finished ones from their index. */
   async list(
     data: Uint8Array,
   ): Promise<{ ok: true; tasks: TaskRecord[]; nextCursor: string | null }> {
     const req = this.#decode(ListTasksRequest, data);
-    const states: readonly TaskState[] =
-      req.state === undefined ? TASK_STATES : Array.isArray(req.state) ? req.state : [req.state];
-    const { mirror } = this.#d;
-    const after = req.cursor === undefined ? null : decodeCursor(req.cursor);
-    // The first `limit` matches after the cursor, oldest first, found in one pass over the
-    // matching ids without sorting (or copying) all of them.
-    const { page: chosen, matching } = mirror.tasks.selectPage({
-      states,
-      ...(req.type !== undefined ? { type: req.type } : {}),
-      ...(req.since !== undefined ? { since: req.since } : {}),
-      ...(req.until !== undefined ? { until: req.until } : {}),
-      after,
-      limit: req.limit,
-    });
-    // The records themselves come from KV (the mirror keeps no payloads); one that expired in
-    // between is skipped.
-    const fetched = await this.#d.store.getMany(
-      chosen.filter((t) => mirror.known(t.id) === undefined).map((t) => t.id),
-    );
-    const records = chosen.map((t) => mirror.known(t.id)?.record ?? fetched.get(t.id)?.record);
-    // Pages are capped by size as well as by count, so a reply always fits in one message.
-    const budget = Math.floor((this.#d.nc.info?.max_payload ?? 1_048_576) * 0.9);
-    const page: TaskRecord[] = [];
-    let bytes = 64;
-    let taken = 0;
-    for (const r of records) {
-      if (r !== undefined) {
-        const size = JSON.stringify(r).length + 1;
-        if (page.length > 0 && bytes + size > budget) break;
-        page.push(r);
-        bytes += size;
-      }
-      taken++;
-    }
-    const last = chosen[taken - 1];
     return {
       ok: true,
-      tasks: page,
-      nextCursor: taken < matching && last !== undefined ? encodeCursor(last) : null,
+      ...(await listTasks(
+        {
+          mirror: this.#d.mirror,
+          store: this.#d.store,
+          subjects: this.#d.subjects,
+          ...(this.#d.finished !== undefined ? { finished: this.#d.finished } : {}),
+          maxReplyBytes: this.#d.nc.info?.max_payload ?? 1_048_576,
+        },
+        req,
+      )),
     };
   }
 
@@ -441,10 +416,30 @@ export class ApiService {
     return { ok: true, workers };
   }
 
+  #finishedCache: {
+    at: number;
+    counts: Promise<Partial<Record<TaskState, number>> | null>;
+  } | null = null;
+
+  /**
+   * Finished tasks by state, from the finished index (the mirror keeps none). Health is asked
+   * often, so the answer is reused for a second; null when the index cannot be read.
+   */
+  #finishedCounts(): Promise<Partial<Record<TaskState, number>> | null> {
+    const index = this.#d.finished;
+    if (index === undefined) return Promise.resolve(null);
+    const now = Date.now();
+    if (this.#finishedCache === null || now - this.#finishedCache.at > 1_000)
+      this.#finishedCache = { at: now, counts: index.counts().catch(() => null) };
+    return this.#finishedCache.counts;
+  }
+
   async health(data: Uint8Array): Promise<HealthReply> {
     this.#decode(HealthRequest, data);
     const counts: Record<string, number> = {};
-    for (const s of TASK_STATES) counts[s] = this.#d.mirror.tasks.count(s);
+    const finished = await this.#finishedCounts();
+    for (const s of TASK_STATES)
+      counts[s] = TERMINAL.has(s) ? (finished?.[s] ?? 0) : this.#d.mirror.tasks.count(s);
     const status = this.#d.status();
     return {
       ok: true,
@@ -455,21 +450,4 @@ export class ApiService {
       ...(this.#d.processStats !== undefined ? { process: this.#d.processStats() } : {}),
     };
   }
-}
-
-function encodeCursor(t: Listed): string {
-  return Buffer.from(`${t.createdAt}:${t.id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): Listed {
-  const raw = Buffer.from(cursor, "base64url").toString();
-  const i = raw.indexOf(":");
-  const at = Number(raw.slice(0, i));
-  if (i < 0 || !Number.isFinite(at))
-    throw new DroverError(ErrorCode.ValidationFailed, "invalid cursor", {
-      issues: [
-        { path: "cursor", message: "not a cursor returned by list", code: "invalid_format" },
-      ],
-    });
-  return { createdAt: at, id: raw.slice(i + 1) };
 }

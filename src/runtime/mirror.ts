@@ -1,7 +1,8 @@
 /**
  * A live in-memory mirror of the tasks and workers buckets, fed by KV watches. Every
  * scheduler replica keeps one (followers stay warm, so a failover starts from a full view),
- * and the API answers list queries from it.
+ * and the API lists unfinished tasks from it. It holds unfinished tasks only: a task that
+ * finishes is handed to the listeners once more and then forgotten.
  */
 import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
@@ -199,9 +200,13 @@ export class Mirror {
         if (oldest.done !== true) this.#recent.delete(oldest.value);
       }
     }
-    if (this.#listeners.size === 0) return;
-    const t = this.tasks.at(slot);
-    for (const l of this.#listeners) l.task?.(t);
+    if (this.#listeners.size > 0) {
+      const t = this.tasks.at(slot);
+      for (const l of this.#listeners) l.task?.(t);
+    }
+    // A finished task needs nothing more from scheduling: the replica forgets it (lists find
+    // it in the finished index, `get` reads it from KV).
+    if (TERMINAL.has(record.state)) this.tasks.delete(record.id);
   }
 
   /**

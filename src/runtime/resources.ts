@@ -33,9 +33,15 @@ export interface ResourceOptions {
    * server allows, so the leader lease and the heartbeats always have room: a full task store
    * refuses new submits, it does not take the control plane down with it. Keep their sum below
    * the server's `max_file_store` (nats.conf: 2 GB).
-   * @default { tasks: 1 GiB, idempotency: 128 MiB, reports: 128 MiB, events: 256 MiB }
+   * @default { tasks: 1 GiB, idempotency: 128 MiB, reports: 128 MiB, events: 256 MiB, finished: 256 MiB }
    */
-  maxBytes: { tasks: number; idempotency: number; reports: number; events: number };
+  maxBytes: {
+    tasks: number;
+    idempotency: number;
+    reports: number;
+    events: number;
+    finished: number;
+  };
 }
 
 const MiB = 1_048_576;
@@ -45,7 +51,13 @@ export const defaultResourceOptions: ResourceOptions = {
   heartbeatTtlMs: 1_200,
   leaseTtlMs: 1_200,
   expiryMarkerTtlMs: 900_000,
-  maxBytes: { tasks: 1_024 * MiB, idempotency: 128 * MiB, reports: 128 * MiB, events: 256 * MiB },
+  maxBytes: {
+    tasks: 1_024 * MiB,
+    idempotency: 128 * MiB,
+    reports: 128 * MiB,
+    events: 256 * MiB,
+    finished: 256 * MiB,
+  },
 };
 
 /** Open handles on Drover's buckets. */
@@ -143,6 +155,20 @@ export async function ensureResources(
       max_bytes: o.maxBytes.events,
       num_replicas: o.replicas,
     }),
+    // The index of finished tasks: one small entry per finish, expiring with its record (its
+    // TTL is the record's retention). Full, it drops its oldest entries: those tasks can still
+    // be read by id, they are no longer listed.
+    ensureStream(jsm, {
+      name: names.streams.finished,
+      subjects: [subj.finishedWildcard],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      allow_msg_ttl: true,
+      allow_direct: true,
+      duplicate_window: ns(120_000),
+      max_bytes: o.maxBytes.finished,
+      num_replicas: o.replicas,
+    }),
   ]);
   // The leader's durable consumer of worker reports. Any leader resumes it where the last stopped.
   await ensureConsumer(jsm, names.streams.reports, "leader");
@@ -187,7 +213,8 @@ function storeTooSmall(err: unknown, name: string, maxBytes: number | undefined)
     ErrorCode.CapacityExhausted,
     `NATS cannot reserve ${maxBytes} bytes for ${name}: its JetStream store (max_file_store) is ` +
       "smaller than the byte limits Drover is configured with; lower DROVER_TASKS_MAX_BYTES, " +
-      "DROVER_IDEMPOTENCY_MAX_BYTES, DROVER_REPORTS_MAX_BYTES or DROVER_EVENTS_MAX_BYTES, or raise the server's limit",
+      "DROVER_IDEMPOTENCY_MAX_BYTES, DROVER_REPORTS_MAX_BYTES, DROVER_EVENTS_MAX_BYTES or " +
+      "DROVER_FINISHED_MAX_BYTES, or raise the server's limit",
     { cause: err },
   );
 }

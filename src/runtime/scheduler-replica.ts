@@ -16,6 +16,7 @@ import { ApiService } from "./api.ts";
 import { CapacityGate } from "./capacity.ts";
 import { Leadership } from "./leadership.ts";
 import { LeaseThread } from "./lease-thread.ts";
+import { FinishedIndex } from "./finished-index.ts";
 import { Mirror } from "./mirror.ts";
 import { processStats } from "./process-stats.ts";
 import type { Buckets, ResourceSettings } from "./resources.ts";
@@ -94,8 +95,10 @@ export class SchedulerReplica {
     const names = resourceNames(prefix);
     // Every state change is also published on `<prefix>.events.task.<state>` (kept for an
     // hour in the events stream) for dashboards and `nats sub`; fire-and-forget.
+    const finished = new FinishedIndex(this.#js, names.streams.finished, subj);
     const store = new TaskStore(this.#buckets.tasks, {
       js: this.#js,
+      finished,
       bucket: names.buckets.tasks,
       idempotencyBucket: names.buckets.idempotency,
       ...(this.#o.retentionMs !== undefined ? { retentionMs: this.#o.retentionMs } : {}),
@@ -164,6 +167,7 @@ export class SchedulerReplica {
     );
     this.#api = new ApiService({
       capacity,
+      finished,
       nc: this.#nc,
       store,
       mirror,

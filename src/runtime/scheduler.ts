@@ -418,11 +418,10 @@ export class Scheduler {
       if (isStoreFull(err)) this.#storeFull(err);
       else log.error({ err, taskId: t.id }, "dispatch failed");
     } finally {
-      // Keep the reservation until the mirror reflects the assignment (see #onTask).
-      if (
-        reservation.revision === null ||
-        (this.#d.mirror.tasks.get(t.id)?.revision ?? 0) >= reservation.revision
-      ) {
+      // Keep the reservation until the mirror reflects the assignment (see #onTask). A task
+      // the mirror no longer holds has finished (or is gone) since: nothing to reserve for.
+      const seen = this.#d.mirror.tasks.revisionOf(t.id);
+      if (reservation.revision === null || seen === undefined || seen >= reservation.revision) {
         if (this.#reserved.get(t.id) === reservation) this.#reserved.delete(t.id);
       }
       // Taken out of the queue index for this dispatch: back in if nothing was assigned.

@@ -16,6 +16,7 @@ import {
   TaskRecord,
   TERMINAL_STATES,
 } from "../protocol/index.ts";
+import type { FinishedIndex } from "./finished-index.ts";
 import { putIdempotencyEntry, ttlHeader } from "./idempotency.ts";
 import { isRevisionConflict, retryTransient } from "./kv-util.ts";
 
@@ -48,6 +49,8 @@ export interface TaskStoreOptions {
   idempotencyBucket: string;
   /** Retention of a finished record whose task did not choose one. @default 86_400_000 */
   retentionMs?: number;
+  /** The index of finished tasks, written before each finished record (none: not indexed). */
+  finished?: FinishedIndex;
   onTransition?: TransitionListener;
   onRetry?: (err: unknown, what: string) => void;
 }
@@ -153,6 +156,8 @@ export class TaskStore {
   async #write(next: TaskRecord, revision: number): Promise<number> {
     if (!TERMINAL.has(next.state))
       return await retryTransient(() => this.kv.update(next.id, encode(next), revision));
+    // The index entry first: no finished record without one (see finished-index.ts).
+    await this.#o.finished?.add(next, this.retentionOf(next));
     const ttl = ttlHeader(this.retentionOf(next));
     const ack = await retryTransient(() =>
       this.#o.js.publish(`$KV.${this.#o.bucket}.${next.id}`, encode(next), {

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import type { TaskRecord } from "../../src/protocol/index.ts";
+import type { HandlerMap } from "../../src/runtime/index.ts";
 import { startDrover } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
 
@@ -52,6 +53,55 @@ describe("listing", () => {
     expect(all.tasks).toHaveLength(26);
     expect(all.tasks.map((t) => t.id)).toContain(other.id);
     expect(all.nextCursor).toBeNull();
+  });
+
+  it("lists finished tasks from the finished index, in the order they finished, each once", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    let flaky = 0;
+    const handlers: HandlerMap = {
+      echo: ({ payload }) => payload,
+      // Fails its first run; a retry (by the API) succeeds.
+      flaky: () => {
+        if (flaky++ === 0) throw new Error("first run fails");
+        return "ok";
+      },
+    };
+    await d.addWorker({ id: "w1", handlers });
+    const finishedOrder: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      const { id } = await d.client.submit({ type: "echo", payload: n });
+      expect((await d.client.wait(id)).state).toBe("succeeded");
+      finishedOrder.push(id);
+    }
+    const waiting = await d.client.submit({ type: "nohandler" });
+    const cancelled = await d.client.submit({ type: "nohandler" });
+    expect((await d.client.cancel(cancelled.id)).state).toBe("cancelled");
+    finishedOrder.push(cancelled.id);
+    const re = await d.client.submit({ type: "flaky", retry: { maxAttempts: 1 } });
+    expect((await d.client.wait(re.id)).state).toBe("dead");
+    await d.client.retry(re.id);
+    expect((await d.client.wait(re.id)).state).toBe("succeeded");
+    finishedOrder.push(re.id);
+
+    // Everything, three at a time: the unfinished task first, then the finished ones in the
+    // order they finished; the re-run task once (its earlier finish no longer matches).
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await d.client.list({ limit: 3, ...(cursor !== undefined ? { cursor } : {}) });
+      seen.push(...page.tasks.map((t) => t.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(seen).toEqual([waiting.id, ...finishedOrder]);
+    // By state and type; records are complete (results included).
+    const succeeded = await d.client.list({ state: "succeeded", type: "echo" });
+    expect(succeeded.tasks.map((t) => t.result)).toEqual([0, 1, 2, 3, 4]);
+    expect((await d.client.list({ state: "dead" })).tasks).toEqual([]);
+    // The replicas keep no finished task in memory; health counts them from the index.
+    const h = await d.client.health();
+    expect(h.tasks.queued).toBe(1);
+    expect(h.tasks.cancelled).toBe(1);
+    expect(h.tasks.succeeded).toBe(6);
   });
 
   it("pages by creation time, in the API and in `drover ls`", async () => {

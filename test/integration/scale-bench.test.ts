@@ -18,11 +18,21 @@ interface ScaleReport {
   idleCpu: { leader: string; percentOfCore: Record<string, number> };
   probes: { sent: number; missed: number; submitToStartRecordMs: { count: number } };
   failover: { oldTerm: number; newTerm: number; newLeader: string; killed: string };
+  listing: { requests: number; pages: Record<string, { count: number }> };
+  flood: {
+    leaseKept: boolean;
+    rounds: {
+      sent: number;
+      accepted: number;
+      refused: Record<string, number>;
+      unanswered: number;
+    }[];
+  };
   goals: Record<string, unknown>;
 }
 
 describe("drover bench --backlog (smoke)", () => {
-  it("fills a backlog, measures memory, idle CPU, probes and a failover, and exits 0", async () => {
+  it("fills a backlog, measures memory, idle CPU, lists, floods, probes and a failover, and exits 0", async () => {
     const { stdout } = await run(
       process.execPath,
       [
@@ -35,6 +45,10 @@ describe("drover bench --backlog (smoke)", () => {
         "--probes",
         "3",
         "--failover-s",
+        "2",
+        "--flood",
+        "300",
+        "--rounds",
         "2",
         "--json",
       ],
@@ -50,11 +64,22 @@ describe("drover bench --backlog (smoke)", () => {
     expect(r.probes.submitToStartRecordMs.count).toBe(3);
     expect(r.failover.newLeader).not.toBe(r.failover.killed);
     expect(r.failover.newTerm).toBeGreaterThan(r.failover.oldTerm);
+    expect(r.listing.requests).toBe(41);
+    expect(Object.values(r.listing.pages).map((p) => p.count)).toEqual([1, 10, 20, 5, 5]);
+    expect(r.flood.rounds).toHaveLength(2);
+    for (const round of r.flood.rounds) {
+      expect(round.unanswered).toBe(0);
+      const refused = Object.values(round.refused).reduce((a, b) => a + b, 0);
+      expect(round.accepted + refused).toBe(300);
+    }
+    expect(r.flood.leaseKept).toBe(true);
     expect(Object.keys(r.goals).sort()).toEqual([
       "apiAnsweredWithinMsAfter1s",
       "eventLoopDelayAtMostMs",
       "firstAssignmentAtMostMs",
+      "floodLeaseKept",
       "idleLeaderCpuAtMostPercent",
+      "listPageAtMostMs",
       "probeMedianAtMostMs",
       "rssPerReplicaAtMostMiB",
     ]);

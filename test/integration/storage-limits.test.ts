@@ -42,7 +42,13 @@ describe("a full task store", () => {
   it("refuses submits with capacity_exhausted while the lease, heartbeats and accepted tasks keep working", async () => {
     await using d = await startDrover({
       servers: [url],
-      maxBytes: { tasks: 6 * MiB, idempotency: 2 * MiB, reports: 4 * MiB, events: 4 * MiB },
+      maxBytes: {
+        tasks: 6 * MiB,
+        idempotency: 2 * MiB,
+        reports: 4 * MiB,
+        events: 4 * MiB,
+        finished: 2 * MiB,
+      },
     });
     const term = d.leader()!.term;
     const pad = "x".repeat(4_096);

@@ -60,10 +60,21 @@ describe("resourceNames", () => {
         leader: "drover-leader",
         idempotency: "drover-idempotency",
       },
-      streams: { reports: "DROVER_REPORTS", events: "DROVER_EVENTS" },
+      streams: { reports: "DROVER_REPORTS", events: "DROVER_EVENTS", finished: "DROVER_FINISHED" },
     });
     const r = resourceNames("Acme_x-1");
     expect(r.buckets.tasks).toBe("Acme_x-1-tasks");
-    expect(r.streams).toEqual({ reports: "ACME_X-1_REPORTS", events: "ACME_X-1_EVENTS" });
+    expect(r.streams).toEqual({
+      reports: "ACME_X-1_REPORTS",
+      events: "ACME_X-1_EVENTS",
+      finished: "ACME_X-1_FINISHED",
+    });
+  });
+
+  it("names finished-index entries by state and an encoded type (types may hold dots)", () => {
+    const s = subjects("p");
+    expect(s.finished("succeeded", "img.resize")).toBe("p.finished.succeeded.aW1nLnJlc2l6ZQ");
+    expect(s.finishedFilter("*", "img.resize")).toBe("p.finished.*.aW1nLnJlc2l6ZQ");
+    expect(s.finishedFilter("failed")).toBe("p.finished.failed.*");
   });
 });
