@@ -72,8 +72,9 @@ export async function watchAll(
   onEntry: (e: KvWatchEntry) => void,
   onCaughtUp: () => void,
 ): Promise<{ stop(): void; done: Promise<void> }> {
-  const empty = (await kv.status()).values === 0;
-  const iter = await kv.watch();
+  // A watch is often the first thing a process asks of a cluster that is still forming.
+  const empty = (await retryTransient(() => kv.status(), { attempts: 40 })).values === 0;
+  const iter = await retryTransient(() => kv.watch(), { attempts: 40 });
   let caughtUp = false;
   const markCaughtUp = (): void => {
     if (!caughtUp) {

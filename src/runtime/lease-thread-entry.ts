@@ -8,6 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Kvm } from "@nats-io/kv";
 import { pino } from "pino";
 import { connectNats } from "./connection.ts";
+import { retryTransient } from "./kv-util.ts";
 import { Leadership } from "./leadership.ts";
 import type { LeaseThreadData, LeaseThreadMessage, MainToLeaseThread } from "./lease-thread.ts";
 import { ALIVE_AT, VALID_UNTIL } from "./lease-thread.ts";
@@ -39,7 +40,8 @@ async function connectPatiently(): Promise<Awaited<ReturnType<typeof connectNats
 }
 
 const nc = await connectPatiently();
-const kv = await new Kvm(nc).open(data.bucket);
+// A cluster that is still forming answers JetStream requests with timeouts for a while.
+const kv = await retryTransient(() => new Kvm(nc).open(data.bucket), { attempts: 40 });
 const leadership: Leadership = new Leadership({
   kv,
   replicaId: data.replicaId,
@@ -75,5 +77,5 @@ port.on("message", (m: MainToLeaseThread) => {
   })();
 });
 
-await leadership.start();
+await retryTransient(() => leadership.start(), { attempts: 40 });
 post({ type: "started" });

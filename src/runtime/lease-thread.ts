@@ -106,7 +106,27 @@ export class LeaseThread {
     stamp();
     this.#stamp = setInterval(stamp, 100);
     this.#stamp.unref();
-    await this.#spawn();
+    await this.#spawnUntilStarted();
+  }
+
+  /**
+   * Starts a thread, and another if that one dies before it is ready (a cluster that is still
+   * forming can make its first requests fail): the replica is a follower meanwhile.
+   */
+  async #spawnUntilStarted(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#spawn();
+        return;
+      } catch (err) {
+        if (this.#stopped !== null) throw err;
+        this.#o.log.warn(
+          { err: (err as Error).message, attempt },
+          "lease thread did not start; starting a new one",
+        );
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
+      }
+    }
   }
 
   async #spawn(): Promise<void> {
@@ -124,9 +144,13 @@ export class LeaseThread {
       workerData: data,
     });
     this.#worker = worker;
+    let running = false;
     const started = new Promise<void>((resolve, reject) => {
       worker.on("message", (m: LeaseThreadMessage) => {
-        if (m.type === "started") resolve();
+        if (m.type === "started") {
+          running = true;
+          resolve();
+        }
         this.#onMessage(m);
       });
       worker.once("error", (err: Error) => {
@@ -142,9 +166,11 @@ export class LeaseThread {
         this.#term = null;
         this.#enqueue(() => this.#o.onDeposed("lease thread exited"));
         reject(new Error(`lease thread exited with code ${code}`));
+        // One that never started is retried by whoever is waiting for it to start.
+        if (!running) return;
         const again = setTimeout(() => {
           if (this.#stopped === null)
-            this.#spawn().catch((err: unknown) =>
+            this.#spawnUntilStarted().catch((err: unknown) =>
               this.#o.log.error({ err }, "lease thread could not be restarted"),
             );
         }, 1_000);

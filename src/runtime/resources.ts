@@ -14,6 +14,7 @@ import { Kvm } from "@nats-io/kv";
 import type { KV, KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DroverError, ErrorCode, resourceNames, subjects } from "../protocol/index.ts";
+import { retryTransient } from "./kv-util.ts";
 
 /** Sizing and timing of the JetStream resources. */
 export interface ResourceOptions {
@@ -80,6 +81,17 @@ export async function ensureResources(
   nc: NatsConnection,
   prefix: string,
   options: ResourceSettings = {},
+): Promise<Buckets> {
+  // Every step is idempotent, and a cluster that is still forming (no JetStream meta leader
+  // yet, a stream between leaders) answers with timeouts for a while: try again, for about
+  // half a minute, rather than let a process fail at start-up.
+  return await retryTransient(() => ensureResourcesOnce(nc, prefix, options), { attempts: 40 });
+}
+
+async function ensureResourcesOnce(
+  nc: NatsConnection,
+  prefix: string,
+  options: ResourceSettings,
 ): Promise<Buckets> {
   const o = {
     ...defaultResourceOptions,

@@ -17,6 +17,7 @@ import { CapacityGate } from "./capacity.ts";
 import { Leadership } from "./leadership.ts";
 import { LeaseThread } from "./lease-thread.ts";
 import { FinishedIndex } from "./finished-index.ts";
+import { retryTransient } from "./kv-util.ts";
 import { Mirror } from "./mirror.ts";
 import { processStats } from "./process-stats.ts";
 import type { Buckets, ResourceSettings } from "./resources.ts";
@@ -81,6 +82,10 @@ export class SchedulerReplica {
   }
   get term(): number | null {
     return this.#leadership?.term ?? null;
+  }
+  /** This replica's mirror of tasks and workers (null before start). */
+  get mirror(): Mirror | null {
+    return this.#mirror;
   }
   get scheduler(): Scheduler | null {
     return this.#scheduler;
@@ -162,7 +167,7 @@ export class SchedulerReplica {
           });
     this.#leadership = leadership;
     const capacity = new CapacityGate(
-      await jetstreamManager(this.#nc),
+      await retryTransient(() => jetstreamManager(this.#nc), { attempts: 40 }),
       `KV_${names.buckets.tasks}`,
     );
     this.#api = new ApiService({

@@ -97,7 +97,12 @@ describe("listing", () => {
     const succeeded = await d.client.list({ state: "succeeded", type: "echo" });
     expect(succeeded.tasks.map((t) => t.result)).toEqual([0, 1, 2, 3, 4]);
     expect((await d.client.list({ state: "dead" })).tasks).toEqual([]);
-    // The replicas keep no finished task in memory; health counts them from the index.
+    // The replicas keep no finished task in memory (only the queued one is in their tables);
+    // health counts finished ones from the index.
+    await d.waitFor(
+      () => d.replicas.every((r) => r.mirror?.tasks.size === 1),
+      "every replica's table to hold only the unfinished task",
+    );
     const h = await d.client.health();
     expect(h.tasks.queued).toBe(1);
     expect(h.tasks.cancelled).toBe(1);
