@@ -3,6 +3,7 @@
  * only with compare-and-set on the entry's revision. Two writers (an old and a new leader, an
  * API replica and the leader) can never both apply an event to the same revision.
  */
+import { isDeepStrictEqual } from "node:util";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { TaskEvent } from "../actors/index.ts";
@@ -78,16 +79,32 @@ export class TaskStore {
     return decode(TaskRecord, value, { maxBytes: MAX_MESSAGE_BYTES });
   }
 
-  /** Creates a record; resolves to its revision. Throws `conflict` when the id exists. */
+  /**
+   * Creates a record; resolves to its revision. Throws `conflict` when the id exists — unless
+   * it exists because an earlier attempt of this very call landed although it timed out: a
+   * conflict with one's own write is success.
+   */
   async create(record: TaskRecord): Promise<number> {
+    let retried = false;
     try {
       return await retryTransient(() => this.kv.create(record.id, encode(record)), {
-        onRetry: (err) => this.#o.onRetry?.(err, `create ${record.id}`),
+        onRetry: (err) => {
+          retried = true;
+          this.#o.onRetry?.(err, `create ${record.id}`);
+        },
       });
     } catch (err) {
-      if (isRevisionConflict(err))
-        throw new DroverError(ErrorCode.Conflict, `task ${record.id} exists`, { cause: err });
-      throw err;
+      if (!isRevisionConflict(err)) throw err;
+      const stored = retried ? await this.get(record.id) : null;
+      // The same creation (a later write may have moved the record on since).
+      if (
+        stored !== null &&
+        stored.record.createdAt === record.createdAt &&
+        stored.record.idempotencyKey === record.idempotencyKey &&
+        stored.record.type === record.type
+      )
+        return stored.revision;
+      throw new DroverError(ErrorCode.Conflict, `task ${record.id} exists`, { cause: err });
     }
   }
 
@@ -153,17 +170,22 @@ export class TaskStore {
    * as the message's TTL, so the server removes it (and leaves an expiry marker); any other
    * record is written without one, so a re-run task is kept until it finishes again.
    */
-  async #write(next: TaskRecord, revision: number): Promise<number> {
+  async #write(next: TaskRecord, revision: number, onRetry: () => void): Promise<number> {
+    const retry = {
+      onRetry: (err: unknown) => (onRetry(), this.#o.onRetry?.(err, `write ${next.id}`)),
+    };
     if (!TERMINAL.has(next.state))
-      return await retryTransient(() => this.kv.update(next.id, encode(next), revision));
+      return await retryTransient(() => this.kv.update(next.id, encode(next), revision), retry);
     // The index entry first: no finished record without one (see finished-index.ts).
     await this.#o.finished?.add(next, this.retentionOf(next));
     const ttl = ttlHeader(this.retentionOf(next));
-    const ack = await retryTransient(() =>
-      this.#o.js.publish(`$KV.${this.#o.bucket}.${next.id}`, encode(next), {
-        expect: { lastSubjectSequence: revision },
-        ttl,
-      }),
+    const ack = await retryTransient(
+      () =>
+        this.#o.js.publish(`$KV.${this.#o.bucket}.${next.id}`, encode(next), {
+          expect: { lastSubjectSequence: revision },
+          ttl,
+        }),
+      retry,
     );
     return ack.seq;
   }
@@ -239,21 +261,45 @@ export class TaskStore {
           return { ok: true, record: current.record, revision: current.revision, changed: false };
         next = res.record;
       }
+      let retried = false;
+      let revision: number | null = null;
       try {
-        const revision = await this.#write(next, current.revision);
-        if (!res.ok) return { ...res, stale: true, record: next };
-        if (next.state !== current.record.state) {
-          this.#o.onTransition?.(current.record, next, ev.type);
-          await this.#followIdempotency(current.record, next);
-        }
-        return { ok: true, record: next, revision, changed: true };
+        revision = await this.#write(next, current.revision, () => (retried = true));
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
-        current = null; // someone else wrote first: re-read and re-decide
+        // A write that was retried may conflict with its own first attempt, which landed
+        // although it timed out: that is success, not someone else's write.
+        const fresh = retried ? await this.get(id) : null;
+        if (fresh !== null && landed(current.record, next, fresh.record)) revision = fresh.revision;
       }
+      if (revision === null) {
+        current = null; // someone else wrote first: re-read and re-decide
+        continue;
+      }
+      if (!res.ok) return { ...res, stale: true, record: next };
+      if (next.state !== current.record.state) {
+        this.#o.onTransition?.(current.record, next, ev.type);
+        await this.#followIdempotency(current.record, next);
+      }
+      return { ok: true, record: next, revision, changed: true };
     }
     throw new DroverError(ErrorCode.Conflict, `task ${id}: too many concurrent updates`, {
       retryable: true,
     });
   }
+}
+
+/**
+ * Whether `fresh` (read after a retried write of `next` over `before` was refused) already
+ * holds that write: it is `next`, or it has moved on from `next` (a state change leaves a
+ * history entry, which later writes keep).
+ */
+export function landed(before: TaskRecord, next: TaskRecord, fresh: TaskRecord): boolean {
+  if (isDeepStrictEqual(fresh, next)) return true;
+  const entry = next.history.at(-1);
+  return (
+    next.state !== before.state &&
+    entry !== undefined &&
+    fresh.history.some((h) => isDeepStrictEqual(h, entry))
+  );
 }
