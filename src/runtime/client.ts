@@ -4,6 +4,7 @@
  */
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { NoRespondersError } from "@nats-io/transport-node";
 import type { z } from "zod";
 import type {
   SubmitTaskRequestInput,
@@ -86,7 +87,7 @@ export class DroverClient {
       const msg = (err as Error).message;
       throw new DroverError(
         ErrorCode.Unavailable,
-        /no responders/i.test(msg)
+        err instanceof NoRespondersError || (err as Error).cause instanceof NoRespondersError
           ? `no Drover scheduler answers on ${subject} (is one running with prefix '${this.#prefix}'?)`
           : `request to ${subject} failed: ${msg}`,
         { retryable: true, cause: err },

@@ -1,45 +1,83 @@
 /**
  * Small helpers around nats.js KV used by the stores.
  */
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  NoRespondersError,
+  TimeoutError,
+} from "@nats-io/transport-node";
+
+/**
+ * The error and the errors it wraps (nats.js wraps a request's failure in a `RequestError`
+ * whose cause says what happened).
+ */
+function* causes(err: unknown): Generator<unknown> {
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    yield e;
+    e = (e as { cause?: unknown }).cause;
+  }
+}
+
+/** The JetStream API error code (`err_code`) of `err` or of what it wraps, if any. */
+function apiCode(err: unknown): number | undefined {
+  for (const e of causes(err)) if (e instanceof JetStreamApiError) return e.code;
+  return undefined;
+}
 
 /** True when a KV `update`/`create` was refused because the revision moved (compare-and-set). */
 export function isRevisionConflict(err: unknown): boolean {
-  const e = err as { message?: string; code?: number; api_error?: { err_code?: number } } | null;
-  const code = e?.api_error?.err_code ?? e?.code;
-  return code === 10071 || /wrong last sequence|key exists/i.test(e?.message ?? "");
-}
-
-/**
- * True when JetStream refused a write because a stream or the server's store is full
- * ("maximum bytes exceeded", "insufficient resources"). Not transient in the retry sense:
- * only retention (or an operator) frees space.
- */
-export function isStoreFull(err: unknown): boolean {
-  const e = err as { message?: string; api_error?: { err_code?: number } } | null;
-  const code = e?.api_error?.err_code;
+  const code = apiCode(err);
   return (
-    code === 10023 ||
-    code === 10047 ||
-    /maximum bytes exceeded|insufficient (storage )?resources|resource limits exceeded/i.test(
-      e?.message ?? "",
-    )
+    code === JetStreamApiCodes.StreamWrongLastSequence ||
+    code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
   );
 }
 
+/** `err_code`s of a write refused for space: a stream at its limits, a store out of room. */
+const STORE_FULL: ReadonlySet<number> = new Set([
+  10002, // JSAccountResourcesExceededErr: "resource limits exceeded for account"
+  10023, // JSInsufficientResourcesErr
+  10047, // JSStorageResourcesExceededErr
+  10077, // JSStreamStoreFailedF: "maximum bytes exceeded", "maximum messages exceeded"
+]);
+
 /**
- * True for a transient failure that the same call may overcome (no responders, timeouts,
- * reconnects, a stream between leaders). A compare-and-set refusal is never transient: its
- * message carries a revision ("wrong last sequence: 2503"), which once matched a bare "503"
- * here and turned every duplicate submit at such a revision into 20 futile retries.
+ * True when JetStream refused a write because a stream or the server's store is full. Not
+ * transient in the retry sense: only retention (or an operator) frees space.
+ */
+export function isStoreFull(err: unknown): boolean {
+  const code = apiCode(err);
+  return code !== undefined && STORE_FULL.has(code);
+}
+
+/**
+ * True for a transient failure that the same call may overcome: a timeout, no responders, a
+ * connection that is down or reconnecting, a JetStream that is (for now) unavailable (status
+ * 503, e.g. a stream between leaders). Classified by nats.js error class and JetStream code,
+ * never by message text: a compare-and-set refusal's message carries a revision ("wrong last
+ * sequence: 2503"), which once matched a bare "503" and turned every duplicate submit at
+ * such a revision into 20 futile retries.
  */
 export function isTransient(err: unknown): boolean {
   if (isRevisionConflict(err) || isStoreFull(err)) return false;
-  const e = err as { message?: string; code?: unknown } | null;
-  if (e?.code === 503 || e?.code === "503") return true;
-  return /no responders|timeout|disconnect|closed|connection|leadership|temporarily unavailable/i.test(
-    e?.message ?? "",
-  );
+  for (const e of causes(err)) {
+    if (
+      e instanceof TimeoutError ||
+      e instanceof NoRespondersError ||
+      e instanceof ConnectionError ||
+      e instanceof ClosedConnectionError ||
+      e instanceof DrainingConnectionError
+    )
+      return true;
+    if (e instanceof JetStreamApiError) return e.status === 503 || e.code === 10167; // too many requests
+    // A status reply (e.g. 503 no responders for the JetStream API, 408 request timeout).
+    if (e instanceof JetStreamError && "code" in e) return e.code === 503 || e.code === 408;
+  }
+  return false;
 }
 
 /** Runs `fn` until it succeeds or a non-transient error occurs, with short backoff. */
@@ -98,4 +136,10 @@ export async function watchAll(
     }
   })();
   return { stop: () => iter.stop(), done };
+}
+
+/** True when `err` says the stream or consumer asked for does not exist (and nothing else). */
+export function isNotFound(err: unknown): boolean {
+  const code = apiCode(err);
+  return code === JetStreamApiCodes.StreamNotFound || code === JetStreamApiCodes.ConsumerNotFound;
 }

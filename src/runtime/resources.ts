@@ -14,7 +14,7 @@ import { Kvm } from "@nats-io/kv";
 import type { KV, KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DroverError, ErrorCode, resourceNames, subjects } from "../protocol/index.ts";
-import { retryTransient } from "./kv-util.ts";
+import { isNotFound, isStoreFull, retryTransient } from "./kv-util.ts";
 
 /** Sizing and timing of the JetStream resources. */
 export interface ResourceOptions {
@@ -219,8 +219,7 @@ async function upgradeStream(
 /** A clear error for a byte limit the server cannot reserve. */
 function storeTooSmall(err: unknown, name: string, maxBytes: number | undefined): unknown {
   if (maxBytes === undefined || maxBytes <= 0) return err;
-  const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-  if (code !== 10023 && !/insufficient (storage )?resources/i.test(String(err))) return err;
+  if (!isStoreFull(err)) return err;
   return new DroverError(
     ErrorCode.CapacityExhausted,
     `NATS cannot reserve ${maxBytes} bytes for ${name}: its JetStream store (max_file_store) is ` +
@@ -231,14 +230,16 @@ function storeTooSmall(err: unknown, name: string, maxBytes: number | undefined)
   );
 }
 
-async function ensureConsumer(
+export async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
   durable: string,
 ): Promise<void> {
   try {
     await jsm.consumers.info(stream, durable);
-  } catch {
+  } catch (err) {
+    // Only a consumer that does not exist is created; any other failure is the caller's.
+    if (!isNotFound(err)) throw err;
     await jsm.consumers.add(stream, {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
@@ -250,13 +251,14 @@ async function ensureConsumer(
   }
 }
 
-async function ensureStream(
+export async function ensureStream(
   jsm: JetStreamManager,
   config: Partial<StreamConfig> & { name: string },
 ): Promise<void> {
   try {
     await jsm.streams.info(config.name);
-  } catch {
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
     await jsm.streams.add(config);
   }
 }

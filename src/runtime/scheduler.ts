@@ -111,6 +111,13 @@ export class Scheduler {
   #kickPending = false;
   #sweep: NodeJS.Timeout | null = null;
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  /**
+   * When this scheduler first saw each assigned or running task in its current state and
+   * epoch, by its own clock. Start timeouts, run-time backstops and heartbeat reconciliation
+   * are measured from here, never from a time written by another host (a worker's
+   * `heartbeatAt`, a previous leader's `assignedAt`): clocks differ between hosts.
+   */
+  readonly #seen = new Map<string, { epoch: number; state: string; at: number }>();
   readonly #reserved = new Map<string, Reservation>();
   readonly #lastAssignedAt = new Map<string, number>();
   /** Workers held back after a failed assignment (no placement loop on a dead or full worker). */
@@ -171,6 +178,8 @@ export class Scheduler {
       ) {
         this.#serial(t.id, () => this.#workerLost(t.id, workerId));
       } else {
+        // A task a previous leader assigned is timed from now: its times are that host's.
+        this.#noteSeen(t);
         this.#arm(t);
       }
     }
@@ -196,6 +205,7 @@ export class Scheduler {
     this.#unlisten = null;
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
+    this.#seen.clear();
     this.#reserved.clear();
     const r = this.#reports;
     this.#reports = null;
@@ -460,7 +470,21 @@ export class Scheduler {
 
   // --- mirror events --------------------------------------------------------------
 
+  /** Records (once per state and epoch) when this scheduler saw an active task; returns it. */
+  #noteSeen(t: MirrorTask): number {
+    if (t.state !== "assigned" && t.state !== "running") {
+      this.#seen.delete(t.id);
+      return Date.now();
+    }
+    const known = this.#seen.get(t.id);
+    if (known !== undefined && known.epoch === t.epoch && known.state === t.state) return known.at;
+    const at = Date.now();
+    this.#seen.set(t.id, { epoch: t.epoch, state: t.state, at });
+    return at;
+  }
+
   #onTask(t: MirrorTask): void {
+    this.#noteSeen(t);
     const r = this.#reserved.get(t.id);
     if (r !== undefined && r.revision !== null && t.revision >= r.revision)
       this.#reserved.delete(t.id);
@@ -498,7 +522,7 @@ export class Scheduler {
       // Acknowledged assignments report `started` at once; one that never does was lost
       // (e.g. the previous leader died between the write and the request): hand it back.
       const epoch = record.epoch;
-      due = (record.assignedAt ?? record.updatedAt) + this.options.startTimeoutMs;
+      due = this.#noteSeen(record) + this.options.startTimeoutMs;
       event = (rec) =>
         rec.epoch === epoch && rec.state === "assigned"
           ? { type: "RELEASE", at: Date.now(), epoch, reason: "not started in time" }
@@ -506,7 +530,7 @@ export class Scheduler {
     } else if (record.state === "running") {
       // The worker aborts and reports at timeoutMs; this is the backstop if it cannot.
       const epoch = record.epoch;
-      due = (record.startedAt ?? record.updatedAt) + record.timeoutMs + this.options.timeoutGraceMs;
+      due = this.#noteSeen(record) + record.timeoutMs + this.options.timeoutGraceMs;
       event = (rec) =>
         rec.epoch === epoch && rec.state === "running"
           ? { type: "TIME_OUT", at: Date.now(), epoch, rand: Math.random() }
@@ -527,7 +551,8 @@ export class Scheduler {
 
   /**
    * A heartbeat lists what the worker runs. A task the leader believes assigned to or running
-   * on it, but missing from a heartbeat written well after the assignment, was lost (an
+   * on it, but missing from a heartbeat that arrived well after the leader saw the assignment,
+   * was lost (an
    * unacknowledged assignment, or a worker that fenced itself and came back): hand it back.
    */
   #reconcile(w: StoredWorker): void {
@@ -539,11 +564,9 @@ export class Scheduler {
     for (const id of ids) {
       const record = this.#d.mirror.tasks.get(id);
       if (record === undefined || this.#reserved.has(id)) continue;
-      const since = record.assignedAt ?? record.updatedAt;
-      if (
-        listed.has(`${id}:${record.epoch}`) ||
-        w.info.heartbeatAt - since < this.options.reconcileAfterMs
-      )
+      // Both times are this host's: when the heartbeat arrived, when the assignment was seen.
+      const since = this.#noteSeen(record);
+      if (listed.has(`${id}:${record.epoch}`) || w.seenAt - since < this.options.reconcileAfterMs)
         continue;
       const epoch = record.epoch;
       this.#serial(id, () =>
