@@ -180,7 +180,7 @@ describe("three-node cluster: partition", () => {
       const body = (await r.json()) as { routes?: { remote_name?: string }[] };
       return new Set((body.routes ?? []).map((x) => x.remote_name)).size;
     };
-    await until(async () => (await routesOf(1)) === 2);
+    await until(async () => (await routesOf(1)) === 2, 30_000, "n2 routed to both peers");
     const nc = await connect({ servers: [cluster.servers()[1]!], maxReconnectAttempts: -1 });
     try {
       // The bucket exists before the cut: a new R3 stream needs all three peers to be placed.
@@ -188,21 +188,29 @@ describe("three-node cluster: partition", () => {
       const kv = await retry(() => new Kvm(nc).create(bucket, { replicas: 3 }));
       await retry(() => kv.put("k", "before"));
       await cluster.disconnect(0);
-      await until(async () => (await routesOf(1)) === 1);
+      await until(async () => (await routesOf(1)) === 1, 30_000, "n2 losing its route to n1");
       // Two of three nodes are a quorum: writes go on during the partition.
       await retry(() => kv.put("k", "during-partition"));
       await cluster.heal(0);
       // After the heal n1 may have a new address (its host port mapping may not follow), so
       // it is observed through its peers: both route to it again, and its replica catches up.
-      await until(async () => (await routesOf(1)) === 2 && (await routesOf(2)) === 2);
+      await until(
+        async () => (await routesOf(1)) === 2 && (await routesOf(2)) === 2,
+        30_000,
+        "both peers routing to n1 again after the heal",
+      );
       const jsm = await retry(() => jetstreamManager(nc));
-      await until(async () => {
-        const info = await jsm.streams.info(`KV_${bucket}`);
-        const peer = (info.cluster?.replicas ?? []).find((r) => r.name === "n1");
-        return (
-          info.cluster?.leader === "n1" || (peer?.current === true && !peer.offline && !peer.lag)
-        );
-      });
+      await until(
+        async () => {
+          const info = await jsm.streams.info(`KV_${bucket}`);
+          const peer = (info.cluster?.replicas ?? []).find((r) => r.name === "n1");
+          return (
+            info.cluster?.leader === "n1" || (peer?.current === true && !peer.offline && !peer.lag)
+          );
+        },
+        30_000,
+        "n1's replica of the bucket catching up",
+      );
       // Read through the stream leader: a KV get may be a direct get that any replica answers,
       // and the healed node can still answer with its old value for a moment.
       const msg = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.k` });
@@ -224,10 +232,25 @@ async function retry<T>(fn: () => Promise<T>, attempts = 40): Promise<T> {
   }
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until `check` holds; on a timeout the error names what was awaited and the last
+ * error `check` threw, so a failure says which step of a scenario did not happen.
+ */
+async function until(
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
+  let last = "";
+  while (
+    !(await check().catch((err: unknown) => {
+      last = err instanceof Error ? err.message : String(err);
+      return false;
+    }))
+  ) {
+    if (Date.now() > deadline)
+      throw new Error(`${what} not met in ${timeoutMs} ms${last ? ` (last error: ${last})` : ""}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
