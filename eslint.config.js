@@ -40,7 +40,7 @@ export default tseslint.config(
     },
   },
   {
-    // Machines and strategies are pure: xstate and the protocol only (DESIGN.md invariant 3).
+    // Machines and strategies are pure: xstate and the protocol only (README.md, "Layout").
     files: ["src/actors/**/*.ts"],
     rules: {
       "no-restricted-imports": [

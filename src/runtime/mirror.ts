@@ -224,11 +224,11 @@ export class Mirror {
     const slot = this.tasks.slotOf(id);
     if (slot === undefined) return;
     this.queue.remove(slot);
-    const t = this.tasks.at(slot);
-    if (t.workerId !== null) {
-      const s = this.byWorker.get(t.workerId);
+    const workerId = this.tasks.workerIdAt(slot);
+    if (workerId !== null) {
+      const s = this.byWorker.get(workerId);
       s?.delete(id);
-      if (s?.size === 0) this.byWorker.delete(t.workerId);
+      if (s?.size === 0) this.byWorker.delete(workerId);
     }
   }
 

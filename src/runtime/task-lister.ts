@@ -7,14 +7,13 @@
  * the page's records come from KV in one batch read). The cursor says which of the two a
  * page ended in and where. A task that finishes while someone pages may appear in both parts.
  */
-import type { ListTasksRequest, TaskRecord, TaskState } from "../protocol/index.ts";
+import type { ListTasksRequest, Subjects, TaskRecord, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode, TASK_STATES, TERMINAL_STATES } from "../protocol/index.ts";
 import type { FinishedEntry, FinishedIndex } from "./finished-index.ts";
 import { finishedAtOf } from "./finished-index.ts";
 import type { Mirror } from "./mirror.ts";
 import type { Listed } from "./task-table.ts";
 import type { TaskStore } from "./task-store.ts";
-import type { Subjects } from "../protocol/index.ts";
 
 const FINISHED: ReadonlySet<TaskState> = new Set(TERMINAL_STATES);
 /** Finished-index entries one request reads at most before it answers with what it found. */

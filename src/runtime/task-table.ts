@@ -159,6 +159,12 @@ export class TaskTable {
     return id;
   }
 
+  /** The worker a task's record names, or null. */
+  workerIdAt(slot: number): string | null {
+    const worker = this.#rows(slot).worker[slot & ROW]!;
+    return worker === NONE ? null : this.#workers.get(worker);
+  }
+
   stateAt(slot: number): TaskState {
     return TASK_STATES[this.#rows(slot).state[slot & ROW]!]!;
   }

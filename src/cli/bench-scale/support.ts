@@ -58,23 +58,25 @@ export const isRetryable = (err: unknown): boolean =>
 
 export const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-export function readCpuTicks(pid: number | undefined): number | null {
+/** Parses `/proc/<pid>/<file>`; null when the process or the file is gone or unparsable. */
+function readProc<T>(
+  pid: number | undefined,
+  file: string,
+  parse: (text: string) => T | null,
+): T | null {
   if (pid === undefined) return null;
   try {
-    return parseStatCpuTicks(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    return parse(readFileSync(`/proc/${pid}/${file}`, "utf8"));
   } catch {
     return null;
   }
 }
 
-export function readRssBytes(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    return parseVmRssBytes(readFileSync(`/proc/${pid}/status`, "utf8"));
-  } catch {
-    return null;
-  }
-}
+export const readCpuTicks = (pid: number | undefined): number | null =>
+  readProc(pid, "stat", parseStatCpuTicks);
+
+export const readRssBytes = (pid: number | undefined): number | null =>
+  readProc(pid, "status", parseVmRssBytes);
 
 /** What the probe watch saw of one runnable task. */
 export interface Seen {
