@@ -40,12 +40,19 @@ export interface SchedulerInput {
   leaseTtlMs: number;
 }
 
-/** Events of the scheduler machine. `at` is the event time in epoch ms (injected clock). */
+/**
+ * Events of the scheduler machine. `at` is the event time in ms on the runtime's clock
+ * (injected; the runtime uses a monotonic one).
+ */
 export type SchedulerEvent =
   /** The lease key is absent, deleted or expired: try to acquire it. */
   | { type: "LEASE_FREE"; at: number }
-  /** This replica created the lease key: it leads under `term`; `revision` is the key's KV revision. */
-  | { type: "ACQUIRED"; at: number; term: number; revision: number }
+  /**
+   * This replica created the lease key: it leads under `term`; `revision` is the key's KV
+   * revision; `leaseTtlMs`, when given, is the TTL the lease is held with from now on (the
+   * leader bucket's, which may differ from the configured one).
+   */
+  | { type: "ACQUIRED"; at: number; term: number; revision: number; leaseTtlMs?: number }
   /** Another replica won the race. */
   | { type: "ACQUIRE_FAILED"; at: number; leaderId: string }
   /** The lease was renewed at KV revision `revision` (must be newer than the last one). */
@@ -108,6 +115,7 @@ const machineSetup = setup({
             leaseRevision: event.revision,
             lastRenewedAt: event.at,
             leaderId: context.replicaId,
+            leaseTtlMs: event.leaseTtlMs ?? context.leaseTtlMs,
           }
         : {},
     ),

@@ -16,7 +16,7 @@ const csv = z
   )
   .pipe(z.array(z.string()).min(1, "at least one NATS URL"));
 
-const ms = (def: number) => z.coerce.number().int().positive().default(def);
+const ttl = z.coerce.number().int().min(100).max(60_000).optional();
 const bytes = (def: number) =>
   z.coerce
     .number()
@@ -37,10 +37,13 @@ export const GlobalConfig = z.object({
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   /** `DROVER_LOG_LEVEL` / `--log-level`. @default "info" */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  /** `DROVER_HEARTBEAT_TTL_MS`: a worker silent for this long is dead. @default 1200 */
-  heartbeatTtlMs: ms(defaultResourceOptions.heartbeatTtlMs),
-  /** `DROVER_LEASE_TTL_MS`: leadership lease. @default 1200 */
-  leaseTtlMs: ms(defaultResourceOptions.leaseTtlMs),
+  /**
+   * `DROVER_HEARTBEAT_TTL_MS`: a worker silent for this long is dead. Unset, a process adopts
+   * the cluster's (1200 for a new cluster); set higher than the cluster's, it raises it.
+   */
+  heartbeatTtlMs: ttl,
+  /** `DROVER_LEASE_TTL_MS`: leadership lease; unset, the cluster's (1200 for a new cluster). */
+  leaseTtlMs: ttl,
   /**
    * `DROVER_RETENTION_MS` (or `drover scheduler --retention-ms`): how long a finished task's record (and its
    * idempotency key) is kept when its submit did not say. @default 86400000 (24 h)

@@ -123,7 +123,7 @@ export const workerCommand: Command = {
     };
     const labels = labelsFlag(values, "label", process.env.DROVER_LABELS);
     const nc = await connectNats({ servers: config.natsUrl, name: "drover-worker" });
-    const buckets = await ensureResources(nc, config.prefix, resourceSettings(config));
+    const buckets = await ensureResources(nc, config.prefix, resourceSettings(config), log);
     const id = (values.id as string | undefined) ?? process.env.DROVER_WORKER_ID;
     const worker = new Worker(
       {
@@ -138,7 +138,7 @@ export const workerCommand: Command = {
         handlers,
         capacity,
         labels,
-        heartbeatTtlMs: config.heartbeatTtlMs,
+        heartbeatTtlMs: buckets.heartbeatTtlMs,
         drainGraceMs: intFlag(values, "drain-grace-ms", 30_000),
       },
     );

@@ -24,3 +24,22 @@ export const TaskTransitionEvent = z.strictObject({
 });
 /** A task state change event. */
 export type TaskTransitionEvent = z.infer<typeof TaskTransitionEvent>;
+
+/**
+ * `<prefix>.events.report.dropped`: the leader gave up on a worker's report because writing
+ * it failed on every delivery (the reports consumer's `max_deliver`).
+ */
+export const ReportDroppedEvent = z.strictObject({
+  v: Version,
+  kind: z.literal("report.dropped"),
+  taskId: TaskId,
+  epoch: z.number().int().min(0),
+  /** The report's kind (`started`, `progress`, `succeeded`, `failed`). */
+  report: z.string(),
+  workerId: z.string(),
+  deliveries: z.number().int().min(1),
+  /** Why the last write failed. */
+  error: z.string(),
+  at: z.number(),
+});
+export type ReportDroppedEvent = z.infer<typeof ReportDroppedEvent>;

@@ -4,6 +4,7 @@
  */
 export * from "./connection.ts";
 export * from "./resources.ts";
+export { ConfigDriftError } from "./drift.ts";
 export * from "./handler.ts";
 export * from "./task-store.ts";
 export * from "./mirror.ts";

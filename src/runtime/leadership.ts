@@ -21,6 +21,7 @@ import {
   leaseExpired,
 } from "../actors/index.ts";
 import { encode } from "../protocol/index.ts";
+import { monotonicMs } from "./clock.ts";
 import { isRevisionConflict } from "./kv-util.ts";
 
 const LEASE_KEY = "lease";
@@ -28,7 +29,10 @@ const LEASE_KEY = "lease";
 export interface LeadershipOptions {
   kv: KV;
   replicaId: string;
-  /** Must equal the leader bucket's TTL. */
+  /**
+   * The lease TTL this replica is configured with. It holds the lease with the leader bucket's
+   * TTL when that is shorter (read at every acquisition), never longer than the server keeps it.
+   */
   leaseTtlMs: number;
   log: Logger;
   onElected(term: number): Promise<void> | void;
@@ -51,7 +55,7 @@ export class Leadership {
   #stopped = false;
   #backstopTimer: NodeJS.Timeout | null = null;
   /** When the last lease write (anyone's) was seen on the watch. */
-  #leaseSeenAt = Date.now();
+  #leaseSeenAt = monotonicMs();
 
   constructor(o: LeadershipOptions) {
     this.#o = o;
@@ -68,21 +72,29 @@ export class Leadership {
     return this.#snap.context.leaderId;
   }
 
+  /** The TTL the lease is held with: the configured one, or the bucket's when shorter. */
+  get #ttl(): number {
+    return this.#snap.context.leaseTtlMs;
+  }
+
   /** Renewals every quarter TTL; the leader stops assigning once a quarter TTL is left. */
   get #margin(): number {
-    return this.#o.leaseTtlMs / 4;
+    return this.#ttl / 4;
   }
 
   /** True while this replica leads and its lease has certainly not lapsed. */
   valid(): boolean {
-    return isLeader(this.#snap) && !leaseExpired(this.#snap.context, Date.now(), this.#margin);
+    return isLeader(this.#snap) && !leaseExpired(this.#snap.context, monotonicMs(), this.#margin);
   }
 
-  /** The time (epoch ms) until which {@link valid} holds without a further renewal; 0 when not leading. */
+  /**
+   * The time on the monotonic clock (`monotonicMs`) until which {@link valid} holds without a
+   * further renewal; 0 when not leading.
+   */
   validUntil(): number {
     const { lastRenewedAt } = this.#snap.context;
     if (!isLeader(this.#snap) || lastRenewedAt === null) return 0;
-    return lastRenewedAt + this.#o.leaseTtlMs - this.#margin;
+    return lastRenewedAt + this.#ttl - this.#margin;
   }
 
   #send(event: SchedulerEvent): boolean {
@@ -102,7 +114,7 @@ export class Leadership {
     void (async () => {
       for await (const e of iter) {
         if (this.#stopped) break;
-        this.#leaseSeenAt = Date.now();
+        this.#leaseSeenAt = monotonicMs();
         if (e.operation === "PUT") {
           const leaderId = (() => {
             try {
@@ -112,7 +124,7 @@ export class Leadership {
             }
           })();
           if (leaderId !== this.#o.replicaId)
-            this.#send({ type: "OBSERVED_LEADER", at: Date.now(), leaderId });
+            this.#send({ type: "OBSERVED_LEADER", at: monotonicMs(), leaderId });
         } else {
           void this.#tryAcquire();
         }
@@ -126,7 +138,7 @@ export class Leadership {
   /** Reads the lease when the watch has been silent for too long (see the file comment). */
   async #backstop(): Promise<void> {
     if (this.#stopped || this.#acquiring || isLeader(this.#snap)) return;
-    if (Date.now() - this.#leaseSeenAt < this.#o.leaseTtlMs * 1.5) return;
+    if (monotonicMs() - this.#leaseSeenAt < this.#o.leaseTtlMs * 1.5) return;
     const current = await this.#o.kv.get(LEASE_KEY).catch(() => undefined);
     if (current === undefined || (current !== null && current.operation === "PUT")) return;
     this.#o.log.warn("lease is free but its expiry was not seen on the watch; competing");
@@ -138,47 +150,58 @@ export class Leadership {
     if (this.#o.mayLead?.() === false) return;
     this.#acquiring = true;
     try {
-      if (!this.#send({ type: "LEASE_FREE", at: Date.now() })) return;
-      const sentAt = Date.now();
+      if (!this.#send({ type: "LEASE_FREE", at: monotonicMs() })) return;
       try {
+        const leaseTtlMs = await this.#heldTtl();
+        const sentAt = monotonicMs();
         const revision = await this.#o.kv.create(
           LEASE_KEY,
-          encode({ replicaId: this.#o.replicaId, since: sentAt }),
+          encode({ replicaId: this.#o.replicaId, since: Date.now() }),
         );
-        if (!this.#send({ type: "ACQUIRED", at: sentAt, term: revision, revision })) return;
+        if (!this.#send({ type: "ACQUIRED", at: sentAt, term: revision, revision, leaseTtlMs }))
+          return;
         this.#o.log.info({ term: revision }, "elected leader");
         this.#scheduleRenew();
         await this.#o.onElected(revision);
       } catch (err) {
         const leaderId = isRevisionConflict(err) ? "other" : "unknown";
         if (!isRevisionConflict(err)) this.#o.log.warn({ err }, "lease acquisition failed");
-        this.#send({ type: "ACQUIRE_FAILED", at: Date.now(), leaderId });
+        this.#send({ type: "ACQUIRE_FAILED", at: monotonicMs(), leaderId });
       }
     } finally {
       this.#acquiring = false;
     }
   }
 
+  /**
+   * The TTL to hold the next lease with: the configured one, or the leader bucket's if that
+   * is shorter (someone lowered it), since the server expires the key by the bucket's.
+   */
+  async #heldTtl(): Promise<number> {
+    const { ttl } = await this.#o.kv.status();
+    return ttl > 0 ? Math.min(ttl, this.#o.leaseTtlMs) : this.#o.leaseTtlMs;
+  }
+
   #scheduleRenew(): void {
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
-    this.#renewTimer = setTimeout(() => void this.#renew(), this.#o.leaseTtlMs / 4);
+    this.#renewTimer = setTimeout(() => void this.#renew(), this.#ttl / 4);
   }
 
   async #renew(): Promise<void> {
     this.#renewTimer = null;
     if (!isLeader(this.#snap) || this.#stopped) return;
-    if (leaseExpired(this.#snap.context, Date.now(), 0))
+    if (leaseExpired(this.#snap.context, monotonicMs(), 0))
       return this.#lose("lease lapsed before it could be renewed");
     if (this.#o.mayLead?.() === false)
       return this.#lose("the scheduling thread stopped answering; letting the lease go");
     const { leaseRevision, term } = this.#snap.context;
-    const sentAt = Date.now();
+    const sentAt = monotonicMs();
     try {
       const revision = await this.#o.kv.update(
         LEASE_KEY,
         encode({ replicaId: this.#o.replicaId, term }),
         leaseRevision ?? 0,
-        this.#o.leaseTtlMs / 2,
+        this.#ttl / 2,
       );
       // Measured from when the request was sent: the server may have applied it any time after.
       this.#send({ type: "RENEWED", at: sentAt, revision });
@@ -186,14 +209,14 @@ export class Leadership {
     } catch (err) {
       if (isRevisionConflict(err)) return this.#lose("lease taken over (revision moved)");
       this.#o.log.warn({ err: (err as Error).message }, "lease renewal failed; retrying");
-      if (leaseExpired(this.#snap.context, Date.now(), this.#margin))
+      if (leaseExpired(this.#snap.context, monotonicMs(), this.#margin))
         return this.#lose("lease could not be renewed in time");
       this.#scheduleRenew();
     }
   }
 
   async #lose(reason: string): Promise<void> {
-    if (!this.#send({ type: "LEASE_LOST", at: Date.now(), reason })) return;
+    if (!this.#send({ type: "LEASE_LOST", at: monotonicMs(), reason })) return;
     this.#o.log.warn({ reason }, "lost leadership");
     await this.#o.onDeposed(reason);
     // The key may already be free (expired while we were paused): compete again.
@@ -207,7 +230,7 @@ export class Leadership {
     const rev = this.#snap.context.leaseRevision;
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
     this.#renewTimer = null;
-    this.#send({ type: "RESIGN", at: Date.now() });
+    this.#send({ type: "RESIGN", at: monotonicMs() });
     // onDeposed stops assigning synchronously (before its first await); the lease can be
     // released at once, and in-flight work (all compare-and-set) drains meanwhile.
     const deposed = Promise.resolve(this.#o.onDeposed("resigned"));
@@ -220,7 +243,7 @@ export class Leadership {
   async stop(): Promise<void> {
     await this.resign();
     this.#stopped = true;
-    this.#send({ type: "STOP", at: Date.now() });
+    this.#send({ type: "STOP", at: monotonicMs() });
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
     if (this.#backstopTimer !== null) clearInterval(this.#backstopTimer);
     this.#watch?.stop();

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Kvm } from "@nats-io/kv";
 import { pino } from "pino";
+import { monotonicMs } from "./clock.ts";
 import { connectNats } from "./connection.ts";
 import { retryTransient } from "./kv-util.ts";
 import { Leadership } from "./leadership.ts";
@@ -50,7 +51,7 @@ const leadership: Leadership = new Leadership({
   onElected: (term) => post({ type: "elected", term }),
   onDeposed: (reason) => post({ type: "deposed", reason }),
   onChange: () => {
-    Atomics.store(shared, VALID_UNTIL, BigInt(leadership.validUntil()));
+    Atomics.store(shared, VALID_UNTIL, BigInt(Math.floor(leadership.validUntil())));
     post({
       type: "state",
       state: leadership.state,
@@ -59,7 +60,7 @@ const leadership: Leadership = new Leadership({
     });
   },
   mayLead: () => {
-    const silentMs = Date.now() - Number(Atomics.load(shared, ALIVE_AT));
+    const silentMs = monotonicMs() - Number(Atomics.load(shared, ALIVE_AT));
     if (silentMs <= data.watchdogMs) return true;
     log.warn({ silentMs, watchdogMs: data.watchdogMs }, "main thread unresponsive");
     return false;

@@ -16,10 +16,14 @@
  */
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
+import { monotonicMs } from "./clock.ts";
 
-/** Index in the shared array: epoch ms until which the lease is held (0: not leading). */
+/**
+ * Index in the shared array: time on the monotonic clock (`monotonicMs`, the same in every
+ * thread of the process) until which the lease is held (0: not leading).
+ */
 export const VALID_UNTIL = 0;
-/** Index in the shared array: epoch ms at which the main thread last stamped it. */
+/** Index in the shared array: monotonic time at which the main thread last stamped it. */
 export const ALIVE_AT = 1;
 
 /** What the thread is started with (structured-cloned). */
@@ -97,12 +101,13 @@ export class LeaseThread {
 
   /** True while this replica leads and its lease has certainly not lapsed. */
   valid(): boolean {
-    return Date.now() < Number(Atomics.load(this.#shared, VALID_UNTIL));
+    return monotonicMs() < Number(Atomics.load(this.#shared, VALID_UNTIL));
   }
 
   /** Starts the thread; resolves once it is connected and has made its first election move. */
   async start(): Promise<void> {
-    const stamp = (): void => void Atomics.store(this.#shared, ALIVE_AT, BigInt(Date.now()));
+    const stamp = (): void =>
+      void Atomics.store(this.#shared, ALIVE_AT, BigInt(Math.floor(monotonicMs())));
     stamp();
     this.#stamp = setInterval(stamp, 100);
     this.#stamp.unref();

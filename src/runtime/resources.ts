@@ -1,6 +1,6 @@
 /**
  * Idempotent set-up of Drover's streams and buckets. Safe to run from every process at start:
- * what exists is kept, what is missing is created.
+ * what is missing is created, what exists is brought to this version's configuration.
  */
 import {
   AckPolicy,
@@ -9,26 +9,34 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import type { ConsumerConfig, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { KV, KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
 import { DroverError, ErrorCode, resourceNames, subjects } from "../protocol/index.ts";
+import type { Spec, TtlDecision } from "./drift.ts";
+import { ConfigDriftError, planDrift, resolveTtl } from "./drift.ts";
 import { isNotFound, isStoreFull, retryTransient } from "./kv-util.ts";
 
 /** Sizing and timing of the JetStream resources. */
 export interface ResourceOptions {
   /** Replicas of every stream and bucket (1 for one node, 3 for a production cluster). @default 1 */
   replicas: number;
-  /** Heartbeat TTL of the workers bucket: a worker not seen for this long is dead. @default 1200 */
-  heartbeatTtlMs: number;
-  /** Leadership lease TTL. @default 1200 */
-  leaseTtlMs: number;
+  /**
+   * Heartbeat TTL of the workers bucket: a worker not seen for this long is dead. Left out, a
+   * process adopts the bucket's (see `resolveTtl` in drift.ts). @default 1200 for a new bucket
+   */
+  heartbeatTtlMs: number | undefined;
+  /** Leadership lease TTL; left out, the bucket's. @default 1200 for a new bucket */
+  leaseTtlMs: number | undefined;
   /**
    * How long the server keeps the marker a finished record leaves when its retention runs out
    * (so `get` can say "expired" rather than "never existed"). @default 900_000 (15 min)
    */
   expiryMarkerTtlMs: number;
+  /** Deliveries of one worker report before it is given up on. @default {@link REPORT_MAX_DELIVER} */
+  reportMaxDeliver: number;
   /**
    * Byte limits of the data streams and buckets (-1: none). They keep the data below what the
    * server allows, so the leader lease and the heartbeats always have room: a full task store
@@ -47,11 +55,25 @@ export interface ResourceOptions {
 
 const MiB = 1_048_576;
 
+/** TTL of a new workers bucket. */
+export const DEFAULT_HEARTBEAT_TTL_MS = 1_200;
+/** TTL of a new leader bucket. */
+export const DEFAULT_LEASE_TTL_MS = 1_200;
+
+/**
+ * How often the leader's reports consumer delivers one report before it is given up on (the
+ * leader records the last failure: see the scheduler's report handling). A failed write is
+ * retried after 0.1, 0.2, 0.4 … 5 s, so 100 deliveries span about eight minutes: long
+ * enough for retention to free a full store, short of forever.
+ */
+export const REPORT_MAX_DELIVER = 100;
+
 export const defaultResourceOptions: ResourceOptions = {
   replicas: 1,
-  heartbeatTtlMs: 1_200,
-  leaseTtlMs: 1_200,
+  heartbeatTtlMs: undefined,
+  leaseTtlMs: undefined,
   expiryMarkerTtlMs: 900_000,
+  reportMaxDeliver: REPORT_MAX_DELIVER,
   maxBytes: {
     tasks: 1_024 * MiB,
     idempotency: 128 * MiB,
@@ -69,30 +91,45 @@ export interface Buckets {
   idempotency: KV;
 }
 
+/** The buckets, and the TTLs the cluster runs with (which every process must use). */
+export interface Resources extends Buckets {
+  heartbeatTtlMs: number;
+  leaseTtlMs: number;
+}
+
 const ns = (ms: number): number => ms * 1_000_000;
 
-/** Creates (or opens) every stream and bucket Drover needs and returns the buckets. */
 /** {@link ResourceOptions} as callers give them: anything left out takes its default. */
 export type ResourceSettings = Partial<Omit<ResourceOptions, "maxBytes">> & {
   maxBytes?: Partial<ResourceOptions["maxBytes"]>;
 };
 
+/**
+ * Creates every stream and bucket Drover needs, brings existing ones to the configuration this
+ * version needs (see drift.ts), and returns the buckets with the cluster's TTLs. Throws a
+ * {@link ConfigDriftError}, saying what to run, when an existing resource cannot be brought
+ * up to date.
+ */
 export async function ensureResources(
   nc: NatsConnection,
   prefix: string,
   options: ResourceSettings = {},
-): Promise<Buckets> {
+  log?: Pick<Logger, "info">,
+): Promise<Resources> {
   // Every step is idempotent, and a cluster that is still forming (no JetStream meta leader
   // yet, a stream between leaders) answers with timeouts for a while: try again, for about
   // half a minute, rather than let a process fail at start-up.
-  return await retryTransient(() => ensureResourcesOnce(nc, prefix, options), { attempts: 40 });
+  return await retryTransient(() => ensureResourcesOnce(nc, prefix, options, log), {
+    attempts: 40,
+  });
 }
 
 async function ensureResourcesOnce(
   nc: NatsConnection,
   prefix: string,
   options: ResourceSettings,
-): Promise<Buckets> {
+  log: Pick<Logger, "info"> | undefined,
+): Promise<Resources> {
   const o = {
     ...defaultResourceOptions,
     ...options,
@@ -108,7 +145,10 @@ async function ensureResourcesOnce(
       .catch((err: unknown) => {
         throw storeTooSmall(err, name, opts.max_bytes);
       });
+  const heartbeatTtl = o.heartbeatTtlMs ?? DEFAULT_HEARTBEAT_TTL_MS;
+  const leaseTtl = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
 
+  // 1. Create what is missing (an existing bucket or stream is opened as it is).
   const [tasks, workers, leader, idempotency] = await Promise.all([
     // Per-message TTLs: a finished record carries its retention and expires by itself.
     kv(names.buckets.tasks, {
@@ -119,13 +159,13 @@ async function ensureResourcesOnce(
     // Expired heartbeats leave a PURGE marker that the leader's watch sees: a dead worker is an event, not a sweep.
     kv(names.buckets.workers, {
       history: 1,
-      ttl: o.heartbeatTtlMs,
-      markerTTL: Math.max(o.heartbeatTtlMs * 4, 5_000),
+      ttl: heartbeatTtl,
+      markerTTL: Math.max(heartbeatTtl * 4, 5_000),
     }),
     kv(names.buckets.leader, {
       history: 1,
-      ttl: o.leaseTtlMs,
-      markerTTL: Math.max(o.leaseTtlMs * 4, 5_000),
+      ttl: leaseTtl,
+      markerTTL: Math.max(leaseTtl * 4, 5_000),
     }),
     // No bucket TTL: an entry lives while its task does, then expires with its own TTL.
     kv(names.buckets.idempotency, {
@@ -134,86 +174,211 @@ async function ensureResourcesOnce(
       max_bytes: o.maxBytes.idempotency,
     }),
   ]);
-  // Buckets created by versions before per-message TTLs: allow them (NATS can turn this on
-  // for an existing stream, never off) and drop the idempotency bucket's blanket TTL.
-  await Promise.all([
-    upgradeStream(jsm, `KV_${names.buckets.tasks}`, {
-      markerTtlMs: o.expiryMarkerTtlMs,
-      clearMaxAge: false,
-      maxBytes: o.maxBytes.tasks,
-    }),
-    upgradeStream(jsm, `KV_${names.buckets.idempotency}`, {
-      markerTtlMs: 1_000,
-      clearMaxAge: true,
-      maxBytes: o.maxBytes.idempotency,
-    }),
-  ]);
-  await Promise.all([
-    ensureStream(jsm, {
-      name: names.streams.reports,
-      subjects: [subj.reportsWildcard],
-      retention: RetentionPolicy.Workqueue,
-      num_replicas: o.replicas,
-      duplicate_window: ns(120_000),
-      max_bytes: o.maxBytes.reports,
-    }),
-    ensureStream(jsm, {
-      name: names.streams.events,
-      subjects: [subj.eventsWildcard],
-      retention: RetentionPolicy.Limits,
-      max_age: ns(3_600_000),
-      max_msgs: 1_000_000,
-      // Limits retention discards the oldest events when full: events never block a write.
-      max_bytes: o.maxBytes.events,
-      num_replicas: o.replicas,
-    }),
-    // The index of finished tasks: one small entry per finish, expiring with its record (its
-    // TTL is the record's retention). Full, it drops its oldest entries: those tasks can still
-    // be read by id, they are no longer listed.
-    ensureStream(jsm, {
-      name: names.streams.finished,
-      subjects: [subj.finishedWildcard],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      allow_msg_ttl: true,
-      allow_direct: true,
-      duplicate_window: ns(120_000),
-      max_bytes: o.maxBytes.finished,
-      num_replicas: o.replicas,
-    }),
-  ]);
+  const streams = streamSpecs(names, subj, o);
+  await Promise.all(
+    streams.flatMap((s) => (s.create === undefined ? [] : [ensureStream(jsm, s.create)])),
+  );
   // The leader's durable consumer of worker reports. Any leader resumes it where the last stopped.
-  await ensureConsumer(jsm, names.streams.reports, "leader");
-  return { tasks, workers, leader, idempotency };
+  const reportConsumer = reportConsumerConfig(o.reportMaxDeliver);
+  await ensureConsumer(jsm, names.streams.reports, "leader", reportConsumer);
+
+  // 2. Bring what existed to the current configuration, or say why it cannot be.
+  const refusals: string[] = [];
+  await Promise.all(
+    streams.map(async (s) => {
+      const { config } = await jsm.streams.info(s.name);
+      const plan = planDrift(s.name, config, s.spec);
+      for (const r of plan.refusals)
+        refusals.push(
+          `${r}. NATS cannot change this on an existing stream: stop every Drover process, ` +
+            `copy out what you need, delete it (\`nats stream rm ${s.name}\`) and start again`,
+        );
+      if (plan.changes.length === 0 || plan.refusals.length > 0) return;
+      await jsm.streams.update(s.name, { ...config, ...plan.patch }).catch((err: unknown) => {
+        throw storeTooSmall(err, s.name, plan.patch.max_bytes);
+      });
+      log?.info({ stream: s.name, changes: plan.changes }, "brought a stream up to date");
+    }),
+  );
+  const consumer = await jsm.consumers.info(names.streams.reports, "leader");
+  const cplan = planDrift(`consumer ${names.streams.reports}/leader`, consumer.config, {
+    fixed: { ack_policy: AckPolicy.Explicit },
+    enforce: reportConsumer,
+  });
+  for (const r of cplan.refusals)
+    refusals.push(
+      `${r}. NATS cannot change this on an existing consumer: stop every scheduler, run ` +
+        `\`nats consumer rm ${names.streams.reports} leader\` and start again (unread reports are kept)`,
+    );
+  if (cplan.changes.length > 0 && cplan.refusals.length === 0) {
+    await jsm.consumers.update(names.streams.reports, "leader", cplan.patch);
+    log?.info({ consumer: "leader", changes: cplan.changes }, "brought a consumer up to date");
+  }
+
+  // 3. The TTLs: raised when asked for more, adopted when not given, never lowered.
+  const ttl = async (
+    bucket: string,
+    configured: number | undefined,
+    fallback: number,
+    env: string,
+  ): Promise<number> => {
+    const r = await reconcileTtl(jsm, bucket, configured, fallback);
+    if (r.kind === "refuse") {
+      refusals.push(
+        `the ${bucket} bucket's TTL is ${r.bucketMs} ms, and this process is configured with ` +
+          `${env}=${r.configuredMs}. A process must not run with a shorter TTL than the bucket's ` +
+          "while others may run with the longer one. Start it with " +
+          `${env}=${r.bucketMs} (or without ${env}, to adopt the bucket's); or, to lower it, ` +
+          `stop every Drover process, run \`nats kv edit ${bucket} --ttl ${r.configuredMs}ms\` ` +
+          "and start them again",
+      );
+      return r.bucketMs;
+    }
+    if (r.kind === "raise") log?.info({ bucket, ttlMs: r.ms }, "raised the bucket's TTL");
+    return r.ms;
+  };
+  const [heartbeatTtlMs, leaseTtlMs] = await Promise.all([
+    ttl(names.buckets.workers, o.heartbeatTtlMs, heartbeatTtl, "DROVER_HEARTBEAT_TTL_MS"),
+    ttl(names.buckets.leader, o.leaseTtlMs, leaseTtl, "DROVER_LEASE_TTL_MS"),
+  ]);
+  if (refusals.length > 0) throw new ConfigDriftError(refusals);
+  return { tasks, workers, leader, idempotency, heartbeatTtlMs, leaseTtlMs };
+}
+
+/** The leader's reports consumer: Drover's own settings (editable on an existing consumer). */
+function reportConsumerConfig(maxDeliver: number): Partial<ConsumerConfig> {
+  return {
+    // A report delivered to a leader that then died is redelivered to the next one after this.
+    ack_wait: ns(5_000),
+    max_ack_pending: 4_096,
+    max_deliver: maxDeliver,
+  };
+}
+
+interface StreamPlanInput {
+  name: string;
+  /** Set for the plain streams, created here when missing (buckets are created by `Kvm`). */
+  create?: Partial<StreamConfig> & { name: string };
+  spec: Spec<StreamConfig>;
+}
+
+/** Every stream (the buckets' included) with the configuration this version needs. */
+function streamSpecs(
+  names: ReturnType<typeof resourceNames>,
+  subj: ReturnType<typeof subjects>,
+  o: ResourceOptions,
+): StreamPlanInput[] {
+  const file = { storage: StorageType.File };
+  const limits = { retention: RetentionPolicy.Limits, ...file };
+  const reports = {
+    name: names.streams.reports,
+    subjects: [subj.reportsWildcard],
+    retention: RetentionPolicy.Workqueue,
+    num_replicas: o.replicas,
+    duplicate_window: ns(120_000),
+    max_bytes: o.maxBytes.reports,
+  };
+  const events = {
+    name: names.streams.events,
+    subjects: [subj.eventsWildcard],
+    retention: RetentionPolicy.Limits,
+    max_age: ns(3_600_000),
+    max_msgs: 1_000_000,
+    // Limits retention discards the oldest events when full: events never block a write.
+    max_bytes: o.maxBytes.events,
+    num_replicas: o.replicas,
+  };
+  // The index of finished tasks: one small entry per finish, expiring with its record (its
+  // TTL is the record's retention). Full, it drops its oldest entries: those tasks can still
+  // be read by id, they are no longer listed.
+  const finished = {
+    name: names.streams.finished,
+    subjects: [subj.finishedWildcard],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    allow_msg_ttl: true,
+    allow_direct: true,
+    duplicate_window: ns(120_000),
+    max_bytes: o.maxBytes.finished,
+    num_replicas: o.replicas,
+  };
+  // A bucket whose keys expire must leave a marker, or no one sees the expiry.
+  const bucket = (
+    name: string,
+    markerTtlMs: number,
+    extra: Pick<Spec<StreamConfig>, "enforce" | "ifUnset"> = {},
+  ): StreamPlanInput => ({
+    name: `KV_${name}`,
+    spec: {
+      fixed: limits,
+      enforce: { allow_msg_ttl: true, ...extra.enforce },
+      ifUnset: { subject_delete_marker_ttl: ns(markerTtlMs), ...extra.ifUnset },
+    },
+  });
+  const heartbeatTtl = o.heartbeatTtlMs ?? DEFAULT_HEARTBEAT_TTL_MS;
+  const leaseTtl = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  return [
+    bucket(names.buckets.tasks, o.expiryMarkerTtlMs, { ifUnset: { max_bytes: o.maxBytes.tasks } }),
+    // Versions before per-message TTLs gave this bucket a blanket TTL: entries now expire
+    // with their task.
+    bucket(names.buckets.idempotency, 1_000, {
+      enforce: { max_age: 0 },
+      ifUnset: { max_bytes: o.maxBytes.idempotency },
+    }),
+    bucket(names.buckets.workers, Math.max(heartbeatTtl * 4, 5_000)),
+    bucket(names.buckets.leader, Math.max(leaseTtl * 4, 5_000)),
+    {
+      name: reports.name,
+      create: reports,
+      spec: {
+        fixed: { retention: RetentionPolicy.Workqueue, ...file },
+        enforce: { subjects: reports.subjects, duplicate_window: reports.duplicate_window },
+        ifUnset: { max_bytes: reports.max_bytes },
+      },
+    },
+    {
+      name: events.name,
+      create: events,
+      spec: {
+        fixed: limits,
+        enforce: { subjects: events.subjects, max_age: events.max_age, max_msgs: events.max_msgs },
+        ifUnset: { max_bytes: events.max_bytes },
+      },
+    },
+    {
+      name: finished.name,
+      create: finished,
+      spec: {
+        fixed: limits,
+        enforce: {
+          subjects: finished.subjects,
+          allow_msg_ttl: true,
+          allow_direct: true,
+          duplicate_window: finished.duplicate_window,
+        },
+        ifUnset: { max_bytes: finished.max_bytes },
+      },
+    },
+  ];
 }
 
 /**
- * Brings a bucket created by an older version up to date where NATS allows it: per-message
- * TTLs (can be turned on, never off), no blanket TTL on the idempotency bucket, and a byte
- * limit where it had none. A byte limit someone set is left alone, so processes started
- * with different settings never undo each other's.
+ * Applies `resolveTtl` to a bucket, reading it again after a raise: of two processes raising
+ * it at once to different values, the larger wins, and the other one sees it.
  */
-async function upgradeStream(
+async function reconcileTtl(
   jsm: JetStreamManager,
-  stream: string,
-  o: { markerTtlMs: number; clearMaxAge: boolean; maxBytes: number },
-): Promise<void> {
-  const { config } = await jsm.streams.info(stream);
-  const unlimited = config.max_bytes === undefined || config.max_bytes <= 0;
-  const wantBytes = unlimited && o.maxBytes > 0;
-  if (config.allow_msg_ttl === true && !(o.clearMaxAge && config.max_age !== 0) && !wantBytes)
-    return;
-  await jsm.streams
-    .update(stream, {
-      ...config,
-      allow_msg_ttl: true,
-      subject_delete_marker_ttl: config.subject_delete_marker_ttl || ns(o.markerTtlMs),
-      ...(o.clearMaxAge ? { max_age: 0 } : {}),
-      ...(wantBytes ? { max_bytes: o.maxBytes } : {}),
-    })
-    .catch((err: unknown) => {
-      throw storeTooSmall(err, stream, wantBytes ? o.maxBytes : undefined);
-    });
+  bucket: string,
+  configuredMs: number | undefined,
+  defaultMs: number,
+): Promise<TtlDecision> {
+  const stream = `KV_${bucket}`;
+  for (let round = 0; ; round++) {
+    const { config } = await jsm.streams.info(stream);
+    const d = resolveTtl(Math.round(config.max_age / 1_000_000), configuredMs, defaultMs);
+    if (d.kind !== "raise" || round >= 5) return d;
+    await jsm.streams.update(stream, { ...config, max_age: ns(d.ms) });
+  }
 }
 
 /** A clear error for a byte limit the server cannot reserve. */
@@ -234,6 +399,7 @@ export async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
   durable: string,
+  config: Partial<ConsumerConfig> = reportConsumerConfig(REPORT_MAX_DELIVER),
 ): Promise<void> {
   try {
     await jsm.consumers.info(stream, durable);
@@ -244,9 +410,7 @@ export async function ensureConsumer(
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      // A report delivered to a leader that then died is redelivered to the next one after this.
-      ack_wait: ns(5_000),
-      max_ack_pending: 4_096,
+      ...config,
     });
   }
 }

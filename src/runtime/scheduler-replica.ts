@@ -21,7 +21,7 @@ import { retryTransient } from "./kv-util.ts";
 import { Mirror } from "./mirror.ts";
 import { processStats } from "./process-stats.ts";
 import type { Buckets, ResourceSettings } from "./resources.ts";
-import { defaultResourceOptions, ensureResources } from "./resources.ts";
+import { ensureResources } from "./resources.ts";
 import type { SchedulerOptions } from "./scheduler.ts";
 import { Scheduler } from "./scheduler.ts";
 import { TaskStore } from "./task-store.ts";
@@ -93,8 +93,10 @@ export class SchedulerReplica {
 
   async start(): Promise<void> {
     const { prefix } = this.#o;
-    const leaseTtlMs = this.#o.resources?.leaseTtlMs ?? defaultResourceOptions.leaseTtlMs;
-    this.#buckets = await ensureResources(this.#nc, prefix, { ...this.#o.resources, leaseTtlMs });
+    const resources = await ensureResources(this.#nc, prefix, this.#o.resources, this.#log);
+    this.#buckets = resources;
+    // The cluster's TTLs, which may be longer than this replica's settings (never shorter).
+    const { leaseTtlMs, heartbeatTtlMs } = resources;
     this.#js = jetstream(this.#nc);
     const subj = subjects(prefix);
     const names = resourceNames(prefix);
@@ -127,11 +129,7 @@ export class SchedulerReplica {
       onRetry: (err, what) =>
         this.#log.warn({ err: (err as Error).message, what }, "task store call failed; retrying"),
     });
-    const mirror = new Mirror(
-      this.#buckets,
-      this.#log,
-      this.#o.resources?.heartbeatTtlMs ?? defaultResourceOptions.heartbeatTtlMs,
-    );
+    const mirror = new Mirror(this.#buckets, this.#log, heartbeatTtlMs);
     this.#mirror = mirror;
     await mirror.start();
     const scheduler = new Scheduler({

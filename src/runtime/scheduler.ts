@@ -24,6 +24,7 @@ import {
 } from "../actors/index.ts";
 import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
 import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
+import type { ReportDroppedEvent } from "../protocol/index.ts";
 import { isStoreFull } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
@@ -76,6 +77,8 @@ export interface SchedulerDeps {
 export interface SchedulerStats {
   assignments: number;
   refusedReports: number;
+  /** Reports given up on: their write failed on every delivery (see `#reportFailed`). */
+  droppedReports: number;
   acceptedCompletions: number;
   workersLost: number;
   requeuedOnWorkerLoss: number;
@@ -106,6 +109,7 @@ export class Scheduler {
   #term: number | null = null;
   #valid: () => boolean = () => false;
   #reports: ConsumerMessages | null = null;
+  #reportMaxDeliver = Infinity;
   #reportsDone: Promise<void> | null = null;
   #unlisten: (() => void) | null = null;
   #kickPending = false;
@@ -133,6 +137,7 @@ export class Scheduler {
     this.stats = deps.stats ?? {
       assignments: 0,
       refusedReports: 0,
+      droppedReports: 0,
       acceptedCompletions: 0,
       workersLost: 0,
       requeuedOnWorkerLoss: 0,
@@ -612,6 +617,10 @@ export class Scheduler {
       while (term !== null && this.#term === term) {
         try {
           const consumer = await js.consumers.get(reportsStream, "leader");
+          // The consumer's own bound (set by ensureResources), so the last delivery is known.
+          const { config } = await consumer.info(true);
+          const max = config.max_deliver ?? -1;
+          this.#reportMaxDeliver = max > 0 ? max : Infinity;
           const messages = await consumer.consume({ max_messages: 512 });
           this.#reports = messages;
           if (this.#term !== term) await messages.close();
@@ -637,29 +646,68 @@ export class Scheduler {
       return;
     }
     this.#serial(report.taskId, async () => {
-      const res = await this.#d.store.apply(
-        report.taskId,
-        () => eventFromReport(report, Date.now(), Math.random()),
-        // The mirror usually holds the latest revision: one KV write instead of a read and a write.
-        { countStale: true, known: this.#d.mirror.known(report.taskId) },
-      );
-      if (!res.ok && res.stale) {
-        this.stats.refusedReports++;
-        this.#d.log.info(
-          {
-            taskId: report.taskId,
-            epoch: report.epoch,
-            kind: report.kind,
-            workerId: report.workerId,
-            reason: res.reason,
-          },
-          "stale report refused",
-        );
-      } else if (res.ok && res.changed && report.kind === "succeeded") {
-        this.stats.acceptedCompletions++;
+      try {
+        await this.#applyReport(report);
+        m.ack();
+      } catch (err) {
+        this.#reportFailed(m, report, err);
+        throw err;
       }
-      m.ack();
     });
+  }
+
+  async #applyReport(report: Report): Promise<void> {
+    const res = await this.#d.store.apply(
+      report.taskId,
+      () => eventFromReport(report, Date.now(), Math.random()),
+      // The mirror usually holds the latest revision: one KV write instead of a read and a write.
+      { countStale: true, known: this.#d.mirror.known(report.taskId) },
+    );
+    if (!res.ok && res.stale) {
+      this.stats.refusedReports++;
+      this.#d.log.info(
+        {
+          taskId: report.taskId,
+          epoch: report.epoch,
+          kind: report.kind,
+          workerId: report.workerId,
+          reason: res.reason,
+        },
+        "stale report refused",
+      );
+    } else if (res.ok && res.changed && report.kind === "succeeded") {
+      this.stats.acceptedCompletions++;
+    }
+  }
+
+  /**
+   * A report whose write failed comes back soon (with a growing delay) rather than after the
+   * consumer's ack wait, up to the consumer's `max_deliver`. The last failure is recorded (an
+   * error log, `droppedReports`, and a `report.dropped` event) and the report terminated, so
+   * that it is never redelivered forever. Its task is not lost: a task whose report never lands
+   * is timed out by the run backstop and retried under its retry policy.
+   */
+  #reportFailed(m: JsMsg, report: Report, err: unknown): void {
+    const deliveries = m.info.deliveryCount;
+    if (deliveries < this.#reportMaxDeliver) {
+      m.nak(Math.min(5_000, 100 * 2 ** (deliveries - 1)));
+      return;
+    }
+    this.stats.droppedReports++;
+    const dropped: ReportDroppedEvent = {
+      v: 1,
+      kind: "report.dropped",
+      taskId: report.taskId,
+      epoch: report.epoch,
+      report: report.kind,
+      workerId: report.workerId,
+      deliveries,
+      error: err instanceof Error ? err.message : String(err),
+      at: Date.now(),
+    };
+    this.#d.log.error(dropped, "report dropped: its write failed on every delivery");
+    this.#d.nc.publish(this.#d.subjects.event("report.dropped"), encode(dropped));
+    m.term("its write failed on every delivery");
   }
 }
 

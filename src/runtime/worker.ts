@@ -38,8 +38,9 @@ import {
   safeDecode,
 } from "../protocol/index.ts";
 import type { HandlerMap } from "./handler.ts";
+import { monotonicMs } from "./clock.ts";
 import { retryTransient } from "./kv-util.ts";
-import { defaultResourceOptions } from "./resources.ts";
+import { DEFAULT_HEARTBEAT_TTL_MS } from "./resources.ts";
 
 export interface WorkerOptions {
   /** Unique worker id. @default "<host>-<pid>-<random>" */
@@ -48,7 +49,11 @@ export interface WorkerOptions {
   /** Total capacity. @default { cpu: 1, memoryMb: 1024, slots: 4 } */
   capacity?: Resources;
   labels?: Record<string, string>;
-  /** Must equal the workers bucket TTL. @default 1200 */
+  /**
+   * The heartbeat TTL. The worker runs with the workers bucket's TTL when that is shorter (it
+   * reads it at start), since the server expires its heartbeat by the bucket's.
+   * @default the bucket's (1200 when it has none)
+   */
   heartbeatTtlMs?: number;
   /** On drain, running tasks get this long to finish before they are handed back. @default 30000 */
   drainGraceMs?: number;
@@ -99,7 +104,8 @@ export class Worker {
   readonly id: string;
   readonly stats: WorkerStats = { executions: 0, succeeded: 0, failed: 0, fenced: 0 };
   readonly #d: WorkerDeps;
-  readonly #o: Required<Omit<WorkerOptions, "id">>;
+  readonly #o: Required<Omit<WorkerOptions, "id" | "heartbeatTtlMs">> & { heartbeatTtlMs: number };
+  readonly #configuredTtlMs: number | undefined;
   #snap: WorkerSnapshot;
   readonly #running = new Map<string, Execution>();
   /** Finished executions of the last 30 s (at most 512), listed in heartbeats. */
@@ -113,6 +119,12 @@ export class Worker {
   #fenceTimer: NodeJS.Timeout | null = null;
   #startedAt = Date.now();
   #stopped = false;
+  #draining: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  /** The heartbeat being written, if any (closing waits for it before removing the key). */
+  #beat: Promise<void> | null = null;
+  /** Why running tasks are handed back (said in their `released` reports). */
+  #releaseReason = "worker draining";
   #idle: (() => void) | null = null;
 
   constructor(deps: WorkerDeps, options: WorkerOptions) {
@@ -123,13 +135,18 @@ export class Worker {
       handlers: options.handlers,
       capacity: options.capacity ?? { cpu: 1, memoryMb: 1024, slots: 4 },
       labels: options.labels ?? {},
-      heartbeatTtlMs: options.heartbeatTtlMs ?? defaultResourceOptions.heartbeatTtlMs,
+      heartbeatTtlMs: options.heartbeatTtlMs ?? DEFAULT_HEARTBEAT_TTL_MS,
       drainGraceMs: options.drainGraceMs ?? 30_000,
       progressIntervalMs: options.progressIntervalMs ?? 250,
       startedReportDelayMs: options.startedReportDelayMs ?? 20,
       version: options.version ?? "0.1.0",
     };
-    this.#snap = initialWorkerSnapshot({
+    this.#configuredTtlMs = options.heartbeatTtlMs;
+    this.#snap = this.#initialSnapshot();
+  }
+
+  #initialSnapshot(): WorkerSnapshot {
+    return initialWorkerSnapshot({
       workerId: this.id,
       capacity: this.#o.capacity,
       heartbeatTtlMs: this.#o.heartbeatTtlMs,
@@ -156,8 +173,13 @@ export class Worker {
 
   async start(): Promise<void> {
     const { nc, subjects } = this.#d;
+    const { ttl } = await retryTransient(() => this.#d.workersKv.status());
+    if (ttl > 0) {
+      this.#o.heartbeatTtlMs = Math.min(ttl, this.#configuredTtlMs ?? ttl);
+      this.#snap = this.#initialSnapshot();
+    }
     this.#startedAt = Date.now();
-    this.#send({ type: "CONNECTED", at: Date.now() });
+    this.#send({ type: "CONNECTED", at: monotonicMs() });
     this.#subs = [
       nc.subscribe(subjects.workerAssign(this.id), {
         callback: (err, msg) => (err ? undefined : this.#onAssign(msg)),
@@ -210,7 +232,7 @@ export class Worker {
   }
 
   async #heartbeat(): Promise<void> {
-    const sentAt = Date.now();
+    const sentAt = monotonicMs();
     await this.#d.workersKv.put(this.id, encode(this.#info()), {
       timeout: this.#o.heartbeatTtlMs / 2,
     });
@@ -229,11 +251,15 @@ export class Worker {
   #scheduleHeartbeat(): void {
     if (this.#stopped) return;
     this.#hbTimer = setTimeout(() => {
-      this.#heartbeat()
+      const beat = this.#heartbeat()
         .catch((err: unknown) =>
           this.#log.warn({ err: (err as Error).message }, "heartbeat failed"),
         )
-        .finally(() => this.#scheduleHeartbeat());
+        .finally(() => {
+          this.#beat = null;
+          this.#scheduleHeartbeat();
+        });
+      this.#beat = beat;
     }, this.#o.heartbeatTtlMs / 3);
   }
 
@@ -241,7 +267,7 @@ export class Worker {
   #checkFence(): void {
     const s = this.state;
     if (s !== "ready.idle" && s !== "ready.busy" && s !== "draining") return;
-    if (!heartbeatOverdue(this.#snap.context, Date.now(), this.#o.heartbeatTtlMs / 4)) return;
+    if (!heartbeatOverdue(this.#snap.context, monotonicMs(), this.#o.heartbeatTtlMs / 4)) return;
     this.#log.error(
       { workerId: this.id, running: this.#running.size },
       "heartbeat lease lost: fencing (aborting running tasks, no reports)",
@@ -253,7 +279,7 @@ export class Worker {
         new DroverError(ErrorCode.Unavailable, "worker fenced: heartbeat lease lost"),
       );
     }
-    this.#send({ type: "LEASE_LOST", at: Date.now() });
+    this.#send({ type: "LEASE_LOST", at: monotonicMs() });
   }
 
   #reply(msg: Msg, body: unknown): void {
@@ -298,13 +324,13 @@ export class Worker {
       existing.controller.abort(
         new DroverError(ErrorCode.Conflict, "superseded by a newer assignment"),
       );
-      this.#send({ type: "TASK_FINISHED", at: Date.now(), taskId: a.taskId });
+      this.#send({ type: "TASK_FINISHED", at: monotonicMs(), taskId: a.taskId });
       this.#running.delete(a.taskId);
     }
     if (
       !this.#send({
         type: "ASSIGN",
-        at: Date.now(),
+        at: monotonicMs(),
         taskId: a.taskId,
         epoch: a.epoch,
         resources: a.resources,
@@ -433,7 +459,12 @@ export class Worker {
       if (exec.outcome === "timed_out")
         report = { kind: "timed_out", taskId: a.taskId, epoch: a.epoch };
       if (exec.outcome === "released")
-        report = { kind: "released", taskId: a.taskId, epoch: a.epoch, reason: "worker draining" };
+        report = {
+          kind: "released",
+          taskId: a.taskId,
+          epoch: a.epoch,
+          reason: this.#releaseReason,
+        };
       // Fenced and cancelled executions report nothing: the task is someone else's now.
       const sent = report !== null ? this.#report(report, exec) : Promise.resolve();
       // The slot is free as soon as the handler is done, before the report's acknowledgement:
@@ -444,7 +475,7 @@ export class Worker {
         // Only a reported execution is "finished, report in flight"; a fenced one is simply gone.
         if (report !== null) this.#recent.push({ taskId: a.taskId, epoch: a.epoch, at: now });
         this.#running.delete(a.taskId);
-        this.#send({ type: "TASK_FINISHED", at: Date.now(), taskId: a.taskId });
+        this.#send({ type: "TASK_FINISHED", at: monotonicMs(), taskId: a.taskId });
       }
       this.#outbox.add(sent);
       await sent;
@@ -475,11 +506,16 @@ export class Worker {
 
   /**
    * Graceful stop: takes no new work, lets running tasks finish within the grace period,
-   * hands back what is left, removes its heartbeat so the leader knows at once.
+   * hands back what is left, removes its heartbeat so the leader knows at once. Every call
+   * returns the same promise.
    */
-  async drain(graceMs = this.#o.drainGraceMs): Promise<void> {
-    if (this.#stopped) return;
-    this.#send({ type: "DRAIN", at: Date.now(), graceMs });
+  drain(graceMs = this.#o.drainGraceMs): Promise<void> {
+    this.#draining ??= this.#closing ?? this.#drain(graceMs);
+    return this.#draining;
+  }
+
+  async #drain(graceMs: number): Promise<void> {
+    this.#send({ type: "DRAIN", at: monotonicMs(), graceMs });
     this.#log.info({ workerId: this.id, running: this.#running.size, graceMs }, "draining");
     await this.#heartbeat().catch(() => undefined);
     if (this.#running.size > 0) {
@@ -488,26 +524,47 @@ export class Worker {
         setTimeout(resolve, graceMs).unref();
       });
     }
-    for (const e of this.#running.values()) {
-      e.outcome ??= "released";
-      e.controller.abort(
-        new DroverError(ErrorCode.Unavailable, "worker draining: task handed back"),
-      );
-    }
-    await Promise.allSettled([...this.#running.values()].map((e) => e.done));
-    await Promise.allSettled([...this.#outbox]);
-    this.#send({ type: "DRAINED", at: Date.now() });
+    await this.#handBack("worker draining");
+    this.#send({ type: "DRAINED", at: monotonicMs() });
     await this.close();
   }
 
-  /** Stops at once: no drain (tests and fatal errors). */
-  async close(): Promise<void> {
-    if (this.#stopped) return;
+  /** Aborts every running handler, handing its task back, and waits for them and the reports in flight. */
+  async #handBack(reason: string): Promise<void> {
+    this.#releaseReason = reason;
+    for (const e of this.#running.values()) {
+      e.outcome ??= "released";
+      e.controller.abort(new DroverError(ErrorCode.Unavailable, `${reason}: task handed back`));
+    }
+    await Promise.allSettled([...this.#running.values()].map((e) => e.done));
+    await Promise.allSettled([...this.#outbox]);
+  }
+
+  /**
+   * Stops at once, without a grace period (tests, fatal errors, a second signal), in an order
+   * that never lets a task run twice: take no more work, abort the running handlers and hand
+   * their tasks back, wait for them and for the reports in flight, and only then remove the
+   * heartbeat (which lets the leader place this worker's tasks elsewhere). Every call returns
+   * the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    for (const s of this.#subs) s.unsubscribe();
+    if (this.#running.size > 0) {
+      // Heartbeats go on meanwhile, saying "draining", so nothing new is offered.
+      this.#send({ type: "DRAIN", at: monotonicMs(), graceMs: 0 });
+      await this.#handBack("worker closed");
+    }
     this.#stopped = true;
     if (this.#hbTimer !== null) clearTimeout(this.#hbTimer);
     if (this.#fenceTimer !== null) clearInterval(this.#fenceTimer);
-    for (const s of this.#subs) s.unsubscribe();
-    this.#send({ type: "STOP", at: Date.now() });
+    // A heartbeat landing after the delete would bring the key back until its TTL.
+    await this.#beat;
+    this.#send({ type: "STOP", at: monotonicMs() });
     await this.#d.workersKv.delete(this.id).catch(() => undefined);
     this.#log.info({ workerId: this.id }, "stopped");
   }
