@@ -38,6 +38,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       maxPingOut: 2,
       // Async stack traces build an Error per request: a fifth of the leader's CPU under load.
       noAsyncTraces: true,
+      reconnectToServer: (pool, info) => (info === null ? null : nextServer(pool)),
     });
   } catch (err) {
     throw new DroverError(
@@ -49,6 +50,51 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       },
     );
   }
+}
+
+/**
+ * The server a reconnect dials: never the one just lost first (nats.js would dial the same
+ * server again after the first connection, and a dead one costs a whole connect timeout);
+ * a server the user listed before one the cluster advertised (an advertised address may be
+ * another name of the server just lost); of those, the one dialled longest ago.
+ */
+export function nextServer<S extends { lastConnect: number; gossiped: boolean }>(
+  pool: readonly S[],
+): S | null {
+  if (pool.length < 2) return null;
+  const last = pool.reduce((a, b) => (b.lastConnect > a.lastConnect ? b : a));
+  const rank = (s: S): number => (s === last ? 2 : s.gossiped ? 1 : 0);
+  return pool.reduce((a, b) =>
+    rank(b) < rank(a) || (rank(b) === rank(a) && b.lastConnect < a.lastConnect) ? b : a,
+  );
+}
+
+/**
+ * Sends a ping and, if no pong comes back within `ms`, forces a reconnect, which moves the
+ * connection to another server of the pool. A server that was SIGKILLed or cut off sends no
+ * RST, and the client's own pings only find the dead link after seconds; a caller with a
+ * deadline of its own (a worker's heartbeat) runs this next to each call that must not miss
+ * it. `cancel` ends the check (call it once the call is done); `reconnected` resolves if the
+ * check forced a reconnect (the call in flight is then lost: start it again).
+ */
+export function reconnectIfSilent(
+  nc: NatsConnection,
+  ms: number,
+): { cancel(): void; reconnected: Promise<void> } {
+  let answered = false;
+  nc.flush().then(
+    () => (answered = true),
+    () => undefined,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const reconnected = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      if (answered || nc.isClosed()) return;
+      resolve();
+      nc.reconnect().catch(() => undefined);
+    }, ms);
+  });
+  return { cancel: () => clearTimeout(timer), reconnected };
 }
 
 /** A JetStream client on `nc` (publishes wait for the stream's acknowledgement). */

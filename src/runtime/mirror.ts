@@ -14,6 +14,8 @@ import {
   TERMINAL_STATES,
   WorkerInfo,
 } from "../protocol/index.ts";
+import { ChangeRing } from "./change-ring.ts";
+import { monotonicMs } from "./clock.ts";
 import { watchAll } from "./kv-util.ts";
 import type { MirrorTask } from "./mirror-task.ts";
 import type { Buckets } from "./resources.ts";
@@ -54,6 +56,8 @@ export class Mirror {
    */
   readonly queue = new QueueIndex(this.tasks.order);
   readonly workers = new Map<string, StoredWorker>();
+  /** Which tasks changed lately (a new leader re-publishes their last state change). */
+  readonly changes = new ChangeRing();
   /** Active (assigned/running) task ids by worker. */
   readonly byWorker = new Map<string, Set<string>>();
   /**
@@ -186,6 +190,7 @@ export class Mirror {
       return;
     }
     const slot = this.tasks.set(record, e.revision);
+    this.changes.note(record.id, monotonicMs());
     if (record.state === "queued") this.queue.add(slot, this.tasks.shapeAt(slot));
     const workerId = record.workerId;
     if (workerId !== null && (record.state === "assigned" || record.state === "running")) {

@@ -284,6 +284,8 @@ function streamSpecs(
     retention: RetentionPolicy.Limits,
     max_age: ns(3_600_000),
     max_msgs: 1_000_000,
+    // Events carry de-duplicating ids: a new leader re-publishes the last 10 s (scheduler-replica.ts).
+    duplicate_window: ns(120_000),
     // Limits retention discards the oldest events when full: events never block a write.
     max_bytes: o.maxBytes.events,
     num_replicas: o.replicas,
@@ -341,7 +343,12 @@ function streamSpecs(
       create: events,
       spec: {
         fixed: limits,
-        enforce: { subjects: events.subjects, max_age: events.max_age, max_msgs: events.max_msgs },
+        enforce: {
+          subjects: events.subjects,
+          max_age: events.max_age,
+          max_msgs: events.max_msgs,
+          duplicate_window: events.duplicate_window,
+        },
         ifUnset: { max_bytes: events.max_bytes },
       },
     },

@@ -10,10 +10,12 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { StrategyName } from "../actors/index.ts";
-import type { TaskTransitionEvent } from "../protocol/index.ts";
-import { encode, resourceNames, subjects } from "../protocol/index.ts";
+import type { Subjects } from "../protocol/index.ts";
+import { resourceNames, subjects } from "../protocol/index.ts";
 import { ApiService } from "./api.ts";
 import { CapacityGate } from "./capacity.ts";
+import { monotonicMs } from "./clock.ts";
+import { EventOutbox } from "./event-outbox.ts";
 import { Leadership } from "./leadership.ts";
 import { LeaseThread } from "./lease-thread.ts";
 import { FinishedIndex } from "./finished-index.ts";
@@ -25,6 +27,14 @@ import { ensureResources } from "./resources.ts";
 import type { SchedulerOptions } from "./scheduler.ts";
 import { Scheduler } from "./scheduler.ts";
 import { TaskStore } from "./task-store.ts";
+import { publishTransition, republishLast, transitionEvent } from "./task-events.ts";
+
+/**
+ * How far back a new leader re-publishes state changes: well beyond a lease TTL (the longest
+ * a dead leader can have been writing unnoticed) and within the events stream's duplicate
+ * window (2 min), so that nothing already stored is stored again.
+ */
+const REPUBLISH_WINDOW_MS = 10_000;
 
 export interface ReplicaOptions {
   prefix: string;
@@ -64,6 +74,7 @@ export class SchedulerReplica {
   #scheduler: Scheduler | null = null;
   #leadership: Election | null = null;
   #api: ApiService | null = null;
+  #events: EventOutbox | null = null;
   #closed = false;
 
   constructor(nc: NatsConnection, log: Logger, options: ReplicaOptions) {
@@ -101,7 +112,10 @@ export class SchedulerReplica {
     const subj = subjects(prefix);
     const names = resourceNames(prefix);
     // Every state change is also published on `<prefix>.events.task.<state>` (kept for an
-    // hour in the events stream) for dashboards and `nats sub`; fire-and-forget.
+    // hour in the events stream) for dashboards and `nats sub`, through JetStream, at least
+    // once, with a de-duplicating id (see event-outbox.ts).
+    const events = new EventOutbox(this.#js, this.#log);
+    this.#events = events;
     const finished = new FinishedIndex(this.#js, names.streams.finished, subj);
     const store = new TaskStore(this.#buckets.tasks, {
       js: this.#js,
@@ -109,23 +123,8 @@ export class SchedulerReplica {
       bucket: names.buckets.tasks,
       idempotencyBucket: names.buckets.idempotency,
       ...(this.#o.retentionMs !== undefined ? { retentionMs: this.#o.retentionMs } : {}),
-      onTransition: (before, after, event) => {
-        const e: TaskTransitionEvent = {
-          v: 1,
-          kind: "task",
-          taskId: after.id,
-          type: after.type,
-          from: before.state,
-          to: after.state,
-          event,
-          epoch: after.epoch,
-          term: after.term,
-          attempt: after.attempt,
-          workerId: after.workerId ?? before.workerId,
-          at: after.updatedAt,
-        };
-        this.#nc.publish(subj.event(`task.${after.state}`), encode(e));
-      },
+      onTransition: (before, after, event) =>
+        publishTransition(events, subj, transitionEvent(before, after, event)),
       onRetry: (err, what) =>
         this.#log.warn({ err: (err as Error).message, what }, "task store call failed; retrying"),
     });
@@ -139,6 +138,7 @@ export class SchedulerReplica {
       mirror,
       subjects: subj,
       reportsStream: names.streams.reports,
+      events,
       log: this.#log,
       options: {
         ...this.#o.scheduler,
@@ -150,7 +150,11 @@ export class SchedulerReplica {
       replicaId: this.replicaId,
       leaseTtlMs,
       log: this.#log,
-      onElected: (term: number): Promise<void> => scheduler.lead(term, () => leadership.valid()),
+      onElected: async (term: number): Promise<void> => {
+        // What the last leader wrote just before it died may never have been published.
+        this.#republishRecent(store, events, subj, mirror);
+        await scheduler.lead(term, () => leadership.valid());
+      },
       onDeposed: (): Promise<void> => scheduler.stepDown(),
     };
     const thread = this.#o.leaseThread;
@@ -192,6 +196,20 @@ export class SchedulerReplica {
     this.#log.info({ prefix, strategy: scheduler.options.strategy }, "ready");
   }
 
+  /**
+   * Re-publishes, in the background, the last state change of every task whose record this
+   * replica saw change in the last {@link REPUBLISH_WINDOW_MS}; the events stream drops the
+   * ones it holds already.
+   */
+  #republishRecent(store: TaskStore, events: EventOutbox, subj: Subjects, mirror: Mirror): void {
+    const ids = mirror.changes.since(monotonicMs() - REPUBLISH_WINDOW_MS);
+    republishLast(store, events, subj, ids)
+      .then((n) => this.#log.info({ events: n }, "re-published the last changes of recent tasks"))
+      .catch((err: unknown) =>
+        this.#log.warn({ err: (err as Error).message }, "re-publishing recent events failed"),
+      );
+  }
+
   /** Graceful stop: hands leadership over at once, then stops serving. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -199,6 +217,7 @@ export class SchedulerReplica {
     await this.#leadership?.stop();
     await this.#scheduler?.stepDown();
     await this.#api?.stop();
+    await this.#events?.flush();
     this.#mirror?.stop();
   }
 

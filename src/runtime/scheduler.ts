@@ -25,6 +25,7 @@ import {
 import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
 import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
 import type { ReportDroppedEvent } from "../protocol/index.ts";
+import type { EventOutbox } from "./event-outbox.ts";
 import { isStoreFull } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
@@ -68,6 +69,8 @@ export interface SchedulerDeps {
   mirror: Mirror;
   subjects: Subjects;
   reportsStream: string;
+  /** Where events go (through JetStream, de-duplicated). */
+  events: EventOutbox;
   log: Logger;
   options?: Partial<SchedulerOptions>;
   /** Counters shared with metrics. */
@@ -706,7 +709,11 @@ export class Scheduler {
       at: Date.now(),
     };
     this.#d.log.error(dropped, "report dropped: its write failed on every delivery");
-    this.#d.nc.publish(this.#d.subjects.event("report.dropped"), encode(dropped));
+    this.#d.events.publish(
+      this.#d.subjects.event("report.dropped"),
+      encode(dropped),
+      `report.dropped:${report.taskId}:${report.epoch}:${report.kind}`,
+    );
     m.term("its write failed on every delivery");
   }
 }

@@ -39,6 +39,7 @@ import {
 } from "../protocol/index.ts";
 import type { HandlerMap } from "./handler.ts";
 import { monotonicMs } from "./clock.ts";
+import { reconnectIfSilent } from "./connection.ts";
 import { retryTransient } from "./kv-util.ts";
 import { DEFAULT_HEARTBEAT_TTL_MS } from "./resources.ts";
 
@@ -87,6 +88,8 @@ export interface WorkerStats {
   succeeded: number;
   failed: number;
   fenced: number;
+  /** Reconnects forced because the server did not answer a ping during a heartbeat. */
+  reconnects: number;
 }
 
 /** A report without the fields the worker fills in. */
@@ -102,7 +105,13 @@ const sanitize = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, "-").slice(
 
 export class Worker {
   readonly id: string;
-  readonly stats: WorkerStats = { executions: 0, succeeded: 0, failed: 0, fenced: 0 };
+  readonly stats: WorkerStats = {
+    executions: 0,
+    succeeded: 0,
+    failed: 0,
+    fenced: 0,
+    reconnects: 0,
+  };
   readonly #d: WorkerDeps;
   readonly #o: Required<Omit<WorkerOptions, "id" | "heartbeatTtlMs">> & { heartbeatTtlMs: number };
   readonly #configuredTtlMs: number | undefined;
@@ -233,9 +242,26 @@ export class Worker {
 
   async #heartbeat(): Promise<void> {
     const sentAt = monotonicMs();
-    await this.#d.workersKv.put(this.id, encode(this.#info()), {
-      timeout: this.#o.heartbeatTtlMs / 2,
+    // A heartbeat stuck on a dead server would outlast the fencing deadline (3/4 TTL) before
+    // the client noticed: a server that does not answer a ping within a sixth of the TTL is
+    // left for another one, and the heartbeat is sent again there at once.
+    const probe = reconnectIfSilent(this.#d.nc, this.#o.heartbeatTtlMs / 6);
+    const moved = probe.reconnected.then(() => {
+      this.stats.reconnects++;
+      this.#log.warn({ workerId: this.id }, "NATS server silent during a heartbeat; reconnecting");
+      throw new DroverError(ErrorCode.Unavailable, "NATS server silent; reconnecting");
     });
+    try {
+      await Promise.race([
+        this.#d.workersKv.put(this.id, encode(this.#info()), {
+          timeout: this.#o.heartbeatTtlMs / 2,
+        }),
+        moved,
+      ]);
+    } finally {
+      probe.cancel();
+      moved.catch(() => undefined);
+    }
     const s = this.state;
     if (s === "registering" || s === "fenced") {
       if (this.#send({ type: "REGISTERED", at: sentAt }))
@@ -248,19 +274,23 @@ export class Worker {
     }
   }
 
-  #scheduleHeartbeat(): void {
+  /** The next heartbeat in a third of the TTL, or soon after a failed one. */
+  #scheduleHeartbeat(retry = false): void {
     if (this.#stopped) return;
+    const delayMs = retry ? 50 : this.#o.heartbeatTtlMs / 3;
     this.#hbTimer = setTimeout(() => {
+      let failed = false;
       const beat = this.#heartbeat()
-        .catch((err: unknown) =>
-          this.#log.warn({ err: (err as Error).message }, "heartbeat failed"),
-        )
+        .catch((err: unknown) => {
+          failed = true;
+          this.#log.warn({ err: (err as Error).message }, "heartbeat failed");
+        })
         .finally(() => {
           this.#beat = null;
-          this.#scheduleHeartbeat();
+          this.#scheduleHeartbeat(failed);
         });
       this.#beat = beat;
-    }, this.#o.heartbeatTtlMs / 3);
+    }, delayMs);
   }
 
   /** Self-fencing: a worker that could not renew its heartbeat in time stops its tasks. */

@@ -38,8 +38,8 @@ export interface ChaosOptions {
 
 /**
  * The test harness failed, not the system under test: a docker command erred (the engine
- * could not freeze a container, say) or a step did not finish in time. Scenarios run once
- * more on a fresh cluster after one; a broken invariant is an assertion error, never this.
+ * could not freeze a container, say). Scenarios run once more on a fresh cluster after one;
+ * a broken invariant or a step that hangs is never this.
  */
 export class HarnessError extends Error {}
 
@@ -53,6 +53,12 @@ async function inject(...args: string[]): Promise<void> {
 }
 
 export class ChaosCluster implements AsyncDisposable {
+  /**
+   * Client-visible unavailability: the longest time one submit took to be accepted when it
+   * needed more than one try (a refusal or a timeout, then a retry), and how many did.
+   */
+  longestSubmitWaitMs = 0;
+  retriedSubmits = 0;
   /** Clusters not yet disposed: a test that times out never reaches its `await using` cleanup. */
   static readonly live = new Set<ChaosCluster>();
   readonly prefix = uniquePrefix("chaos");
@@ -202,6 +208,7 @@ export class ChaosCluster implements AsyncDisposable {
           const idempotencyKey = `${this.prefix}-${next++}`;
           const payload = { ms: ms() };
           let tries = 0;
+          const sentAt = performance.now();
           // Gives up at once when the cluster is gone (a scenario that failed or was re-run).
           const { id } = await retry(async () => {
             try {
@@ -220,6 +227,14 @@ export class ChaosCluster implements AsyncDisposable {
             }
           });
           ids.push(id);
+          // What a client saw: how long this submit took to be accepted, through its retries.
+          if (tries > 1) {
+            this.retriedSubmits++;
+            this.longestSubmitWaitMs = Math.max(
+              this.longestSubmitWaitMs,
+              Math.round(performance.now() - sentAt),
+            );
+          }
         }
       }),
     );

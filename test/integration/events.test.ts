@@ -1,0 +1,129 @@
+/**
+ * Events are delivered at least once, each with a de-duplicating id. They used to be
+ * published fire-and-forget after the write: an events stream that was briefly unavailable,
+ * or a leader that died between its write and its publish, lost them for good.
+ */
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { describe, expect, it } from "vitest";
+import { resourceNames } from "../../src/protocol/index.ts";
+import type { TaskTransitionEvent } from "../../src/protocol/index.ts";
+import { ensureResources, TaskStore } from "../../src/runtime/index.ts";
+import { eventId } from "../../src/runtime/task-events.ts";
+import examples from "../../src/examples/handlers.ts";
+import { startDrover, TEST_MAX_BYTES } from "../fixtures/drover.ts";
+import { useNats } from "../fixtures/nats.ts";
+
+const env = useNats();
+
+interface Stored {
+  id: string | undefined;
+  event: TaskTransitionEvent;
+}
+
+/** Every task event in the prefix's events stream, with its message id. */
+async function storedEvents(prefix: string): Promise<Stored[]> {
+  const jsm = await jetstreamManager(env.nc);
+  const stream = resourceNames(prefix).streams.events;
+  const { state } = await jsm.streams.info(stream);
+  const out: Stored[] = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m === null || !m.subject.includes(".events.task.")) continue;
+    out.push({
+      id: m.header.get("Nats-Msg-Id") || undefined,
+      event: m.json<TaskTransitionEvent>(),
+    });
+  }
+  return out;
+}
+
+const states = (events: Stored[], taskId: string): string[] =>
+  events.filter((e) => e.event.taskId === taskId).map((e) => e.event.to);
+
+describe("task events", () => {
+  it("every state change is stored once, under its own id", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    await d.addWorker({ id: "w1", handlers: examples });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await d.client.submit({ type: "echo", payload: i })).id);
+    for (const id of ids) await d.client.wait(id, { signal: AbortSignal.timeout(30_000) });
+    await d.waitFor(
+      async () =>
+        (await storedEvents(d.prefix)).filter((e) => e.event.to === "succeeded").length === 5,
+      "5 succeeded events",
+    );
+    const events = await storedEvents(d.prefix);
+    for (const id of ids) {
+      const record = await d.client.get(id);
+      expect(states(events, id)).toEqual(record.history.map((h) => h.to));
+    }
+    for (const e of events) expect(e.id).toBe(eventId(e.event));
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+
+  it("an event that cannot be stored for a while is stored once the stream is back", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    await d.addWorker({ id: "w1", handlers: examples });
+    const jsm = await jetstreamManager(env.nc);
+    const stream = resourceNames(d.prefix).streams.events;
+    await jsm.streams.delete(stream);
+    const { id } = await d.client.submit({ type: "echo", payload: "while the stream was gone" });
+    expect((await d.client.wait(id, { signal: AbortSignal.timeout(30_000) })).state).toBe(
+      "succeeded",
+    );
+    await ensureResources(env.nc, d.prefix, { maxBytes: TEST_MAX_BYTES });
+    await d.waitFor(
+      async () => states(await storedEvents(d.prefix), id).includes("succeeded"),
+      "the succeeded event",
+      20_000,
+    );
+    const record = await d.client.get(id);
+    expect(states(await storedEvents(d.prefix), id)).toEqual(record.history.map((h) => h.to));
+  });
+
+  it("a new leader publishes what the old one wrote but never published", async () => {
+    await using d = await startDrover({ servers: env.nats.servers, schedulers: 2 });
+    const { id } = await d.client.submit({ type: "nobody-runs-this" });
+    await d.waitFor(
+      async () =>
+        states(await storedEvents(d.prefix), id).length === 0 &&
+        (await d.client.get(id)).state === "queued",
+      "queued",
+    );
+    const follower = d.replicas.find((r) => !r.leading)!;
+    await d.waitFor(
+      () => follower.mirror?.tasks.revisionOf(id) !== undefined,
+      "the follower has it",
+    );
+    // A write whose event never left its process (it died right after the write): written
+    // here, with no event.
+    const tasks = await new Kvm(env.nc).open(resourceNames(d.prefix).buckets.tasks);
+    const store = new TaskStore(tasks, {
+      js: jetstream(env.nc),
+      bucket: resourceNames(d.prefix).buckets.tasks,
+      idempotencyBucket: resourceNames(d.prefix).buckets.idempotency,
+    });
+    const res = await store.apply(id, () => ({
+      type: "CANCEL",
+      at: Date.now(),
+      reason: "by the dead leader",
+    }));
+    expect(res.ok).toBe(true);
+    // A finished task leaves the mirror once the mirror has seen it finish.
+    await d.waitFor(
+      () => follower.mirror?.tasks.revisionOf(id) === undefined,
+      "the follower saw the write",
+    );
+    await d.leader()!.close();
+    await d.waitFor(() => follower.leading, "the follower leads");
+    await d.waitFor(
+      async () => states(await storedEvents(d.prefix), id).includes("cancelled"),
+      "the cancelled event",
+      20_000,
+    );
+    const cancelled = (await storedEvents(d.prefix)).filter((e) => e.event.taskId === id);
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]!.event).toMatchObject({ from: "queued", to: "cancelled", event: "CANCEL" });
+  });
+});
