@@ -16,6 +16,11 @@ export interface TaskContext<P = JsonValue> {
   progress: (value: JsonValue) => void;
   /** 1 on the first run, counting every assignment. */
   attempt: number;
+  /**
+   * The assignment's epoch: a new one each time the task is placed. Two executions with the
+   * same epoch would be the same assignment run twice, which Drover never does.
+   */
+  epoch: number;
   log: Logger;
 }
 

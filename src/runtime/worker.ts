@@ -443,6 +443,7 @@ export class Worker {
               payload: a.payload,
               signal: controller.signal,
               attempt: a.attempt,
+              epoch: a.epoch,
               log,
               progress: (value) => {
                 pendingProgress = { value };

@@ -9,6 +9,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { resourceNames, TERMINAL_STATES } from "../../src/protocol/index.ts";
 import type { TaskRecord, TaskTransitionEvent } from "../../src/protocol/index.ts";
 
+/** One execution, as the chaos handler records it before it works. */
+export interface Execution {
+  taskId: string;
+  attempt: number;
+  epoch: number;
+  workerId: string;
+}
+
 export interface CheckReport {
   submitted: number;
   records: number;
@@ -27,9 +35,16 @@ export interface CheckReport {
   completions: number;
   /** Handler executions recorded by the handlers themselves. */
   executions: number;
-  /** Succeeded tasks with no recorded execution (impossible unless something is wrong). */
+  /**
+   * Succeeded tasks whose accepted completion (the record's epoch, attempt and worker) matches
+   * no execution the handlers recorded: a completion that no handler produced.
+   */
   completedWithoutExecution: string[];
-  /** (taskId, epoch) pairs assigned more than once, from the events stream. */
+  /**
+   * (taskId, epoch) pairs assigned more than once: seen twice in the events stream, run by
+   * more than one worker (the handlers' own records), or assigned under the same (or an older)
+   * epoch twice in a record's history.
+   */
   duplicateAssignments: string[];
   /** Late reports refused (sum of the records' refusedReports). */
   refusedReports: number;
@@ -96,20 +111,52 @@ export async function check(
   }
   const stored = (await kv.status()).values;
   const P = prefix.toUpperCase();
-  const executions = await readStream<{ taskId: string; attempt: number }>(nc, `${P}_CHAOS`);
+  const executions = await readStream<Execution>(nc, `${P}_CHAOS`);
   const events = await readStream<TaskTransitionEvent>(
     nc,
     resourceNames(prefix).streams.events,
     `${prefix}.events.task.assigned`,
   );
-  const execByTask = new Map<string, number>();
-  for (const e of executions) execByTask.set(e.taskId, (execByTask.get(e.taskId) ?? 0) + 1);
+  return analyse({ ids, records, stored, executions, assigned: events });
+}
+
+/** What the checker read, for {@link analyse}. */
+export interface CheckInput {
+  ids: string[];
+  records: Map<string, TaskRecord>;
+  stored: number;
+  executions: Execution[];
+  assigned: TaskTransitionEvent[];
+}
+
+/** The checker's verdict on what it read: a pure function, tested on its own. */
+export function analyse({
+  ids,
+  records,
+  stored,
+  executions,
+  assigned: events,
+}: CheckInput): CheckReport {
+  // Executions by (task, epoch): the workers that ran that assignment, by attempt.
+  const execByEpoch = new Map<string, Execution[]>();
+  for (const e of executions) {
+    const k = `${e.taskId}:${e.epoch}`;
+    const list = execByEpoch.get(k);
+    if (list === undefined) execByEpoch.set(k, [e]);
+    else list.push(e);
+  }
   const assignedByEpoch = new Map<string, number>();
   for (const e of events)
     assignedByEpoch.set(
       `${e.taskId}:${e.epoch}`,
       (assignedByEpoch.get(`${e.taskId}:${e.epoch}`) ?? 0) + 1,
     );
+  const duplicates = new Set(
+    [...assignedByEpoch].filter(([, n]) => n > 1).map(([k]) => `${k} (events)`),
+  );
+  for (const [k, list] of execByEpoch)
+    if (new Set(list.map((e) => e.workerId)).size > 1)
+      duplicates.add(`${k} (run by ${list.map((e) => e.workerId).join(", ")})`);
 
   const report: CheckReport = {
     submitted: ids.length,
@@ -123,7 +170,7 @@ export async function check(
     completions: 0,
     executions: executions.length,
     completedWithoutExecution: [],
-    duplicateAssignments: [...assignedByEpoch].filter(([, n]) => n > 1).map(([k]) => k),
+    duplicateAssignments: [...duplicates],
     refusedReports: 0,
     assigned: events,
     byId: records,
@@ -138,15 +185,49 @@ export async function check(
     report.completions += completions;
     report.refusedReports += r.refusedReports;
     if (completions > 1) report.duplicateCompletions.push(id);
+    // Every assignment starts a new epoch, which its history entry names.
+    const assigns = assignments(r);
+    const epochs = assigns.map((a) => a.epoch);
+    if (
+      new Set(epochs).size !== epochs.length ||
+      epochs.some((e, i) => i > 0 && e <= epochs[i - 1]!)
+    )
+      report.duplicateAssignments.push(
+        `${id}: assigned under epochs ${epochs.join(", ")} (history)`,
+      );
     if (!TERMINAL_STATES.includes(r.state)) report.stuck.push(`${id}:${r.state}`);
     else if (r.state !== "succeeded")
       report.unsuccessful.push(`${id}:${r.state}:${r.error?.message ?? ""}`);
     else {
       report.succeeded++;
-      if ((execByTask.get(id) ?? 0) === 0) report.completedWithoutExecution.push(id);
+      // The accepted completion came from an execution of the record's last assignment: its
+      // epoch, its attempt and the worker it named.
+      const last = assigns.at(-1);
+      const ran = execByEpoch.get(`${id}:${r.epoch}`) ?? [];
+      if (
+        last?.epoch !== r.epoch ||
+        !ran.some((e) => e.attempt === r.attempt && e.workerId === last.workerId)
+      )
+        report.completedWithoutExecution.push(
+          `${id}: epoch ${r.epoch}, attempt ${r.attempt}, worker ${last?.workerId ?? "none"}`,
+        );
     }
   }
   return report;
+}
+
+/**
+ * The assignments a record's history holds (its last 20 state changes): each
+ * ASSIGN entry's reason names the worker and the new epoch, "worker w2 (epoch 3, term 7)".
+ */
+function assignments(r: TaskRecord): { workerId: string; epoch: number }[] {
+  const out: { workerId: string; epoch: number }[] = [];
+  for (const h of r.history) {
+    if (h.event !== "ASSIGN") continue;
+    const m = /^worker (\S+) \(epoch (\d+)/.exec(h.reason ?? "");
+    if (m !== null) out.push({ workerId: m[1]!, epoch: Number(m[2]) });
+  }
+  return out;
 }
 
 /** Why tasks were run more than once: history events other than the happy path, by reason. */

@@ -89,7 +89,9 @@ export class ChaosCluster implements AsyncDisposable {
         duplicate_window: 120_000_000_000,
       });
     });
-    this.client = new DroverClient(this.nc, { prefix: this.prefix, timeoutMs: 10_000 });
+    // The client's default request timeout (5 s): a request in flight to a replica or a node
+    // that dies is answered by no one, and waits this long before its retry.
+    this.client = new DroverClient(this.nc, { prefix: this.prefix });
     await this.#watchTasks();
     const scheds = Array.from({ length: o.schedulers ?? 2 }, (_, i) => `s${i + 1}`);
     const workers = Array.from({ length: o.workers ?? 3 }, (_, i) => `w${i + 1}`);

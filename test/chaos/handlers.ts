@@ -1,7 +1,8 @@
 /**
  * The chaos suite's handler module, copied into the worker containers at /app/test/chaos/ (same relative imports).
  * Before it works, every execution records itself durably in the test's executions stream
- * (`<prefix>.chaos.exec.<taskId>`, de-duplicated per attempt), so the checker can prove
+ * (`<prefix>.chaos.exec.<taskId>`, de-duplicated per epoch and worker, so that one epoch run
+ * by two workers would show as two), so the checker can prove
  * executions ≥ accepted completions.
  */
 import { connectNats, defineHandlers, jetstreamClient } from "../../src/runtime/index.ts";
@@ -29,13 +30,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export default defineHandlers({
-  work: async ({ taskId, attempt, payload, signal }) => {
-    const body = JSON.stringify({ taskId, attempt, workerId, at: Date.now() });
+  work: async ({ taskId, attempt, epoch, payload, signal }) => {
+    const body = JSON.stringify({ taskId, attempt, epoch, workerId, at: Date.now() });
     for (let i = 0; ; i++) {
       try {
         await (
           await client()
-        ).publish(`${prefix}.chaos.exec.${taskId}`, body, { msgID: `${taskId}:${attempt}` });
+        ).publish(`${prefix}.chaos.exec.${taskId}`, body, {
+          msgID: `${taskId}:${epoch}:${workerId}`,
+        });
         break;
       } catch (err) {
         if (signal.aborted || i > 100) throw err;

@@ -19,16 +19,29 @@ import { ChaosCluster, HarnessError, startChaosCluster } from "./cluster.ts";
 const FULL = process.env.CHAOS_FULL === "1";
 const RUNS = FULL ? Number(process.env.CHAOS_RUNS ?? 5) : 1;
 const IN_FLIGHT = 2_000;
+/**
+ * Bound on a dead worker's detection, the reassignment of its tasks when others have free
+ * slots, and leader failover. The full run (`npm run chaos`: five runs, so p99 is the largest
+ * value) asserts the documented p99 of 2 s; a single run on a loaded 2-core CI machine (beside
+ * the build and the other suites) asserts twice that.
+ */
+const TIMING_BOUND_MS = FULL ? 2_000 : 4_000;
 /** Submissions that go on while the fault happens. */
 const AFTER_FAULT = 1_000;
 const MAX_TASKS = 10_000;
-/** Tasks run more than once when one NATS node of three is SIGKILLed (was 73 before workers left a silent server at once). */
-const RERUN_BOUND = 1_000;
 /**
- * Client-visible unavailability (the longest one submit waited through its retries) that a
- * scenario may cause; a scenario that takes every NATS node down says its own.
+ * Tasks run more than once when one NATS node of three is SIGKILLed: at most what the three
+ * workers hold at once (3 × 32 slots). Workers leave the dead node before their heartbeat
+ * deadline, so a task runs again only if no heartbeat can be stored anywhere in time (the
+ * workers bucket's stream leader was on that node). Measured: 73 before that change, 0 after.
  */
-const UNAVAILABLE_BOUND_MS = 20_000;
+const RERUN_BOUND = 96;
+/**
+ * Client-visible unavailability: the longest one submit waited for its acceptance, through
+ * its retries. A request in flight to a replica or a node that dies waits for the client's
+ * 5 s timeout; a scenario that takes every NATS node down says its own bound.
+ */
+const UNAVAILABLE_BOUND_MS = 10_000;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const resultsFile = process.env.CHAOS_RESULTS ?? join(root, ".drover", "chaos-results.jsonl");
 
@@ -258,7 +271,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
       const r = await verify("worker-kill", c, all, { inFlight, victim });
       const { detection } = measureLoss("worker-kill", r, killedAt, { inFlight });
       expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
-      expect(detection).toBeLessThan(5_000);
+      expect(detection).toBeLessThanOrEqual(TIMING_BOUND_MS);
     });
 
     scenario(
@@ -278,7 +291,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
         const killedAt = await c.kill(victim);
         const r = await verify("worker-kill-spare", c, ids, { victim });
         const { reassignment } = measureLoss("worker-kill-spare", r, killedAt);
-        expect(reassignment).toBeLessThan(5_000);
+        expect(reassignment).toBeLessThanOrEqual(TIMING_BOUND_MS);
       },
     );
 
@@ -303,7 +316,7 @@ describe("chaos: actors as containers, 3-node NATS", () => {
         inFlight,
       });
       expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
-      expect(failover).toBeLessThan(5_000);
+      expect(failover).toBeLessThanOrEqual(TIMING_BOUND_MS);
     });
   }
 
@@ -398,9 +411,15 @@ describe("chaos: actors as containers, 3-node NATS", () => {
     const c = await startChaosCluster();
     const { ids, inFlight } = await load(c);
     await c.restartNats();
-    const r = await verify("nats-full-restart", c, await step("the submissions", ids), {
-      inFlight,
-    });
+    // Nothing can accept a submit while all three nodes restart (16 s measured with a 10 s
+    // client timeout).
+    const r = await verify(
+      "nats-full-restart",
+      c,
+      await step("the submissions", ids),
+      { inFlight },
+      40_000,
+    );
     record("nats-full-restart", { executions: r.executions, completions: r.completions, inFlight });
     expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
   });
