@@ -1,5 +1,5 @@
 /**
- * Architecture rules (README.md, "Layout"): protocol ← actors ← runtime ← cli/main.
+ * Architecture rules (docs/architecture.md): protocol ← actors ← runtime ← cli/main.
  * `npm run lint` fails on any violation and on any import cycle.
  */
 module.exports = {

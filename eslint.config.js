@@ -40,7 +40,7 @@ export default tseslint.config(
     },
   },
   {
-    // Machines and strategies are pure: xstate and the protocol only (README.md, "Layout").
+    // Machines and strategies are pure: xstate and the protocol only (docs/architecture.md).
     files: ["src/actors/**/*.ts"],
     rules: {
       "no-restricted-imports": [

@@ -7,6 +7,7 @@ export * from "./backoff.ts";
 export * from "./assignment-backoff.ts";
 export * from "./queue-index.ts";
 export * from "./shapes.ts";
+export * from "./scheduling-pass.ts";
 export * from "./interner.ts";
 export * from "./scheduler-machine.ts";
 export * from "./placement/index.ts";

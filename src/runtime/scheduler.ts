@@ -18,9 +18,8 @@ import {
   AssignmentBackoff,
   createStrategy,
   eventFromReport,
-  explainNoFit,
   judgeAssignmentFailure,
-  taskView,
+  schedulingPass,
 } from "../actors/index.ts";
 import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
 import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
@@ -273,58 +272,33 @@ export class Scheduler {
   #pass(): void {
     if (this.#term === null || !this.#valid() || Date.now() < this.#storeFullUntil) return;
     const { mirror } = this.#d;
-    const { queue } = mirror;
-    if (queue.size === 0) return;
-    const workers = this.#workerViews();
+    if (mirror.queue.size === 0) return;
     const at = Date.now();
-    // One question per shape: does any worker pass the hard constraints? The shapes that fit
-    // nowhere are explained (their head task's record says why) and skipped whole.
-    const fitting = new Set<string>();
+    const { placements, unplaced } = schedulingPass({
+      queue: mirror.queue,
+      taskAt: (slot) => mirror.tasks.at(slot),
+      workers: this.#workerViews(),
+      strategy: this.#strategy,
+      reserved: (id) => this.#reserved.has(id),
+      random: Math.random,
+      at,
+    });
     let noFitWrites = 0;
-    for (const { shape } of queue.shapes()) {
-      const slot = queue.head(shape.id);
-      if (slot === undefined) continue;
-      const head = mirror.tasks.at(slot);
-      const noFit = explainNoFit(this.options.strategy, taskView(head), workers);
-      if (noFit === null) fitting.add(shape.id);
-      else if (noFitWrites < this.options.noFitWritesPerPass && this.#explain(head.id, noFit, at))
-        noFitWrites++;
+    for (const u of unplaced) {
+      if (noFitWrites >= this.options.noFitWritesPerPass) break;
+      if (this.#explain(u.taskId, u.decision, at)) noFitWrites++;
     }
-    if (fitting.size === 0) return;
-    const byId = new Map(workers.map((w) => [w.id, w]));
-    queue.drain(
-      (shape) => fitting.has(shape.id),
-      (slot) => {
-        const t = mirror.tasks.at(slot);
-        // Already on its way to a worker (a write on the record put it back meanwhile):
-        // the dispatch puts it back again if it ends without an assignment.
-        if (this.#reserved.has(t.id) || t.state !== "queued") return "taken";
-        const decision = this.#strategy.place(taskView(t), workers, { random: Math.random });
-        if (decision.workerId === null) {
-          // Capacity ran out during this pass for this shape: later shapes may still fit.
-          if (noFitWrites < this.options.noFitWritesPerPass && this.#explain(t.id, decision, at))
-            noFitWrites++;
-          return "shape-full";
-        }
-        const workerId = decision.workerId;
-        const w = byId.get(workerId);
-        const r = t;
-        if (w !== undefined) {
-          w.used = add(w.used, r.resources);
-          w.lastAssignedAt = at;
-        }
-        this.#lastAssignedAt.set(workerId, at);
-        const reservation: Reservation = {
-          taskId: r.id,
-          workerId,
-          resources: r.resources,
-          revision: null,
-        };
-        this.#reserved.set(r.id, reservation);
-        this.#serial(r.id, () => this.#dispatch(t, workerId, { ...decision, at }, reservation));
-        return "taken";
-      },
-    );
+    for (const { task, workerId, decision } of placements) {
+      this.#lastAssignedAt.set(workerId, at);
+      const reservation: Reservation = {
+        taskId: task.id,
+        workerId,
+        resources: task.resources,
+        revision: null,
+      };
+      this.#reserved.set(task.id, reservation);
+      this.#serial(task.id, () => this.#dispatch(task, workerId, { ...decision, at }, reservation));
+    }
   }
 
   /**
