@@ -91,6 +91,8 @@ export class ApiService {
   /** Log lines for refusals: back-pressure, a full task store. */
   readonly #shedLog = rateLimited(5_000);
   #pumpScheduled = false;
+  /** Waiting for every taken request to be answered (see {@link stop}). */
+  readonly #settled: (() => void)[] = [];
   readonly #fullLog = rateLimited(10_000);
 
   constructor(deps: ApiDeps) {
@@ -158,6 +160,8 @@ export class ApiService {
     void this.#handle(msg).finally(() => {
       this.#active--;
       this.#schedulePump();
+      if (this.#active === 0 && this.#waitingHead >= this.#waiting.length)
+        for (const resolve of this.#settled.splice(0)) resolve();
     });
   }
 
@@ -192,9 +196,20 @@ export class ApiService {
     });
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops taking requests and answers the ones already taken (for at most `graceMs`): a
+   * replica stopped for a rolling restart leaves no client waiting out its timeout.
+   */
+  async stop(graceMs = 5_000): Promise<void> {
     await this.#sub?.drain().catch(() => undefined);
     this.#sub = null;
+    if (this.#active === 0 && this.#waitingHead >= this.#waiting.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.#settled.push(resolve)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   async #handle(msg: Msg): Promise<void> {

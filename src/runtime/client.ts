@@ -31,7 +31,8 @@ import {
   TERMINAL_STATES,
 } from "../protocol/index.ts";
 import type { ConnectOptions } from "./connection.ts";
-import { connectNats } from "./connection.ts";
+import { connectNats, leaveIfSilent } from "./connection.ts";
+import { isTimeout } from "./kv-util.ts";
 
 export interface ClientOptions {
   /** Subject/stream prefix. @default "drover" */
@@ -85,6 +86,10 @@ export class DroverClient {
       reply = await this.nc.request(subject, encode(body), { timeout: this.#timeout });
     } catch (err) {
       const msg = (err as Error).message;
+      // A request that timed out may have gone to a server that died without a word: if it
+      // does not answer a ping either, the connection moves to another server now, so the
+      // caller's retry does not wait out the client's pings (seconds) as well.
+      if (isTimeout(err)) await leaveIfSilent(this.nc, 500);
       throw new DroverError(
         ErrorCode.Unavailable,
         err instanceof NoRespondersError || (err as Error).cause instanceof NoRespondersError

@@ -97,6 +97,24 @@ export function reconnectIfSilent(
   return { cancel: () => clearTimeout(timer), reconnected };
 }
 
+/**
+ * Pings the server; if no pong comes back within `ms`, forces a reconnect (see
+ * {@link reconnectIfSilent}). Resolves with whether the server answered.
+ */
+export async function leaveIfSilent(nc: NatsConnection, ms: number): Promise<boolean> {
+  if (nc.isClosed()) return false;
+  const probe = reconnectIfSilent(nc, ms);
+  const answered = await Promise.race([
+    nc.flush().then(
+      () => true,
+      () => false,
+    ),
+    probe.reconnected.then(() => false),
+  ]);
+  probe.cancel();
+  return answered;
+}
+
 /** A JetStream client on `nc` (publishes wait for the stream's acknowledgement). */
 export function jetstreamClient(nc: NatsConnection): JetStreamClient {
   return jetstream(nc);

@@ -28,6 +28,12 @@ function apiCode(err: unknown): number | undefined {
   return undefined;
 }
 
+/** True when `err` (or what it wraps) is a request that timed out. */
+export function isTimeout(err: unknown): boolean {
+  for (const e of causes(err)) if (e instanceof TimeoutError) return true;
+  return false;
+}
+
 /** True when a KV `update`/`create` was refused because the revision moved (compare-and-set). */
 export function isRevisionConflict(err: unknown): boolean {
   const code = apiCode(err);

@@ -18,14 +18,7 @@ import {
   initialWorkerSnapshot,
   workerState,
 } from "../actors/index.ts";
-import type {
-  JsonValue,
-  Report,
-  Resources,
-  Subjects,
-  TaskError,
-  WorkerInfo,
-} from "../protocol/index.ts";
+import type { Report, Resources, Subjects, WorkerInfo } from "../protocol/index.ts";
 import {
   Assignment,
   CancelNotice,
@@ -34,11 +27,12 @@ import {
   ErrorCode,
   errorReply,
   MAX_MESSAGE_BYTES,
-  NonRetryableError,
   safeDecode,
 } from "../protocol/index.ts";
 import type { HandlerMap } from "./handler.ts";
 import { monotonicMs } from "./clock.ts";
+import type { Execution, ReportBody } from "./execution.ts";
+import { runHandler } from "./execution.ts";
 import { reconnectIfSilent } from "./connection.ts";
 import { retryTransient } from "./kv-util.ts";
 import { DEFAULT_HEARTBEAT_TTL_MS } from "./resources.ts";
@@ -73,15 +67,6 @@ export interface WorkerDeps {
   log: Logger;
 }
 
-interface Execution {
-  taskId: string;
-  epoch: number;
-  controller: AbortController;
-  /** Why it was aborted; decides what (if anything) is reported. */
-  outcome: "timed_out" | "cancelled" | "fenced" | "released" | null;
-  done: Promise<void>;
-}
-
 /** Counters for tests, benchmarks and metrics. */
 export interface WorkerStats {
   executions: number;
@@ -91,15 +76,6 @@ export interface WorkerStats {
   /** Reconnects forced because the server did not answer a ping during a heartbeat. */
   reconnects: number;
 }
-
-/** A report without the fields the worker fills in. */
-type ReportBody = Report extends unknown
-  ? Report extends infer R
-    ? R extends Report
-      ? Omit<R, "v" | "workerId" | "at">
-      : never
-    : never
-  : never;
 
 const sanitize = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40);
 
@@ -388,114 +364,26 @@ export class Worker {
   }
 
   #execute(a: Assignment, handler: HandlerMap[string]): void {
-    const controller = new AbortController();
     const log = this.#log.child({ taskId: a.taskId, attempt: a.attempt, epoch: a.epoch });
     const exec: Execution = {
       taskId: a.taskId,
       epoch: a.epoch,
-      controller,
+      controller: new AbortController(),
       outcome: null,
       done: Promise.resolve(),
     };
     this.#running.set(a.taskId, exec);
     this.stats.executions++;
-    let lastProgressAt = 0;
-    let pendingProgress: { value: JsonValue } | null = null;
-    let progressTimer: NodeJS.Timeout | null = null;
-    const sendProgress = (): void => {
-      progressTimer = null;
-      if (pendingProgress === null || controller.signal.aborted) return;
-      const value = pendingProgress.value;
-      pendingProgress = null;
-      lastProgressAt = Date.now();
-      void this.#report(
-        { kind: "progress", taskId: a.taskId, epoch: a.epoch, progress: value },
-        exec,
-      );
-    };
-    const timeout = setTimeout(() => {
-      exec.outcome ??= "timed_out";
-      controller.abort(new DroverError(ErrorCode.Timeout, `timed out after ${a.timeoutMs} ms`));
-    }, a.timeoutMs);
-
     exec.done = (async () => {
-      // `started` goes out only if the handler is still running after a moment: a task that
-      // finishes at once goes straight from assigned to its result (one report, one write less).
-      const started: { sent: Promise<void> | null } = { sent: null };
-      const startedTimer = setTimeout(() => {
-        started.sent = this.#report({ kind: "started", taskId: a.taskId, epoch: a.epoch }, exec);
-      }, this.#o.startedReportDelayMs);
-      const aborted = new Promise<never>((_, reject) =>
-        controller.signal.addEventListener(
-          "abort",
-          () => reject(controller.signal.reason as Error),
-          { once: true },
-        ),
-      );
-      aborted.catch(() => undefined);
-      let report: ReportBody | null;
-      try {
-        const result = await Promise.race([
-          Promise.resolve().then(() =>
-            handler({
-              taskId: a.taskId,
-              type: a.type,
-              payload: a.payload,
-              signal: controller.signal,
-              attempt: a.attempt,
-              epoch: a.epoch,
-              log,
-              progress: (value) => {
-                pendingProgress = { value };
-                if (progressTimer === null)
-                  progressTimer = setTimeout(
-                    sendProgress,
-                    Math.max(0, lastProgressAt + this.#o.progressIntervalMs - Date.now()),
-                  );
-              },
-            }),
-          ),
-          aborted,
-        ]);
-        report =
-          exec.outcome === null
-            ? {
-                kind: "succeeded",
-                taskId: a.taskId,
-                epoch: a.epoch,
-                result: result ?? null,
-              }
-            : null;
-        if (report !== null) this.stats.succeeded++;
-      } catch (err) {
-        if (exec.outcome === null) {
-          this.stats.failed++;
-          const error: TaskError = {
-            code:
-              err instanceof DroverError || err instanceof NonRetryableError
-                ? err.code
-                : "handler_error",
-            message: err instanceof Error ? err.message : String(err),
-            retryable: !(err instanceof NonRetryableError),
-          };
-          log.warn({ err }, "handler failed");
-          report = { kind: "failed", taskId: a.taskId, epoch: a.epoch, error };
-        } else report = null;
-      } finally {
-        clearTimeout(timeout);
-        clearTimeout(startedTimer);
-        if (progressTimer !== null) clearTimeout(progressTimer);
-      }
-      if (started.sent !== null) await started.sent;
-      if (exec.outcome === "timed_out")
-        report = { kind: "timed_out", taskId: a.taskId, epoch: a.epoch };
-      if (exec.outcome === "released")
-        report = {
-          kind: "released",
-          taskId: a.taskId,
-          epoch: a.epoch,
-          reason: this.#releaseReason,
-        };
+      const report = await runHandler(a, handler, exec, {
+        log,
+        progressIntervalMs: this.#o.progressIntervalMs,
+        startedReportDelayMs: this.#o.startedReportDelayMs,
+        report: (body) => this.#report(body, exec),
+        releaseReason: () => this.#releaseReason,
+      });
+      if (report?.kind === "succeeded") this.stats.succeeded++;
+      if (report?.kind === "failed") this.stats.failed++;
       // Fenced and cancelled executions report nothing: the task is someone else's now.
       const sent = report !== null ? this.#report(report, exec) : Promise.resolve();
       // The slot is free as soon as the handler is done, before the report's acknowledgement:

@@ -11,6 +11,7 @@ import {
   isNotFound,
   isRevisionConflict,
   isStoreFull,
+  isTimeout,
   isTransient,
 } from "../../src/runtime/kv-util.ts";
 import { ensureStream } from "../../src/runtime/resources.ts";
@@ -31,6 +32,13 @@ describe("NATS error classification (by class and code, never by message)", () =
     expect(isTransient(new Error("wrong last sequence: 2503"))).toBe(false);
     expect(isRevisionConflict(new Error("wrong last sequence: 7"))).toBe(false);
     expect(isTransient(new Error("timeout"))).toBe(false);
+  });
+
+  it("a timeout is told apart from other failures, also when wrapped", () => {
+    expect(isTimeout(new TimeoutError())).toBe(true);
+    expect(isTimeout(new RequestError("request failed", { cause: new TimeoutError() }))).toBe(true);
+    expect(isTimeout(new NoRespondersError("x"))).toBe(false);
+    expect(isTimeout(new Error("timeout"))).toBe(false);
   });
 
   it("timeouts, no responders, lost connections and an unavailable JetStream are transient", () => {
