@@ -34,6 +34,8 @@ export interface StoredWorker {
 export interface MirrorListener {
   /** A task record changed (created, transitioned). */
   task?(task: MirrorTask): void;
+  /** The same change, as the full record that was stored (before the mirror compacts it). */
+  record?(record: TaskRecord): void;
   /** A worker registered or refreshed its heartbeat. `isNew` on first sight. */
   workerUp?(worker: StoredWorker, isNew: boolean): void;
   /** A worker's key was deleted (graceful stop) or purged by its TTL (dead). */
@@ -207,7 +209,10 @@ export class Mirror {
     }
     if (this.#listeners.size > 0) {
       const t = this.tasks.at(slot);
-      for (const l of this.#listeners) l.task?.(t);
+      for (const l of this.#listeners) {
+        l.task?.(t);
+        l.record?.(record);
+      }
     }
     // A finished task needs nothing more from scheduling: the replica forgets it (lists find
     // it in the finished index, `get` reads it from KV).

@@ -27,7 +27,12 @@ import { ensureResources } from "./resources.ts";
 import type { SchedulerOptions } from "./scheduler.ts";
 import { Scheduler } from "./scheduler.ts";
 import { TaskStore } from "./task-store.ts";
-import { publishTransition, republishLast, transitionEvent } from "./task-events.ts";
+import {
+  lastTransitionEvent,
+  publishTransition,
+  republishLast,
+  transitionEvent,
+} from "./task-events.ts";
 
 /**
  * How far back a new leader re-publishes state changes: well beyond a lease TTL (the longest
@@ -35,6 +40,8 @@ import { publishTransition, republishLast, transitionEvent } from "./task-events
  * window (2 min), so that nothing already stored is stored again.
  */
 const REPUBLISH_WINDOW_MS = 10_000;
+/** How long after a cancel or retry the leader publishes its own copy of the event. */
+const USER_CHANGE_REPUBLISH_MS = 2_000;
 
 export interface ReplicaOptions {
   prefix: string;
@@ -130,6 +137,17 @@ export class SchedulerReplica {
     });
     const mirror = new Mirror(this.#buckets, this.#log, heartbeatTtlMs);
     this.#mirror = mirror;
+    // A cancel or a retry is written by whichever replica took the request; if that replica
+    // dies before it publishes the event, the leader's copy (a moment later, same id) stands in.
+    mirror.listen({
+      record: (record) => {
+        const e = lastTransitionEvent(record);
+        if (e === null || (e.event !== "CANCEL" && e.event !== "RETRY")) return;
+        setTimeout(() => {
+          if (this.#scheduler?.leading === true) publishTransition(events, subj, e);
+        }, USER_CHANGE_REPUBLISH_MS).unref();
+      },
+    });
     await mirror.start();
     const scheduler = new Scheduler({
       nc: this.#nc,

@@ -41,6 +41,16 @@ async function storedEvents(prefix: string): Promise<Stored[]> {
 const states = (events: Stored[], taskId: string): string[] =>
   events.filter((e) => e.event.taskId === taskId).map((e) => e.event.to);
 
+/**
+ * The states a task's events say it entered, in the order it entered them (by the change's
+ * time: a publish that had to be retried lands after later ones).
+ */
+const entered = (events: Stored[], taskId: string): string[] =>
+  events
+    .filter((e) => e.event.taskId === taskId)
+    .sort((x, y) => x.event.at - y.event.at || x.event.epoch - y.event.epoch)
+    .map((e) => e.event.to);
+
 describe("task events", () => {
   it("every state change is stored once, under its own id", async () => {
     await using d = await startDrover({ servers: env.nats.servers });
@@ -56,7 +66,7 @@ describe("task events", () => {
     const events = await storedEvents(d.prefix);
     for (const id of ids) {
       const record = await d.client.get(id);
-      expect(states(events, id)).toEqual(record.history.map((h) => h.to));
+      expect(entered(events, id)).toEqual(record.history.map((h) => h.to));
     }
     for (const e of events) expect(e.id).toBe(eventId(e.event));
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
@@ -79,7 +89,7 @@ describe("task events", () => {
       20_000,
     );
     const record = await d.client.get(id);
-    expect(states(await storedEvents(d.prefix), id)).toEqual(record.history.map((h) => h.to));
+    expect(entered(await storedEvents(d.prefix), id)).toEqual(record.history.map((h) => h.to));
   });
 
   it("a new leader publishes what the old one wrote but never published", async () => {
@@ -125,5 +135,26 @@ describe("task events", () => {
     const cancelled = (await storedEvents(d.prefix)).filter((e) => e.event.taskId === id);
     expect(cancelled).toHaveLength(1);
     expect(cancelled[0]!.event).toMatchObject({ from: "queued", to: "cancelled", event: "CANCEL" });
+  });
+
+  it("a cancel written by a replica that died before publishing: the leader publishes it", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    const { id } = await d.client.submit({ type: "nobody-runs-this" });
+    await d.waitFor(async () => (await d.client.get(id)).state === "queued", "queued");
+    const n = resourceNames(d.prefix).buckets;
+    const store = new TaskStore(await new Kvm(env.nc).open(n.tasks), {
+      js: jetstream(env.nc),
+      bucket: n.tasks,
+      idempotencyBucket: n.idempotency,
+    });
+    // The API replica's write, with no event after it.
+    const res = await store.apply(id, () => ({ type: "CANCEL", at: Date.now(), reason: "gone" }));
+    expect(res.ok).toBe(true);
+    await d.waitFor(
+      async () => states(await storedEvents(d.prefix), id).includes("cancelled"),
+      "the cancelled event",
+      20_000,
+    );
+    expect((await storedEvents(d.prefix)).filter((e) => e.event.taskId === id)).toHaveLength(1);
   });
 });
