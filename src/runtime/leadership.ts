@@ -54,6 +54,9 @@ export class Leadership {
   #acquiring = false;
   #stopped = false;
   #backstopTimer: NodeJS.Timeout | null = null;
+  /** The leader bucket's TTL as last read (0: none or not read yet). */
+  #bucketTtlMs = 0;
+  #ttlTimer: NodeJS.Timeout | null = null;
   /** When the last lease write (anyone's) was seen on the watch. */
   #leaseSeenAt = monotonicMs();
 
@@ -109,6 +112,8 @@ export class Leadership {
   }
 
   async start(): Promise<void> {
+    await this.#readBucketTtl();
+    this.#ttlTimer = setInterval(() => void this.#readBucketTtl().catch(() => undefined), 5_000);
     const iter = await this.#o.kv.watch({ key: LEASE_KEY });
     this.#watch = iter;
     void (async () => {
@@ -152,7 +157,7 @@ export class Leadership {
     try {
       if (!this.#send({ type: "LEASE_FREE", at: monotonicMs() })) return;
       try {
-        const leaseTtlMs = await this.#heldTtl();
+        const leaseTtlMs = this.#heldTtl();
         const sentAt = monotonicMs();
         const revision = await this.#o.kv.create(
           LEASE_KEY,
@@ -175,11 +180,17 @@ export class Leadership {
 
   /**
    * The TTL to hold the next lease with: the configured one, or the leader bucket's if that
-   * is shorter (someone lowered it), since the server expires the key by the bucket's.
+   * is shorter (someone lowered it), since the server expires the key by the bucket's. The
+   * bucket's is read at start and every few seconds after, off the path of an election.
    */
-  async #heldTtl(): Promise<number> {
-    const { ttl } = await this.#o.kv.status();
+  #heldTtl(): number {
+    const ttl = this.#bucketTtlMs;
     return ttl > 0 ? Math.min(ttl, this.#o.leaseTtlMs) : this.#o.leaseTtlMs;
+  }
+
+  async #readBucketTtl(): Promise<void> {
+    const { ttl } = await this.#o.kv.status();
+    this.#bucketTtlMs = ttl;
   }
 
   #scheduleRenew(): void {
@@ -246,6 +257,7 @@ export class Leadership {
     this.#send({ type: "STOP", at: monotonicMs() });
     if (this.#renewTimer !== null) clearTimeout(this.#renewTimer);
     if (this.#backstopTimer !== null) clearInterval(this.#backstopTimer);
+    if (this.#ttlTimer !== null) clearInterval(this.#ttlTimer);
     this.#watch?.stop();
   }
 }

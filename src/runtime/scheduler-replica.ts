@@ -40,6 +40,8 @@ import {
  * window (2 min), so that nothing already stored is stored again.
  */
 const REPUBLISH_WINDOW_MS = 10_000;
+/** How long after its election a leader starts re-publishing. */
+const REPUBLISH_DELAY_MS = 1_000;
 /** How long after a cancel or retry the leader publishes its own copy of the event. */
 const USER_CHANGE_REPUBLISH_MS = 2_000;
 
@@ -221,7 +223,10 @@ export class SchedulerReplica {
    */
   #republishRecent(store: TaskStore, events: EventOutbox, subj: Subjects, mirror: Mirror): void {
     const ids = mirror.changes.since(monotonicMs() - REPUBLISH_WINDOW_MS);
-    republishLast(store, events, subj, ids)
+    // After the new leader's first assignments, and a batch at a time: a failover must not
+    // wait behind thousands of reads and publishes.
+    new Promise((r) => setTimeout(r, REPUBLISH_DELAY_MS))
+      .then(() => republishLast(store, events, subj, ids, { pauseMs: 20 }))
       .then((n) => this.#log.info({ events: n }, "re-published the last changes of recent tasks"))
       .catch((err: unknown) =>
         this.#log.warn({ err: (err as Error).message }, "re-publishing recent events failed"),

@@ -83,10 +83,11 @@ export async function republishLast(
   outbox: EventOutbox,
   subj: Subjects,
   ids: readonly string[],
-  batch = 256,
+  { batch = 256, pauseMs = 0 }: { batch?: number; pauseMs?: number } = {},
 ): Promise<number> {
   let queued = 0;
   for (let i = 0; i < ids.length; i += batch) {
+    if (i > 0 && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     const records = await store.getMany(ids.slice(i, i + batch));
     for (const { record } of records.values()) {
       const e = lastTransitionEvent(record);
