@@ -34,7 +34,10 @@ export interface StoredWorker {
 export interface MirrorListener {
   /** A task record changed (created, transitioned). */
   task?(task: MirrorTask): void;
-  /** The same change, as the full record that was stored (before the mirror compacts it). */
+  /**
+   * A live change (not the replay of current values when a watch starts), as the full record
+   * that was stored (before the mirror compacts it).
+   */
   record?(record: TaskRecord): void;
   /** A worker registered or refreshed its heartbeat. `isNew` on first sight. */
   workerUp?(worker: StoredWorker, isNew: boolean): void;
@@ -211,7 +214,7 @@ export class Mirror {
       const t = this.tasks.at(slot);
       for (const l of this.#listeners) {
         l.task?.(t);
-        l.record?.(record);
+        if (e.isUpdate) l.record?.(record);
       }
     }
     // A finished task needs nothing more from scheduling: the replica forgets it (lists find

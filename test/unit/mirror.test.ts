@@ -149,4 +149,22 @@ describe("Mirror", () => {
       mirror.stop();
     }
   });
+
+  it("hands full records to listeners for live changes only, not for a watch's replay", async () => {
+    const { mirror, tasks } = await started();
+    const records: string[] = [];
+    mirror.listen({ record: (r) => records.push(`${r.id}:${r.state}`) });
+    try {
+      await tasks.push({
+        key: "old",
+        revision: 1,
+        isUpdate: false,
+        value: encode(task("old", "queued")),
+      });
+      await tasks.push({ key: "new", revision: 2, value: encode(task("new", "queued")) });
+      expect(records).toEqual(["new:queued"]);
+    } finally {
+      mirror.stop();
+    }
+  });
 });
