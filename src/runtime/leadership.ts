@@ -31,7 +31,7 @@ export interface LeadershipOptions {
   replicaId: string;
   /**
    * The lease TTL this replica is configured with. It holds the lease with the leader bucket's
-   * TTL when that is shorter (read at every acquisition), never longer than the server keeps it.
+   * TTL when that is shorter (read at start and every 5 s), never longer than the server keeps it.
    */
   leaseTtlMs: number;
   log: Logger;
