@@ -8,7 +8,7 @@
  * a shape that fits no worker is explained once by its head task and skipped whole; the heads
  * of the shapes that fit are merged in scheduling order (priority, then submission time).
  */
-import type { Placement } from "../protocol/index.ts";
+import type { Placement, Resources } from "../protocol/index.ts";
 import { explainNoFit } from "./placement/index.ts";
 import type { PlacementStrategy, WorkerView } from "./placement/index.ts";
 import type { QueuedTask, QueueIndex } from "./queue-index.ts";
@@ -46,7 +46,8 @@ export interface PassResult<T> {
   unplaced: { taskId: string; decision: Decision }[];
 }
 
-const add = (a: WorkerView["used"], b: WorkerView["used"]): WorkerView["used"] => ({
+/** The sum of two resource vectors. */
+export const addResources = (a: Resources, b: Resources): Resources => ({
   cpu: a.cpu + b.cpu,
   memoryMb: a.memoryMb + b.memoryMb,
   slots: a.slots + b.slots,
@@ -84,7 +85,7 @@ export function schedulingPass<T extends QueuedTask>(input: PassInput<T>): PassR
       }
       const w = byId.get(decision.workerId);
       if (w !== undefined) {
-        w.used = add(w.used, t.shape.resources);
+        w.used = addResources(w.used, t.shape.resources);
         w.lastAssignedAt = at;
       }
       placements.push({ task: t, workerId: decision.workerId, decision });

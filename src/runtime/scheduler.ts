@@ -18,6 +18,7 @@ import {
   AssignmentBackoff,
   createStrategy,
   eventFromReport,
+  addResources,
   judgeAssignmentFailure,
   schedulingPass,
 } from "../actors/index.ts";
@@ -97,11 +98,6 @@ interface Reservation {
 const ZERO: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
 /** A task a worker's heartbeat lists but the mirror no longer holds: assume one slot. */
 const UNKNOWN_TASK: Resources = { cpu: 0, memoryMb: 0, slots: 1 };
-const add = (a: Resources, b: Resources): Resources => ({
-  cpu: a.cpu + b.cpu,
-  memoryMb: a.memoryMb + b.memoryMb,
-  slots: a.slots + b.slots,
-});
 
 export class Scheduler {
   readonly options: SchedulerOptions;
@@ -251,9 +247,9 @@ export class Scheduler {
         const ids = new Set(mirror.byWorker.get(info.id));
         for (const r of info.running) ids.add(r.taskId);
         let used = ZERO;
-        for (const id of ids) used = add(used, resourcesOf(id));
+        for (const id of ids) used = addResources(used, resourcesOf(id));
         for (const r of this.#reserved.values())
-          if (r.workerId === info.id && !ids.has(r.taskId)) used = add(used, r.resources);
+          if (r.workerId === info.id && !ids.has(r.taskId)) used = addResources(used, r.resources);
         const heldBack = this.#backoff.heldBack(info.id, revision, now);
         return {
           id: info.id,
