@@ -10,7 +10,7 @@
  */
 import type { Placement, Resources } from "../protocol/index.ts";
 import { explainNoFit } from "./placement/index.ts";
-import type { PlacementStrategy, WorkerView } from "./placement/index.ts";
+import type { NoFitStage, PlacementStrategy, WorkerView } from "./placement/index.ts";
 import type { QueuedTask, QueueIndex } from "./queue-index.ts";
 import { taskView } from "./queue-index.ts";
 
@@ -43,7 +43,7 @@ export interface PassResult<T> {
    * Tasks that fit nowhere now, with the reason: the head of each shape that fits no worker,
    * and the head of a shape whose fitting workers filled up during the pass.
    */
-  unplaced: { taskId: string; decision: Decision }[];
+  unplaced: { taskId: string; shape: string; stage: NoFitStage; decision: Decision }[];
 }
 
 /** The sum of two resource vectors. */
@@ -66,7 +66,10 @@ export function schedulingPass<T extends QueuedTask>(input: PassInput<T>): PassR
     const head = input.taskAt(slot);
     const noFit = explainNoFit(strategy.name, taskView(head), workers);
     if (noFit === null) fitting.add(shape.id);
-    else unplaced.push({ taskId: head.id, decision: noFit });
+    else {
+      const { stage, ...decision } = noFit;
+      unplaced.push({ taskId: head.id, shape: shape.id, stage, decision });
+    }
   }
   if (fitting.size === 0) return { placements, unplaced };
   const byId = new Map(workers.map((w) => [w.id, w]));
@@ -80,7 +83,7 @@ export function schedulingPass<T extends QueuedTask>(input: PassInput<T>): PassR
       const decision = strategy.place(taskView(t), workers, { random: () => input.random() });
       if (decision.workerId === null) {
         // Capacity ran out during this pass for this shape: later shapes may still fit.
-        unplaced.push({ taskId: t.id, decision });
+        unplaced.push({ taskId: t.id, shape: t.shape.id, stage: "capacity", decision });
         return "shape-full";
       }
       const w = byId.get(decision.workerId);

@@ -164,6 +164,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether a TCP port on 127.0.0.1 can be listened on now. */
+export async function portFree(port: number): Promise<boolean> {
+  return await new Promise((res) => {
+    const srv = createServer();
+    srv.once("error", () => res(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => res(true)));
+  });
+}
+
 /** A nats-server with JetStream on a free loopback port and a temporary store, removed on stop. */
 export async function startThrowawayNats(signal: AbortSignal): Promise<ThrowawayNats> {
   for (let attempt = 1; ; attempt++) {

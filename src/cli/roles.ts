@@ -4,7 +4,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
-import { subjects } from "../protocol/index.ts";
+import { DEFAULT_POOL, PoolName, subjects } from "../protocol/index.ts";
 import type { HandlerMap } from "../runtime/index.ts";
 import {
   connectNats,
@@ -12,12 +12,14 @@ import {
   jetstreamClient,
   SchedulerReplica,
   Worker,
+  workerMetrics,
 } from "../runtime/index.ts";
 import { resourceSettings } from "./config.ts";
 import { applyHeapFlags } from "./heap-flags.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, labelsFlag, numFlag } from "./flags.ts";
+import { DEFAULT_METRICS_PORT, METRICS_USAGE, metricsOptions, serveMetrics } from "./metrics.ts";
 
 const until = (signal: AbortSignal): Promise<void> =>
   new Promise((r) =>
@@ -27,11 +29,12 @@ const until = (signal: AbortSignal): Promise<void> =>
 export const schedulerCommand: Command = {
   name: "scheduler",
   summary: "run a scheduler replica (API, election; the leader assigns tasks)",
-  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--retention-ms 86400000]`,
+  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--retention-ms 86400000] ${METRICS_USAGE}`,
   options: {
     strategy: { type: "string" },
     id: { type: "string" },
     "retention-ms": { type: "string" },
+    ...metricsOptions,
   },
   async run({ config, values, log, signal }: CommandContext) {
     // A heap sized for a long-lived mirror (may restart this process with V8 flags).
@@ -51,10 +54,17 @@ export const schedulerCommand: Command = {
       ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
       resources: resourceSettings(config),
     });
+    // Served from before the start, so that probes say "starting" rather than nothing.
+    const metrics = await serveMetrics(values, log, DEFAULT_METRICS_PORT, {
+      registry: replica.metrics.registry,
+      healthy: () => replica.healthy(),
+      ready: () => replica.ready(),
+    });
     await replica.start();
     await until(signal);
     await replica.close();
     await nc.drain();
+    await metrics?.close();
     return 0;
   },
 };
@@ -97,9 +107,10 @@ export async function loadHandlers(spec: string | undefined): Promise<HandlerMap
 export const workerCommand: Command = {
   name: "worker",
   summary: "run a worker with task handlers (default: the example handlers)",
-  usage:
-    "drover worker [--handlers MODULE] [--id ID] [--cpu N] [--memory-mb N] [--slots N] [--label k=v ...] [--drain-grace-ms N]",
+  usage: `drover worker [--handlers MODULE] [--id ID] [--pool NAME] [--cpu N] [--memory-mb N] [--slots N] [--label k=v ...] [--drain-grace-ms N] ${METRICS_USAGE}`,
   options: {
+    ...metricsOptions,
+    pool: { type: "string" },
     handlers: { type: "string" },
     id: { type: "string" },
     cpu: { type: "string" },
@@ -122,6 +133,12 @@ export const workerCommand: Command = {
       slots: intFlag({ slots: values.slots ?? process.env.DROVER_SLOTS }, "slots", 8),
     };
     const labels = labelsFlag(values, "label", process.env.DROVER_LABELS);
+    const pool = (values.pool as string | undefined) ?? process.env.DROVER_POOL ?? DEFAULT_POOL;
+    const poolOk = PoolName.safeParse(pool);
+    if (!poolOk.success)
+      throw new UsageError(
+        `--pool ${poolOk.error.issues[0]?.message ?? "is not valid"}: '${pool}'`,
+      );
     const nc = await connectNats({ servers: config.natsUrl, name: "drover-worker" });
     const buckets = await ensureResources(nc, config.prefix, resourceSettings(config), log);
     const id = (values.id as string | undefined) ?? process.env.DROVER_WORKER_ID;
@@ -138,14 +155,21 @@ export const workerCommand: Command = {
         handlers,
         capacity,
         labels,
+        pool,
         heartbeatTtlMs: buckets.heartbeatTtlMs,
         drainGraceMs: intFlag(values, "drain-grace-ms", 30_000),
       },
     );
+    const metrics = await serveMetrics(values, log, DEFAULT_METRICS_PORT + 1, {
+      registry: workerMetrics(worker),
+      healthy: () => worker.healthy(),
+      ready: () => worker.ready(),
+    });
     await worker.start();
     await until(signal);
     await worker.drain();
     await nc.drain();
+    await metrics?.close();
     return 0;
   },
 };

@@ -6,9 +6,38 @@ import { isStrategyName } from "../actors/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
 import { intFlag } from "./flags.ts";
 import { resourceSettings } from "./config.ts";
-import type { Command } from "./command.ts";
+import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { mainScript, root, startNatsServer, stopChildren, waitForCluster } from "./local.ts";
+import {
+  freePort,
+  mainScript,
+  portFree,
+  root,
+  startNatsServer,
+  stopChildren,
+  waitForCluster,
+} from "./local.ts";
+import { DEFAULT_METRICS_PORT, metricsPort } from "./metrics.ts";
+
+/**
+ * One metrics port per role: `base`, `base + 1`, … (a port taken is an error when the base was
+ * asked for, else replaced by a free one); null when metrics are off.
+ */
+async function metricsPorts(values: CommandContext["values"], n: number): Promise<number[] | null> {
+  const where = metricsPort(values, DEFAULT_METRICS_PORT);
+  if (where === null) return null;
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const want = where.port === 0 ? 0 : where.port + i;
+    if (want !== 0 && want <= 65535 && (await portFree(want))) ports.push(want);
+    else if (where.explicit && want !== 0)
+      throw new UsageError(
+        `--metrics-port ${where.port}: port ${want} is taken (roles use ${where.port}..${where.port + n - 1}; choose another base, 0 for free ports, or off)`,
+      );
+    else ports.push(await freePort());
+  }
+  return ports;
+}
 
 /**
  * `drover up`: the embedded default. Starts a local nats-server with JetStream from
@@ -20,13 +49,14 @@ export const upCommand: Command = {
   name: "up",
   summary: "run Drover locally: a nats-server, schedulers and workers on this machine",
   usage:
-    "drover up [--schedulers 2] [--workers 2] [--strategy best-fit] [--port 4222] [--data-dir .drover/nats] [--log-dir .drover/logs] [--no-nats]",
+    "drover up [--schedulers 2] [--workers 2] [--strategy best-fit] [--port 4222] [--metrics-port 9464|off] [--data-dir .drover/nats] [--log-dir .drover/logs] [--no-nats]",
   options: {
     schedulers: { type: "string", default: "2" },
     workers: { type: "string", default: "2" },
     strategy: { type: "string", default: "best-fit" },
     "log-dir": { type: "string", default: ".drover/logs" },
     port: { type: "string", default: "4222" },
+    "metrics-port": { type: "string" },
     "data-dir": { type: "string", default: ".drover/nats" },
     "no-nats": { type: "boolean", default: false },
   },
@@ -81,6 +111,13 @@ export const upCommand: Command = {
             ["worker", "--id", `worker-${i + 1}`],
           ]),
         ];
+        const metrics = await metricsPorts(values, roles.length);
+        const urls: Record<string, string> = {};
+        roles.forEach(([name, args], i) => {
+          const port = metrics?.[i];
+          args.push("--metrics-port", port === undefined ? "off" : String(port));
+          if (port !== undefined) urls[name] = `http://127.0.0.1:${port}/metrics`;
+        });
         for (const [name, args] of roles) {
           const out = openSync(join(logDir, `${name}.log`), "a");
           const child = spawn(process.execPath, [...process.execArgv, mainScript, ...args], {
@@ -102,11 +139,19 @@ export const upCommand: Command = {
           signal,
         );
         console.log(
-          JSON.stringify({ healthy: true, nats: url, prefix: config.prefix, schedulers, workers }),
+          JSON.stringify({
+            healthy: true,
+            nats: url,
+            prefix: config.prefix,
+            schedulers,
+            workers,
+            metrics: urls,
+          }),
         );
         console.log(
           `Drover is up: ${schedulers} schedulers and ${workers} workers on ${url} (logs in ${logDir}).`,
         );
+        for (const [name, u] of Object.entries(urls)) console.log(`Metrics of ${name}: ${u}`);
         console.log(
           `Try:  nats --server ${url} request ${config.prefix}.api.tasks.submit '{"type":"echo","payload":{"hello":"world"}}'`,
         );

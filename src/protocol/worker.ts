@@ -11,6 +11,16 @@ export const WorkerId = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, "must match /^[A-Za-z0-9_-]{1,64}$/");
 
+/**
+ * A worker pool's name: workers with the same types, labels and capacity, scaled together.
+ * One subject token and one KV key part.
+ */
+export const PoolName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "must match /^[A-Za-z0-9_-]{1,64}$/");
+/** The pool of a worker that names none. */
+export const DEFAULT_POOL = "default";
+
 /** A worker's readiness: `draining` workers get no new assignments. */
 export const WorkerState = z.enum(["ready", "draining"]);
 /** A worker's readiness. */
@@ -31,6 +41,11 @@ export const WorkerInfo = z.strictObject({
   capacity: Resources,
   /** Labels matched against task `labels`. @default {} */
   labels: z.record(z.string(), z.string()).default({}),
+  /**
+   * The worker's pool. Left out of the heartbeat when it is the default pool, so that
+   * replicas older than pools still accept the heartbeat. @default "default"
+   */
+  pool: PoolName.default(DEFAULT_POOL),
   state: WorkerState,
   /** Process start time (epoch ms). */
   startedAt: z.number(),
@@ -51,6 +66,8 @@ export const WorkerInfo = z.strictObject({
 });
 /** Heartbeat value of a worker. */
 export type WorkerInfo = z.output<typeof WorkerInfo>;
+/** A heartbeat as a worker writes it (defaulted fields may be left out). */
+export type WorkerHeartbeat = z.input<typeof WorkerInfo>;
 
 /** Request body of `drover.api.workers.list`. */
 export const ListWorkersRequest = z.strictObject({ v: OptionalVersion });

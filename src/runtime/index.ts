@@ -14,3 +14,7 @@ export * from "./api.ts";
 export * from "./scheduler-replica.ts";
 export * from "./worker.ts";
 export * from "./client.ts";
+export { MetricsServer } from "./metrics/http.ts";
+export type { Probe } from "./metrics/http.ts";
+export { ReplicaMetrics } from "./metrics/replica-metrics.ts";
+export { workerMetrics } from "./metrics/worker-metrics.ts";

@@ -18,6 +18,8 @@ import { monotonicMs } from "./clock.ts";
 import { EventOutbox } from "./event-outbox.ts";
 import { Leadership } from "./leadership.ts";
 import { LeaseThread } from "./lease-thread.ts";
+import type { Probe } from "./metrics/http.ts";
+import { ReplicaMetrics } from "./metrics/replica-metrics.ts";
 import { FinishedIndex } from "./finished-index.ts";
 import { retryTransient } from "./kv-util.ts";
 import { Mirror } from "./mirror.ts";
@@ -85,6 +87,9 @@ export class SchedulerReplica {
   #api: ApiService | null = null;
   #events: EventOutbox | null = null;
   #closed = false;
+  #started = false;
+  /** Prometheus metrics of this replica (see metrics/replica-metrics.ts). */
+  readonly metrics: ReplicaMetrics;
 
   constructor(nc: NatsConnection, log: Logger, options: ReplicaOptions) {
     this.#nc = nc;
@@ -95,6 +100,25 @@ export class SchedulerReplica {
         .replace(/[^A-Za-z0-9_-]/g, "-")
         .slice(0, 40)}-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.#log = log.child({ replicaId: this.replicaId });
+    this.metrics = new ReplicaMetrics({
+      replicaId: this.replicaId,
+      leading: () => this.leading,
+      term: () => this.term,
+      mirror: () => this.#mirror,
+      scheduler: () => this.#scheduler,
+    });
+  }
+
+  /** Alive: its NATS connection is not closed for good. */
+  healthy(): Probe {
+    return this.#nc.isClosed() ? { ok: false, reason: "NATS connection closed" } : { ok: true };
+  }
+
+  /** Ready: started (mirror loaded, API serving, in the election) and not closing. */
+  ready(): Probe {
+    if (this.#closed) return { ok: false, reason: "closing" };
+    if (!this.#started) return { ok: false, reason: "starting" };
+    return this.healthy();
   }
 
   get leading(): boolean {
@@ -132,8 +156,10 @@ export class SchedulerReplica {
       bucket: names.buckets.tasks,
       idempotencyBucket: names.buckets.idempotency,
       ...(this.#o.retentionMs !== undefined ? { retentionMs: this.#o.retentionMs } : {}),
-      onTransition: (before, after, event) =>
-        publishTransition(events, subj, transitionEvent(before, after, event)),
+      onTransition: (before, after, event) => {
+        this.metrics.transition(before, after, event);
+        publishTransition(events, subj, transitionEvent(before, after, event));
+      },
       onRetry: (err, what) =>
         this.#log.warn({ err: (err as Error).message, what }, "task store call failed; retrying"),
     });
@@ -160,6 +186,7 @@ export class SchedulerReplica {
       reportsStream: names.streams.reports,
       events,
       log: this.#log,
+      observe: this.metrics.observer,
       options: {
         ...this.#o.scheduler,
         ...(this.#o.strategy !== undefined ? { strategy: this.#o.strategy } : {}),
@@ -171,6 +198,7 @@ export class SchedulerReplica {
       leaseTtlMs,
       log: this.#log,
       onElected: async (term: number): Promise<void> => {
+        this.metrics.elected();
         // What the last leader wrote just before it died may never have been published.
         this.#republishRecent(store, events, subj, mirror);
         await scheduler.lead(term, () => leadership.valid());
@@ -213,6 +241,7 @@ export class SchedulerReplica {
     });
     this.#api.start();
     await leadership.start();
+    this.#started = true;
     this.#log.info({ prefix, strategy: scheduler.options.strategy }, "ready");
   }
 

@@ -9,7 +9,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type {
   AssignmentFailure,
+  NoFitStage,
   PlacementStrategy,
+  QueueIndex,
   StrategyName,
   TaskEvent,
   WorkerView as PlacementWorker,
@@ -75,6 +77,16 @@ export interface SchedulerDeps {
   options?: Partial<SchedulerOptions>;
   /** Counters shared with metrics. */
   stats?: SchedulerStats;
+  /** Timings for metrics. */
+  observe?: SchedulerObserver;
+}
+
+/** What the leader measures for metrics, as it happens. */
+export interface SchedulerObserver {
+  /** A worker's heartbeat expired: the time from its last heartbeat seen to this moment. */
+  workerLost(sinceLastHeartbeatMs: number): void;
+  /** A lost worker's task was requeued: the time from seeing the loss to the write. */
+  requeued(ms: number): void;
 }
 
 export interface SchedulerStats {
@@ -128,6 +140,8 @@ export class Scheduler {
   #storeFullUntil = 0;
   readonly #storeFullLog = rateLimited(10_000);
   readonly #perTask = new Map<string, Promise<unknown>>();
+  /** Queued tasks that fit no worker after the last pass, by why. */
+  #noFit: ReadonlyMap<NoFitStage, number> = new Map();
 
   constructor(deps: SchedulerDeps) {
     this.#d = deps;
@@ -148,6 +162,14 @@ export class Scheduler {
   }
 
   /**
+   * Queued tasks that fit no worker, by why (the leader's last scheduling pass; empty when not
+   * leading or when the queue is empty).
+   */
+  get noFit(): ReadonlyMap<NoFitStage, number> {
+    return this.#term === null || this.#d.mirror.queue.size === 0 ? new Map() : this.#noFit;
+  }
+
+  /**
    * Takes up leader duties under `term`. `valid()` must return false as soon as the lease may
    * have lapsed (checked before every assignment, so a paused leader never assigns under a
    * stale term).
@@ -164,7 +186,7 @@ export class Scheduler {
         this.#reconcile(w);
         this.kick();
       },
-      workerGone: (id, how) => void this.#onWorkerGone(id, how),
+      workerGone: (id, how, last) => void this.#onWorkerGone(id, how, last),
     });
     // Restore: every task that waits for a time or a worker is re-derived from its stored
     // record. Queued tasks need nothing (the mirror's queue index has them) and terminal ones
@@ -279,6 +301,7 @@ export class Scheduler {
       random: Math.random,
       at,
     });
+    this.#noFit = countNoFit(unplaced, mirror.queue);
     let noFitWrites = 0;
     for (const u of unplaced) {
       if (noFitWrites >= this.options.noFitWritesPerPass) break;
@@ -559,21 +582,31 @@ export class Scheduler {
     }
   }
 
-  async #onWorkerGone(workerId: string, how: "expired" | "deleted"): Promise<void> {
+  async #onWorkerGone(
+    workerId: string,
+    how: "expired" | "deleted",
+    last: StoredWorker | undefined,
+  ): Promise<void> {
     this.stats.workersLost++;
+    const seenGone = Date.now();
+    if (how === "expired" && last !== undefined)
+      this.#d.observe?.workerLost(seenGone - last.seenAt);
     const ids = [...(this.#d.mirror.byWorker.get(workerId) ?? [])];
     this.#d.log.warn({ workerId, how, tasks: ids.length }, "worker gone; requeueing its tasks");
     for (const [id, r] of this.#reserved) if (r.workerId === workerId) this.#reserved.delete(id);
     this.#backoff.forget(workerId);
-    for (const id of ids) this.#serial(id, () => this.#workerLost(id, workerId));
+    for (const id of ids) this.#serial(id, () => this.#workerLost(id, workerId, seenGone));
     this.kick();
   }
 
-  async #workerLost(taskId: string, workerId: string): Promise<void> {
+  async #workerLost(taskId: string, workerId: string, seenGone = Date.now()): Promise<void> {
     const res = await this.#d.store.apply(taskId, (rec) =>
       rec.workerId === workerId ? { type: "WORKER_LOST", at: Date.now(), workerId } : null,
     );
-    if (res.ok && res.changed) this.stats.requeuedOnWorkerLoss++;
+    if (res.ok && res.changed) {
+      this.stats.requeuedOnWorkerLoss++;
+      this.#d.observe?.requeued(Date.now() - seenGone);
+    }
   }
 
   // --- reports --------------------------------------------------------------------
@@ -686,6 +719,24 @@ export class Scheduler {
     );
     m.term("its write failed on every delivery");
   }
+}
+
+/** Queued tasks that fit no worker, by why: each unplaced shape's tasks still queued. */
+function countNoFit(
+  unplaced: readonly { shape: string; stage: NoFitStage }[],
+  queue: QueueIndex,
+): Map<NoFitStage, number> {
+  const out = new Map<NoFitStage, number>();
+  if (unplaced.length === 0) return out;
+  const sizes = new Map<string, number>();
+  for (const { shape, size } of queue.shapes()) sizes.set(shape.id, size);
+  const counted = new Set<string>();
+  for (const u of unplaced) {
+    if (counted.has(u.shape)) continue;
+    counted.add(u.shape);
+    out.set(u.stage, (out.get(u.stage) ?? 0) + (sizes.get(u.shape) ?? 0));
+  }
+  return out;
 }
 
 export type { StoredWorker };

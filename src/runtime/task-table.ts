@@ -70,6 +70,8 @@ export class TaskTable {
   readonly #reasons = new Map<number, string>();
   readonly #times = new Map<number, Times>();
   readonly #counts: number[] = TASK_STATES.map(() => 0);
+  /** Tasks held per type, per state (indexed like {@link TASK_STATES}). */
+  readonly #typeCounts = new Map<string, number[]>();
   readonly #shapes = new Interner<Shape>();
   readonly #workers = new Interner<string>();
   /** Slots of deleted tasks, to reuse. */
@@ -97,6 +99,23 @@ export class TaskTable {
   /** Tasks held in one state. */
   count(state: TaskState): number {
     return this.#counts[STATE_INDEX.get(state)!]!;
+  }
+
+  /** Tasks held by type and state (types with no task held left out). */
+  *countsByType(): IterableIterator<{ type: string; state: TaskState; count: number }> {
+    for (const [type, counts] of this.#typeCounts)
+      for (let i = 0; i < counts.length; i++)
+        if (counts[i]! > 0) yield { type, state: TASK_STATES[i]!, count: counts[i]! };
+  }
+
+  #countType(type: string, state: number, by: 1 | -1): void {
+    let counts = this.#typeCounts.get(type);
+    if (counts === undefined) {
+      counts = TASK_STATES.map(() => 0);
+      this.#typeCounts.set(type, counts);
+    }
+    counts[state] = (counts[state] ?? 0) + by;
+    if (by < 0 && counts.every((n) => n === 0)) this.#typeCounts.delete(type);
   }
 
   /** Shapes in use by the tasks held. */
@@ -262,6 +281,7 @@ export class TaskTable {
     const i = slot & ROW;
     const state = STATE_INDEX.get(r.state)!;
     this.#counts[state]!++;
+    this.#countType(r.type, state, 1);
     c.state[i] = state;
     c.priority[i] = r.priority;
     const key = shapeKey(r.type, r.resources, r.labels);
@@ -331,6 +351,7 @@ export class TaskTable {
     const c = this.#rows(slot);
     const i = slot & ROW;
     this.#counts[c.state[i]!]!--;
+    this.#countType(this.#shapes.get(c.shape[i]!).type, c.state[i]!, -1);
     this.#shapes.release(c.shape[i]!);
     const worker = c.worker[i]!;
     if (worker !== NONE) this.#workers.release(worker);

@@ -17,9 +17,11 @@ import {
   heartbeatOverdue,
   initialWorkerSnapshot,
   workerState,
+  workerUsedResources,
 } from "../actors/index.ts";
-import type { Report, Resources, Subjects, WorkerInfo } from "../protocol/index.ts";
+import type { Report, Resources, Subjects, WorkerHeartbeat } from "../protocol/index.ts";
 import {
+  DEFAULT_POOL,
   Assignment,
   CancelNotice,
   DroverError,
@@ -30,6 +32,7 @@ import {
   safeDecode,
 } from "../protocol/index.ts";
 import type { HandlerMap } from "./handler.ts";
+import type { Probe } from "./metrics/http.ts";
 import { monotonicMs } from "./clock.ts";
 import type { Execution, ReportBody } from "./execution.ts";
 import { runHandler } from "./execution.ts";
@@ -44,6 +47,8 @@ export interface WorkerOptions {
   /** Total capacity. @default { cpu: 1, memoryMb: 1024, slots: 4 } */
   capacity?: Resources;
   labels?: Record<string, string>;
+  /** The worker's pool (workers with the same types, labels and capacity). @default "default" */
+  pool?: string;
   /**
    * The heartbeat TTL. The worker runs with the workers bucket's TTL when that is shorter (it
    * reads it at start), since the server expires its heartbeat by the bucket's.
@@ -120,6 +125,7 @@ export class Worker {
       handlers: options.handlers,
       capacity: options.capacity ?? { cpu: 1, memoryMb: 1024, slots: 4 },
       labels: options.labels ?? {},
+      pool: options.pool ?? DEFAULT_POOL,
       heartbeatTtlMs: options.heartbeatTtlMs ?? DEFAULT_HEARTBEAT_TTL_MS,
       drainGraceMs: options.drainGraceMs ?? 30_000,
       progressIntervalMs: options.progressIntervalMs ?? 250,
@@ -143,6 +149,31 @@ export class Worker {
   }
   get runningCount(): number {
     return this.#running.size;
+  }
+  get pool(): string {
+    return this.#o.pool;
+  }
+  /** What the worker offers, and what its running tasks hold of it. */
+  get load(): { capacity: Resources; used: Resources; running: number } {
+    const used = workerUsedResources(this.#snap.context);
+    return { capacity: this.#o.capacity, used, running: this.#running.size };
+  }
+  /** Alive: its NATS connection is not closed for good. */
+  healthy(): Probe {
+    return this.#d.nc.isClosed() ? { ok: false, reason: "NATS connection closed" } : { ok: true };
+  }
+
+  /** Ready: registered and taking assignments (not starting, draining or fenced). */
+  ready(): Probe {
+    const h = this.healthy();
+    if (!h.ok) return h;
+    return this.accepting ? { ok: true } : { ok: false, reason: `worker is ${this.state}` };
+  }
+
+  /** Whether the worker takes assignments now (registered, not draining, not fenced). */
+  get accepting(): boolean {
+    const s = this.state;
+    return s === "ready.idle" || s === "ready.busy";
   }
 
   #send(event: WorkerEvent): boolean {
@@ -191,7 +222,7 @@ export class Worker {
     );
   }
 
-  #info(): WorkerInfo {
+  #info(): WorkerHeartbeat {
     const s = this.state;
     return {
       v: 1,
@@ -199,6 +230,8 @@ export class Worker {
       types: Object.keys(this.#o.handlers),
       capacity: this.#o.capacity,
       labels: this.#o.labels,
+      // The default pool is left out: replicas older than pools refuse a heartbeat that has one.
+      ...(this.#o.pool !== DEFAULT_POOL ? { pool: this.#o.pool } : {}),
       // Only a worker that takes work says "ready": a draining, stopping or stopped one never
       // does, so no leader offers it work it would refuse. (Registering and fenced workers
       // write this heartbeat to become ready.)

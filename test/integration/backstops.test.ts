@@ -10,7 +10,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { encode, resourceNames } from "../../src/protocol/index.ts";
-import type { WorkerInfo } from "../../src/protocol/index.ts";
+import type { WorkerHeartbeat } from "../../src/protocol/index.ts";
 import { ensureResources, Leadership, Mirror } from "../../src/runtime/index.ts";
 import { useNats } from "../fixtures/nats.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
@@ -35,7 +35,7 @@ describe("backstops for a missed expiry event", () => {
     mirror.listen({ workerGone: (id) => gone.push({ id, at: Date.now() }) });
     await mirror.start();
     try {
-      const info = (id: string): WorkerInfo => ({
+      const info = (id: string): WorkerHeartbeat => ({
         v: 1,
         id,
         types: ["echo"],

@@ -7,7 +7,7 @@
 import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
 import { encode, resourceNames, subjects } from "../../src/protocol/index.ts";
-import type { RunningTask, WorkerInfo } from "../../src/protocol/index.ts";
+import type { RunningTask, WorkerHeartbeat } from "../../src/protocol/index.ts";
 import { startDrover } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
 
@@ -22,7 +22,7 @@ describe("clock skew", () => {
     let running: RunningTask[] = [];
     let beats = 0;
     const beat = async (): Promise<void> => {
-      const info: WorkerInfo = {
+      const info: WorkerHeartbeat = {
         v: 1,
         id: "skewed",
         types: ["echo"],

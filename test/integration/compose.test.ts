@@ -241,6 +241,26 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
     }
   }, 110_000);
 
+  it("reports schedulers and workers healthy through the image's health check (/readyz)", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    for (const service of ["scheduler-1", "scheduler-2", "worker-1"]) {
+      const id = (await compose("ps", "-q", service))
+        .split("\n")
+        .map((l) => l.trim())
+        .find((l) => /^[0-9a-f]{12,}$/.test(l));
+      expect(id, service).toBeDefined();
+      await waitFor(`${service} to be healthy`, 60_000, async () => {
+        const { stdout } = await run("docker", [
+          "inspect",
+          "--format",
+          "{{.State.Health.Status}}",
+          id!,
+        ]);
+        return stdout.trim() === "healthy" ? true : undefined;
+      });
+    }
+  }, 200_000);
+
   it("runs 50 echo tasks submitted with one `nats request --count 50`", async (ctx) => {
     ctx.skip(noCompose !== undefined, noCompose);
     const ids = await submitEcho(50, "first");

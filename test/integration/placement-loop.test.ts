@@ -4,7 +4,7 @@
  * and its back-off has passed; an assignment that every worker would refuse fails its task.
  */
 import { describe, expect, it } from "vitest";
-import type { WorkerInfo } from "../../src/protocol/index.ts";
+import type { WorkerHeartbeat } from "../../src/protocol/index.ts";
 import { encode, subjects } from "../../src/protocol/index.ts";
 import { ensureResources } from "../../src/runtime/index.ts";
 import examples from "../../src/examples/handlers.ts";
@@ -13,7 +13,7 @@ import { useNats } from "../fixtures/nats.ts";
 
 const env = useNats();
 
-function heartbeat(id: string, types: string[]): WorkerInfo {
+function heartbeat(id: string, types: string[]): WorkerHeartbeat {
   const now = Date.now();
   return {
     v: 1,

@@ -44,6 +44,8 @@ describe("README", () => {
         join(dir, "nats"),
         "--log-dir",
         join(dir, "logs"),
+        "--metrics-port",
+        "0",
       ],
       {
         cwd: root,
@@ -64,6 +66,26 @@ describe("README", () => {
       });
       expect(out).toMatch(/"healthy":true/);
       expect(out).toContain(`nats://127.0.0.1:${port}`);
+      // The banner names every role's /metrics; a leader is among the schedulers.
+      const banner = JSON.parse(out.split("\n").find((l) => l.includes('"healthy":true'))!) as {
+        metrics: Record<string, string>;
+      };
+      expect(Object.keys(banner.metrics).sort()).toEqual([
+        "scheduler-1",
+        "scheduler-2",
+        "worker-1",
+        "worker-2",
+      ]);
+      const leaders = await Promise.all(
+        ["scheduler-1", "scheduler-2"].map(async (r) => {
+          const text = await (await fetch(banner.metrics[r]!)).text();
+          return /^drover_replica_leader\{[^}]*\} 1$/m.test(text);
+        }),
+      );
+      expect(leaders.filter(Boolean)).toHaveLength(1);
+      expect((await fetch(banner.metrics["worker-1"]!.replace("/metrics", "/readyz"))).status).toBe(
+        200,
+      );
 
       const env = {
         ...process.env,

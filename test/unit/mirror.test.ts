@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { applyTaskEvent } from "../../src/actors/index.ts";
 import { encode, newTaskRecord, SubmitTaskRequest } from "../../src/protocol/index.ts";
-import type { TaskRecord, WorkerInfo } from "../../src/protocol/index.ts";
+import type { TaskRecord, WorkerHeartbeat } from "../../src/protocol/index.ts";
 import type { Buckets } from "../../src/runtime/index.ts";
 import { Mirror } from "../../src/runtime/mirror.ts";
 import type { MirrorTask } from "../../src/runtime/mirror-task.ts";
@@ -62,7 +62,7 @@ function task(id: string, state: "queued" | "assigned" | "succeeded"): TaskRecor
   return r;
 }
 
-const worker = (id: string): WorkerInfo => ({
+const worker = (id: string): WorkerHeartbeat => ({
   v: 1,
   id,
   types: ["echo"],

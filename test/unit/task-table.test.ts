@@ -288,3 +288,22 @@ describe("TaskTable", () => {
     );
   });
 });
+
+describe("TaskTable.countsByType", () => {
+  it("follows every set, state change and delete", () => {
+    const t = new TaskTable();
+    const counts = (): string[] =>
+      [...t.countsByType()].map((c) => `${c.type}/${c.state}=${c.count}`).sort();
+    t.set(record("a"), 1);
+    t.set(record("b", { type: "resize" }), 2);
+    t.set(record("c", { type: "resize", state: "running", workerId: "w1" }), 3);
+    expect(counts()).toEqual(["echo/queued=1", "resize/queued=1", "resize/running=1"]);
+    t.set(record("a", { state: "assigned", workerId: "w1" }), 4);
+    t.set(record("b", { type: "resize", state: "running", workerId: "w1" }), 5);
+    expect(counts()).toEqual(["echo/assigned=1", "resize/running=2"]);
+    t.delete("a");
+    t.delete("b");
+    t.delete("c");
+    expect(counts()).toEqual([]);
+  });
+});

@@ -114,15 +114,36 @@ export function checkWorkers(task: TaskView, workers: readonly WorkerView[]): Ca
 }
 
 /**
+ * Why nobody fits, as a code (for metrics): the constraint that got furthest, or
+ * `no_workers` when there is no worker at all. `not_ready` covers draining workers and
+ * workers held back after failed assignments.
+ */
+export type NoFitStage = "no_workers" | "not_ready" | "type" | "labels" | "capacity";
+
+export function noFitStage(checks: readonly CandidateCheck[]): NoFitStage {
+  const furthest = furthestStage(checks);
+  return furthest === null ? "no_workers" : furthest === "draining" ? "not_ready" : furthest;
+}
+
+function furthestStage(checks: readonly CandidateCheck[]): ConstraintStage | null {
+  let best: ConstraintStage | null = null;
+  for (const c of checks)
+    if (
+      c.failure !== null &&
+      (best === null || STAGE_ORDER.indexOf(c.failure.stage) > STAGE_ORDER.indexOf(best))
+    )
+      best = c.failure.stage;
+  return best;
+}
+
+/**
  * The sentence for "nobody fits". It names the constraint that got furthest: if some worker ran
  * the type and matched the labels but was full, capacity is the real blocker, not labels.
  */
 export function noFitReason(task: TaskView, checks: readonly CandidateCheck[]): string {
   const failures = checks.flatMap((c) => (c.failure === null ? [] : [c.failure]));
-  if (failures.length === 0) return "no workers available";
-  const furthest = failures.reduce((a, b) =>
-    STAGE_ORDER.indexOf(b.stage) > STAGE_ORDER.indexOf(a.stage) ? b : a,
-  ).stage;
+  const furthest = furthestStage(checks);
+  if (furthest === null) return "no workers available";
   switch (furthest) {
     case "draining": {
       const held = checks.filter((c) => c.worker.state === "ready").length;
@@ -197,7 +218,7 @@ export function explainNoFit(
   strategy: StrategyName,
   task: TaskView,
   workers: readonly WorkerView[],
-): PlacementDecision | null {
+): (PlacementDecision & { stage: NoFitStage }) | null {
   const checks = checkWorkers(task, workers);
   if (checks.some((c) => c.failure === null)) return null;
   return {
@@ -205,6 +226,7 @@ export function explainNoFit(
     workerId: null,
     candidates: checks.map((c) => filteredOut(c)),
     reason: noFitReason(task, checks),
+    stage: noFitStage(checks),
   };
 }
 

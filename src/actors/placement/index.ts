@@ -26,7 +26,15 @@ export type {
   WorkerView,
 } from "./types.ts";
 export { STRATEGY_NAMES } from "./types.ts";
-export { checkWorker, explainNoFit, fits, freeCapacity, RESOURCE_DIMENSIONS } from "./filter.ts";
+export {
+  checkWorker,
+  explainNoFit,
+  fits,
+  freeCapacity,
+  noFitStage,
+  RESOURCE_DIMENSIONS,
+} from "./filter.ts";
+export type { NoFitStage } from "./filter.ts";
 export type { ConstraintFailure, ConstraintStage, ResourceDimension } from "./filter.ts";
 export { leftoverScore, projectedLoad } from "./score.ts";
 export { hash32, rendezvousWeight } from "./consistent-hash.ts";

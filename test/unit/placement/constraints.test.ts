@@ -3,11 +3,12 @@ import fc from "fast-check";
 import {
   STRATEGY_NAMES,
   createStrategy,
+  explainNoFit,
   fits,
   freeCapacity,
   isStrategyName,
 } from "../../../src/actors/placement/index.ts";
-import type { StrategyName } from "../../../src/actors/placement/index.ts";
+import type { StrategyName, TaskView, WorkerView } from "../../../src/actors/placement/index.ts";
 import {
   CTX,
   cyclingContext,
@@ -242,5 +243,25 @@ describe("helpers", () => {
       expect(a.name).toBe(n);
       expect(createStrategy(n)).not.toBe(a);
     }
+  });
+});
+
+describe("explainNoFit: the reason as a code (metrics)", () => {
+  const stage = (t: TaskView, ws: WorkerView[]): string | undefined =>
+    explainNoFit("first-fit", t, ws)?.stage;
+
+  it("names the constraint that got furthest, like the sentence does", () => {
+    expect(stage(task(), [])).toBe("no_workers");
+    expect(stage(task(), [worker("w1", { state: "draining" })])).toBe("not_ready");
+    expect(stage(task(), [worker("w1", { heldBack: "no answer" })])).toBe("not_ready");
+    expect(stage(task({ type: "x" }), [worker("w1")])).toBe("type");
+    expect(stage(task({ labels: { gpu: "true" } }), [worker("w1")])).toBe("labels");
+    expect(
+      stage(task({ labels: { gpu: "true" } }), [
+        worker("w1", { types: ["other"] }),
+        worker("w2", { labels: { gpu: "true" }, used: { cpu: 4, memoryMb: 0, slots: 0 } }),
+      ]),
+    ).toBe("capacity");
+    expect(stage(task(), [worker("w1")])).toBeUndefined();
   });
 });

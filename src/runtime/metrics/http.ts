@@ -1,0 +1,83 @@
+/**
+ * The HTTP endpoints of a long-running role: `/metrics` (Prometheus text format), `/healthz`
+ * (alive: the process answers and its NATS connection is not closed for good) and `/readyz`
+ * (ready for its job: a replica serving the API, a worker taking assignments). Health and
+ * readiness answer 200 or 503 with a small JSON body saying why.
+ */
+import { createServer } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+
+/** A probe's answer: whether it passes, and why not. */
+export interface Probe {
+  ok: boolean;
+  reason?: string;
+}
+
+export interface MetricsServerOptions {
+  registry: Registry;
+  healthy(): Probe;
+  ready(): Probe;
+}
+
+export class MetricsServer {
+  readonly #o: MetricsServerOptions;
+  #server: Server | null = null;
+
+  constructor(options: MetricsServerOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Listens on `host:port` (port 0: any free port); resolves with the URL of `/metrics`.
+   * Rejects when the port is taken (`EADDRINUSE`) or cannot be opened.
+   */
+  async listen(port: number, host = "127.0.0.1"): Promise<string> {
+    const server = createServer((req, res) => void this.#handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.#server = server;
+    const { port: bound } = server.address() as AddressInfo;
+    const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+    return `http://${shown.includes(":") ? `[${shown}]` : shown}:${bound}/metrics`;
+  }
+
+  async close(): Promise<void> {
+    const s = this.#server;
+    this.#server = null;
+    if (s === null) return;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    try {
+      if (path === "/metrics") {
+        const body = await this.#o.registry.metrics();
+        res.writeHead(200, { "content-type": this.#o.registry.contentType }).end(body);
+      } else if (path === "/healthz" || path === "/readyz") {
+        const probe = path === "/healthz" ? this.#o.healthy() : this.#o.ready();
+        res
+          .writeHead(probe.ok ? 200 : 503, { "content-type": "application/json" })
+          .end(JSON.stringify(probe.ok ? { ok: true } : probe));
+      } else {
+        res
+          .writeHead(404, { "content-type": "text/plain" })
+          .end("not found: try /metrics, /healthz or /readyz\n");
+      }
+    } catch (err) {
+      res.writeHead(500, { "content-type": "text/plain" }).end(`${(err as Error).message}\n`);
+    }
+  }
+}
