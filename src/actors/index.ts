@@ -34,3 +34,5 @@ export type {
   WorkerSnapshot,
   WorkerState as WorkerMachineState,
 } from "./worker-machine.ts";
+export * from "./demand.ts";
+export * from "./autoscaler-machine.ts";

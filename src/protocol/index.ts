@@ -7,6 +7,7 @@ export * from "./decode.ts";
 export * from "./resources.ts";
 export * from "./task.ts";
 export * from "./worker.ts";
+export * from "./pools.ts";
 export * from "./assignment.ts";
 export * from "./report.ts";
 export * from "./events.ts";

@@ -54,6 +54,7 @@ export interface Subjects {
     readonly list: string;
     readonly workers: string;
     readonly health: string;
+    readonly pools: { readonly list: string; readonly set: string; readonly delete: string };
   };
   /** `<p>.api.>` */
   readonly apiWildcard: string;
@@ -100,6 +101,11 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       list: `${p}.api.tasks.list`,
       workers: `${p}.api.workers.list`,
       health: `${p}.api.health`,
+      pools: {
+        list: `${p}.api.pools.list`,
+        set: `${p}.api.pools.set`,
+        delete: `${p}.api.pools.delete`,
+      },
     },
     apiWildcard: `${p}.api.>`,
     workerAssign: (id) => `${p}.worker.${token("workerId", id)}.assign`,
@@ -140,6 +146,8 @@ export interface ResourceNames {
     readonly leader: string;
     /** `<p>-idempotency`: idempotency key → task id. */
     readonly idempotency: string;
+    /** `<p>-pools`: worker pools' policies and the leader's scale decisions. */
+    readonly pools: string;
   };
   readonly streams: {
     /** `<P>_REPORTS`: worker reports. */
@@ -165,6 +173,7 @@ export function resourceNames(prefix: string = DEFAULT_PREFIX): ResourceNames {
       workers: `${prefix}-workers`,
       leader: `${prefix}-leader`,
       idempotency: `${prefix}-idempotency`,
+      pools: `${prefix}-pools`,
     },
     streams: { reports: `${P}_REPORTS`, events: `${P}_EVENTS`, finished: `${P}_FINISHED` },
   };
