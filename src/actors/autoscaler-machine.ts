@@ -220,5 +220,5 @@ export function applyAutoscalerEvent(
 }
 
 export function autoscalerState(snapshot: AutoscalerSnapshot): AutoscalerState {
-  return snapshot.value as AutoscalerState;
+  return snapshot.value;
 }
