@@ -70,9 +70,15 @@ export interface ApiDeps {
   finished?: FinishedIndex;
   /** This process's memory and event-loop delay for the health reply (field omitted without it). */
   processStats?: () => HealthProcessStats;
+  /** More endpoints (subject → handler), decoding with the service's limits. */
+  routes?: (decode: ApiDecode) => Iterable<[string, ApiHandler]>;
 }
 
-type Handler = (data: Uint8Array) => Promise<unknown>;
+/** Answers one request body (the reply is encoded by the service). */
+export type ApiHandler = (data: Uint8Array) => Promise<unknown>;
+type Handler = ApiHandler;
+/** Decodes a request body with the service's limits (an empty body is `{}`). */
+export type ApiDecode = <S extends z.ZodType>(schema: S, data: Uint8Array) => z.output<S>;
 
 const TERMINAL: ReadonlySet<TaskState> = new Set(TERMINAL_STATES);
 
@@ -109,6 +115,7 @@ export class ApiService {
       [api.list, (d) => this.list(d)],
       [api.workers, (d) => this.workers(d)],
       [api.health, (d) => this.health(d)],
+      ...(deps.routes?.((schema, data) => this.#decode(schema, data)) ?? []),
     ]);
   }
 

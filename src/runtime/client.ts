@@ -7,6 +7,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { NoRespondersError } from "@nats-io/transport-node";
 import type { z } from "zod";
 import type {
+  PoolPolicy,
+  PoolStatus,
+  SetPoolRequestInput,
   SubmitTaskRequestInput,
   Subjects,
   TaskRecord,
@@ -22,6 +25,9 @@ import {
   ErrorReply,
   ListTasksReply,
   ListWorkersReply,
+  ListPoolsReply,
+  DeletePoolReply,
+  SetPoolReply,
   MAX_MESSAGE_BYTES,
   resourceNames,
   SubmitTaskReply,
@@ -140,6 +146,21 @@ export class DroverClient {
   async workers(): Promise<WorkerView[]> {
     return (await this.#request(this.subjects.api.workers, {}, ListWorkersReply)).workers;
   }
+  /** Every pool with a policy or a live worker: its policy, live workers and the last scale decision. */
+  async pools(): Promise<PoolStatus[]> {
+    return (await this.#request(this.subjects.api.pools.list, {}, ListPoolsReply)).pools;
+  }
+
+  /** Creates or replaces a pool's template and scaling policy. */
+  async setPool(req: SetPoolRequestInput): Promise<PoolPolicy> {
+    return (await this.#request(this.subjects.api.pools.set, req, SetPoolReply)).pool;
+  }
+
+  /** Deletes a pool's policy (its workers stay; the autoscaler stops scaling it). */
+  async deletePool(pool: string): Promise<void> {
+    await this.#request(this.subjects.api.pools.delete, { pool }, DeletePoolReply);
+  }
+
   /** Health of whichever scheduler replica answers (role, term, the leader it knows, counts). */
   async health(): Promise<HealthReply> {
     return await this.#request(this.subjects.api.health, {}, HealthReply);

@@ -46,6 +46,9 @@ export interface ResourceOptions {
 
 const MiB = 1_048_576;
 
+/** Byte limit of the pools bucket: a policy and a decision per pool, a few hundred bytes each. */
+export const POOLS_MAX_BYTES = 8 * 1_048_576;
+
 /** TTL of a new workers bucket. */
 export const DEFAULT_HEARTBEAT_TTL_MS = 1_200;
 /** TTL of a new leader bucket. */
@@ -157,6 +160,7 @@ export function streamSpecs(
       ifUnset: { max_bytes: o.maxBytes.idempotency },
     }),
     bucket(names.buckets.workers, Math.max(heartbeatTtl * 4, 5_000)),
+    bucket(names.buckets.pools, 1_000, { ifUnset: { max_bytes: POOLS_MAX_BYTES } }),
     bucket(names.buckets.leader, Math.max(leaseTtl * 4, 5_000)),
     {
       name: reports.name,

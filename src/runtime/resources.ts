@@ -18,6 +18,7 @@ import {
   DEFAULT_LEASE_TTL_MS,
   defaultResourceOptions,
   ns,
+  POOLS_MAX_BYTES,
   REPORT_MAX_DELIVER,
   reportConsumerConfig,
   streamSpecs,
@@ -37,6 +38,8 @@ export interface Buckets {
   workers: KV;
   leader: KV;
   idempotency: KV;
+  /** Pool policies and the leader's scale decisions (a few small records). */
+  pools: KV;
 }
 
 /** The buckets, and the TTLs the cluster runs with (which every process must use). */
@@ -95,7 +98,7 @@ async function ensureResourcesOnce(
   const leaseTtl = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
 
   // 1. Create what is missing (an existing bucket or stream is opened as it is).
-  const [tasks, workers, leader, idempotency] = await Promise.all([
+  const [tasks, workers, leader, idempotency, pools] = await Promise.all([
     // Per-message TTLs: a finished record carries its retention and expires by itself.
     kv(names.buckets.tasks, {
       history: 1,
@@ -119,6 +122,7 @@ async function ensureResourcesOnce(
       markerTTL: 1_000,
       max_bytes: o.maxBytes.idempotency,
     }),
+    kv(names.buckets.pools, { history: 1, markerTTL: 1_000, max_bytes: POOLS_MAX_BYTES }),
   ]);
   const streams = streamSpecs(names, subj, o);
   await Promise.all(
@@ -188,7 +192,7 @@ async function ensureResourcesOnce(
     ttl(names.buckets.leader, o.leaseTtlMs, leaseTtl, "DROVER_LEASE_TTL_MS"),
   ]);
   if (refusals.length > 0) throw new ConfigDriftError(refusals);
-  return { tasks, workers, leader, idempotency, heartbeatTtlMs, leaseTtlMs };
+  return { tasks, workers, leader, idempotency, pools, heartbeatTtlMs, leaseTtlMs };
 }
 
 /**

@@ -13,6 +13,7 @@ import type { StrategyName } from "../actors/index.ts";
 import type { Subjects } from "../protocol/index.ts";
 import { resourceNames, subjects } from "../protocol/index.ts";
 import { ApiService } from "./api.ts";
+import { Autoscaler } from "./autoscaler.ts";
 import { CapacityGate } from "./capacity.ts";
 import { monotonicMs } from "./clock.ts";
 import { EventOutbox } from "./event-outbox.ts";
@@ -23,6 +24,8 @@ import { ReplicaMetrics } from "./metrics/replica-metrics.ts";
 import { FinishedIndex } from "./finished-index.ts";
 import { retryTransient } from "./kv-util.ts";
 import { Mirror } from "./mirror.ts";
+import { PoolStore } from "./pool-store.ts";
+import { poolRoutes } from "./pools-api.ts";
 import { processStats } from "./process-stats.ts";
 import type { Buckets, ResourceSettings } from "./resources.ts";
 import { ensureResources } from "./resources.ts";
@@ -62,6 +65,8 @@ export interface ReplicaOptions {
   leaseThread?: { servers: string[]; watchdogMs?: number };
   /** How long a finished task's record is kept when its submit did not say. @default 86_400_000 (24 h) */
   retentionMs?: number;
+  /** How often the leader measures demand and runs the pools' autoscalers. @default 1000 */
+  autoscaleIntervalMs?: number;
 }
 
 /** What the replica needs of an election, in-process ({@link Leadership}) or in a thread ({@link LeaseThread}). */
@@ -86,6 +91,8 @@ export class SchedulerReplica {
   #leadership: Election | null = null;
   #api: ApiService | null = null;
   #events: EventOutbox | null = null;
+  #pools: PoolStore | null = null;
+  #autoscaler: Autoscaler | null = null;
   #closed = false;
   #started = false;
   /** Prometheus metrics of this replica (see metrics/replica-metrics.ts). */
@@ -106,6 +113,7 @@ export class SchedulerReplica {
       term: () => this.term,
       mirror: () => this.#mirror,
       scheduler: () => this.#scheduler,
+      autoscaler: () => this.#autoscaler,
     });
   }
 
@@ -177,6 +185,9 @@ export class SchedulerReplica {
       },
     });
     await mirror.start();
+    const pools = new PoolStore(this.#buckets.pools, this.#log);
+    this.#pools = pools;
+    await pools.start();
     const scheduler = new Scheduler({
       nc: this.#nc,
       js: this.#js,
@@ -193,6 +204,18 @@ export class SchedulerReplica {
       },
     });
     this.#scheduler = scheduler;
+    const autoscaler = new Autoscaler({
+      pools,
+      mirror,
+      demand: (templates) => scheduler.demand(templates),
+      events,
+      subjects: subj,
+      log: this.#log,
+      ...(this.#o.autoscaleIntervalMs !== undefined
+        ? { intervalMs: this.#o.autoscaleIntervalMs }
+        : {}),
+    });
+    this.#autoscaler = autoscaler;
     const election = {
       replicaId: this.replicaId,
       leaseTtlMs,
@@ -202,8 +225,12 @@ export class SchedulerReplica {
         // What the last leader wrote just before it died may never have been published.
         this.#republishRecent(store, events, subj, mirror);
         await scheduler.lead(term, () => leadership.valid());
+        autoscaler.lead(term, () => leadership.valid());
       },
-      onDeposed: (): Promise<void> => scheduler.stepDown(),
+      onDeposed: (): Promise<void> => {
+        autoscaler.stepDown();
+        return scheduler.stepDown();
+      },
     };
     const thread = this.#o.leaseThread;
     const leadership: Election =
@@ -238,6 +265,7 @@ export class SchedulerReplica {
       // Measuring starts with the replica; each health reply covers the time since the
       // previous health request this process answered.
       processStats: processStats().readAndReset,
+      routes: (decode) => poolRoutes({ subjects: subj, pools, mirror }, decode),
     });
     this.#api.start();
     await leadership.start();
@@ -267,10 +295,12 @@ export class SchedulerReplica {
     if (this.#closed) return;
     this.#closed = true;
     await this.#leadership?.stop();
+    this.#autoscaler?.stepDown();
     await this.#scheduler?.stepDown();
     await this.#api?.stop();
     await this.#events?.flush();
     this.#mirror?.stop();
+    this.#pools?.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

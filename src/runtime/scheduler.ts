@@ -9,6 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type {
   AssignmentFailure,
+  DemandResult,
   NoFitStage,
   PlacementStrategy,
   QueueIndex,
@@ -22,10 +23,25 @@ import {
   eventFromReport,
   addResources,
   judgeAssignmentFailure,
+  poolDemand,
   schedulingPass,
 } from "../actors/index.ts";
-import type { Assignment, Placement, Resources, Subjects, TaskRecord } from "../protocol/index.ts";
-import { AssignmentReply, decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
+import type {
+  Assignment,
+  Placement,
+  PoolTemplate,
+  Resources,
+  Subjects,
+  TaskRecord,
+} from "../protocol/index.ts";
+import {
+  AssignmentReply,
+  decode,
+  DEFAULT_POOL,
+  encode,
+  MAX_MESSAGE_BYTES,
+  Report,
+} from "../protocol/index.ts";
 import type { ReportDroppedEvent } from "../protocol/index.ts";
 import type { EventOutbox } from "./event-outbox.ts";
 import { isStoreFull } from "./kv-util.ts";
@@ -253,6 +269,19 @@ export class Scheduler {
       this.#kickPending = false;
       this.#pass();
     });
+  }
+
+  /**
+   * What each pool's queued and running work needs against what its live workers offer (see
+   * demand.ts), as this replica's mirror and reservations stand now.
+   */
+  demand(templates: ReadonlyMap<string, PoolTemplate>): DemandResult {
+    const { mirror } = this.#d;
+    const workers = this.#workerViews().map((w) => ({
+      ...w,
+      pool: mirror.workers.get(w.id)?.info.pool ?? DEFAULT_POOL,
+    }));
+    return poolDemand({ templates, workers, queued: mirror.queue.shapes() });
   }
 
   // --- scheduling -----------------------------------------------------------------

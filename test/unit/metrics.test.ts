@@ -20,6 +20,7 @@ function replicaMetrics(): ReplicaMetrics {
     term: () => 7,
     mirror: () => null,
     scheduler: () => null,
+    autoscaler: () => null,
   });
 }
 

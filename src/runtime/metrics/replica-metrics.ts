@@ -7,6 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { TaskRecord, TaskState } from "../../protocol/index.ts";
 import { TERMINAL_STATES } from "../../protocol/index.ts";
+import type { Autoscaler } from "../autoscaler.ts";
 import type { Mirror } from "../mirror.ts";
 import type { Scheduler, SchedulerObserver, SchedulerStats } from "../scheduler.ts";
 
@@ -18,6 +19,7 @@ export interface ReplicaSource {
   term(): number | null;
   mirror(): Mirror | null;
   scheduler(): Scheduler | null;
+  autoscaler(): Autoscaler | null;
 }
 
 /** Queue and run latencies: from a few milliseconds to half an hour. */
@@ -127,6 +129,37 @@ export class ReplicaMetrics {
         this.reset();
         for (const { info } of source.mirror()?.workers.values() ?? [])
           this.inc({ pool: info.pool, state: info.state });
+      },
+    });
+    new Gauge({
+      name: "drover_pool_desired_workers",
+      help: "The autoscaler's desired workers per pool with a policy (the leader; absent elsewhere).",
+      labelNames: ["pool"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, n] of source.autoscaler()?.desired() ?? []) this.set({ pool }, n);
+      },
+    });
+    new Gauge({
+      name: "drover_pool_workers_needed",
+      help: "Workers of the pool's template that would hold its queued and running work at full use (the leader).",
+      labelNames: ["pool"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, d] of source.autoscaler()?.demand() ?? [])
+          this.set({ pool }, d.workersAtFullUse);
+      },
+    });
+    new Gauge({
+      name: "drover_pool_waiting_tasks",
+      help: "Queued tasks of the pool that fit no live worker but would fit a new one (the leader).",
+      labelNames: ["pool"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, d] of source.autoscaler()?.demand() ?? []) this.set({ pool }, d.waiting);
       },
     });
     new Gauge({

@@ -21,6 +21,11 @@ describe("subjects", () => {
       list: "acme-prod.api.tasks.list",
       workers: "acme-prod.api.workers.list",
       health: "acme-prod.api.health",
+      pools: {
+        list: "acme-prod.api.pools.list",
+        set: "acme-prod.api.pools.set",
+        delete: "acme-prod.api.pools.delete",
+      },
     });
     expect(s.workerAssign("w-1")).toBe("acme-prod.worker.w-1.assign");
     expect(s.workerCancel("w-1")).toBe("acme-prod.worker.w-1.cancel");
@@ -59,6 +64,7 @@ describe("resourceNames", () => {
         workers: "drover-workers",
         leader: "drover-leader",
         idempotency: "drover-idempotency",
+        pools: "drover-pools",
       },
       streams: { reports: "DROVER_REPORTS", events: "DROVER_EVENTS", finished: "DROVER_FINISHED" },
     });
