@@ -1,5 +1,5 @@
 /**
- * Architecture rules (docs/architecture.md): protocol ← actors ← runtime ← cli/main.
+ * Architecture rules (docs/architecture.md): protocol ← actors ← runtime ← drivers ← cli/main.
  * `npm run lint` fails on any violation and on any import cycle.
  */
 module.exports = {
@@ -43,8 +43,15 @@ module.exports = {
       name: "runtime-below-cli",
       severity: "error",
       comment: "the runtime never depends on the CLI or the composition root",
-      from: { path: "^src/(runtime|actors|protocol)/" },
+      from: { path: "^src/(runtime|actors|protocol|drivers)/" },
       to: { path: "^src/(cli/|main\\.ts)" },
+    },
+    {
+      name: "docker-only-in-drivers",
+      severity: "error",
+      comment: "only src/drivers (and the CLI that starts them) talks to Docker",
+      from: { path: "^src/(runtime|actors|protocol)/" },
+      to: { path: "^(node_modules/dockerode/|src/drivers/)" },
     },
     {
       name: "src-not-test",

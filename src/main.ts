@@ -5,10 +5,12 @@
 import { pino } from "pino";
 import { DroverError } from "./protocol/index.ts";
 import { loadConfig } from "./cli/config.ts";
+import { autoscaleCommand } from "./cli/autoscale.ts";
 import { benchCommand } from "./cli/bench.ts";
 import type { Command } from "./cli/command.ts";
 import { parseFlags, UsageError } from "./cli/command.ts";
 import { healthCommand } from "./cli/health.ts";
+import { poolCommand, poolsCommand } from "./cli/pools.ts";
 import { schedulerCommand, workerCommand } from "./cli/roles.ts";
 import { schemaCommand } from "./cli/schema.ts";
 import {
@@ -31,6 +33,9 @@ const commands: Command[] = [
   retryCommand,
   lsCommand,
   workersCommand,
+  poolsCommand,
+  poolCommand,
+  autoscaleCommand,
   benchCommand,
   healthCommand,
   schemaCommand,

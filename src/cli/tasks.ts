@@ -9,7 +9,10 @@ import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag, jsonFlag, labelsFlag, numFlag, optIntFlag, timeFlag } from "./flags.ts";
 
-async function withClient<T>(ctx: CommandContext, fn: (c: DroverClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  ctx: CommandContext,
+  fn: (c: DroverClient) => Promise<T>,
+): Promise<T> {
   const client = await DroverClient.connect(
     { servers: ctx.config.natsUrl },
     { prefix: ctx.config.prefix },
@@ -27,14 +30,14 @@ function oneId(ctx: CommandContext, name: string): string {
   return id;
 }
 
-const print = (v: unknown): void => console.log(JSON.stringify(v, null, 2));
+export const print = (v: unknown): void => console.log(JSON.stringify(v, null, 2));
 
-function ago(ms: number): string {
+export function ago(ms: number): string {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
   return rows
     .map((r) =>

@@ -3,8 +3,14 @@ import type { ChildProcess } from "node:child_process";
 import { mkdirSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isStrategyName } from "../actors/index.ts";
+import { DroverError, ErrorCode } from "../protocol/index.ts";
 import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
-import { intFlag } from "./flags.ts";
+import type { DockerDriver } from "../drivers/docker-driver.ts";
+import examples from "../examples/handlers.ts";
+import { startDockerPool } from "./autoscale.ts";
+import { runAutoscaleDemo } from "./autoscale-demo.ts";
+import { intFlag, positiveIntFlag } from "./flags.ts";
+import { poolOptions, poolRequest } from "./pools.ts";
 import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -18,6 +24,29 @@ import {
   waitForCluster,
 } from "./local.ts";
 import { DEFAULT_METRICS_PORT, metricsPort } from "./metrics.ts";
+
+/** The local autoscaled pool's defaults: 4-slot workers that react within seconds. */
+const AUTOSCALE_DEFAULTS = { slots: 4, upWindowMs: 2_000, downWindowMs: 15_000 };
+
+/** Waits until `pool` has `n` ready workers (the driver's first containers registered). */
+async function waitForPool(
+  client: DroverClient,
+  pool: string,
+  n: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!signal.aborted) {
+    const p = (await client.pools().catch(() => [])).find((x) => x.pool === pool);
+    if ((p?.ready ?? 0) >= n) return;
+    if (Date.now() > deadline)
+      throw new DroverError(
+        ErrorCode.Unavailable,
+        `pool ${pool}: ${n} worker containers did not register in 120 s (see: docker ps -a; docker logs <container>)`,
+      );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 /**
  * One metrics port per role: `base`, `base + 1`, … (a port taken is an error when the base was
@@ -49,16 +78,23 @@ export const upCommand: Command = {
   name: "up",
   summary: "run Drover locally: a nats-server, schedulers and workers on this machine",
   usage:
-    "drover up [--schedulers 2] [--workers 2] [--strategy best-fit] [--port 4222] [--metrics-port 9464|off] [--data-dir .drover/nats] [--log-dir .drover/logs] [--no-nats]",
+    "drover up [--schedulers 2] [--workers 2] [--strategy best-fit] [--port 4222] [--metrics-port 9464|off] [--data-dir .drover/nats] [--log-dir .drover/logs] [--no-nats]\n" +
+    `          [--autoscale [--min 1] [--max 4] [--slots 4] [--up-window-ms 2000] [--down-window-ms 15000] [--max-step 4] [--image drover/drover:0.1.0] [--demo N [--task-ms 1000] [--chart .drover/autoscale.svg]]]`,
   options: {
     schedulers: { type: "string", default: "2" },
-    workers: { type: "string", default: "2" },
+    workers: { type: "string" },
     strategy: { type: "string", default: "best-fit" },
     "log-dir": { type: "string", default: ".drover/logs" },
     port: { type: "string", default: "4222" },
     "metrics-port": { type: "string" },
     "data-dir": { type: "string", default: ".drover/nats" },
     "no-nats": { type: "boolean", default: false },
+    autoscale: { type: "boolean", default: false },
+    ...poolOptions,
+    image: { type: "string", default: "drover/drover:0.1.0" },
+    demo: { type: "string" },
+    "task-ms": { type: "string" },
+    chart: { type: "string", default: ".drover/autoscale.svg" },
   },
   async run({ config, values, log, signal }) {
     const port = Number(values.port);
@@ -66,14 +102,29 @@ export const upCommand: Command = {
       throw new UsageError(`--port must be 1..65535, got ${String(values.port)}`);
     const url = `nats://127.0.0.1:${port}`;
     const schedulers = intFlag(values, "schedulers", 2);
-    const workers = intFlag(values, "workers", 2);
+    const autoscale = values.autoscale === true;
+    // An autoscaled pool brings its own workers: no fixed ones unless asked for.
+    const workers = intFlag(values, "workers", autoscale ? 0 : 2);
+    if (values.demo !== undefined && !autoscale) throw new UsageError("--demo needs --autoscale");
+    const demo = values.demo === undefined ? null : positiveIntFlag(values, "demo", 1);
+    const pool = autoscale
+      ? poolRequest("elastic", values, {
+          types: Object.keys(examples),
+          min: 1,
+          max: 4,
+          ...AUTOSCALE_DEFAULTS,
+        })
+      : null;
     if (schedulers < 1) throw new UsageError("--schedulers must be at least 1");
     if (!isStrategyName(String(values.strategy)))
       throw new UsageError(`unknown --strategy '${String(values.strategy)}'`);
     const children: ChildProcess[] = [];
     let server: ChildProcess | null = null;
+    let driver: DockerDriver | null = null;
     // Roles drain first (workers finish or hand back their tasks through NATS), then NATS stops.
+    let stopping = false;
     const stopAll = async (): Promise<void> => {
+      stopping = true;
       await stopChildren(children.filter((c) => c !== server));
       if (server !== null) await stopChildren([server]);
     };
@@ -126,18 +177,29 @@ export const upCommand: Command = {
           });
           children.push(child);
           child.once("exit", (code, sig) => {
-            if (!signal.aborted)
+            if (!signal.aborted && !stopping)
               log.error(
                 { role: name, code, sig },
                 `${name} exited; see ${join(logDir, `${name}.log`)}`,
               );
           });
         }
-        await waitForCluster(
-          new DroverClient(nc, { prefix: config.prefix, timeoutMs: 1_000 }),
-          workers,
-          signal,
-        );
+        const client = new DroverClient(nc, { prefix: config.prefix, timeoutMs: 5_000 });
+        await waitForCluster(client, workers, signal);
+        if (pool !== null) {
+          // Worker containers on the host's network reach this nats-server on loopback; their
+          // metrics take free ports (they share the host's).
+          driver = await startDockerPool(client, pool, {
+            prefix: config.prefix,
+            image: String(values.image),
+            network: "host",
+            natsUrl: url,
+            drainGraceMs: 30_000,
+            env: { DROVER_METRICS_PORT: "0", DROVER_LOG_LEVEL: config.logLevel },
+            log,
+          });
+          await waitForPool(client, pool.pool, pool.scale.min, signal);
+        }
         console.log(
           JSON.stringify({
             healthy: true,
@@ -156,14 +218,27 @@ export const upCommand: Command = {
           `Try:  nats --server ${url} request ${config.prefix}.api.tasks.submit '{"type":"echo","payload":{"hello":"world"}}'`,
         );
         console.log(`  or: drover submit sleep '{"ms":2000,"steps":4}' --wait`);
+        if (pool !== null)
+          console.log(
+            `Autoscaled pool ${pool.pool}: ${pool.scale.min}..${pool.scale.max} worker containers of ${pool.template.capacity.slots} slots (${String(values.image)}, host network); watch it with: drover pools`,
+          );
+        if (pool !== null && demo !== null)
+          return await runAutoscaleDemo(client, pool, {
+            tasks: demo,
+            taskMs: intFlag(values, "task-ms", 1_000),
+            chart: resolve(String(values.chart)),
+            signal,
+          });
         console.log("Press Ctrl-C to stop.");
         await new Promise<void>((done) =>
           signal.aborted ? done() : signal.addEventListener("abort", () => done(), { once: true }),
         );
+        return 0;
       } finally {
+        // Worker containers drain while NATS and the schedulers still run.
+        await driver?.stop(true);
         await nc.close();
       }
-      return 0;
     } finally {
       await stopAll();
     }

@@ -1,0 +1,127 @@
+/**
+ * `drover autoscale`: the Docker driver for one pool. Registers the pool's template and
+ * policy (through the API), then keeps the pool's worker containers at the leader's desired
+ * count until Ctrl-C, printing each change. Containers are left running on exit (a restarted
+ * driver adopts them) unless `--remove-on-exit`.
+ */
+import Docker from "dockerode";
+import examples from "../examples/handlers.ts";
+import type { DockerDriverOptions } from "../drivers/docker-driver.ts";
+import { DockerDriver } from "../drivers/docker-driver.ts";
+import type { SetPoolRequest } from "../protocol/index.ts";
+import { DroverClient } from "../runtime/index.ts";
+import type { Command } from "./command.ts";
+import { UsageError } from "./command.ts";
+import { intFlag } from "./flags.ts";
+import { POOL_USAGE, poolOptions, poolRequest } from "./pools.ts";
+
+const VERSION = "0.1.0";
+
+export const autoscaleCommand: Command = {
+  name: "autoscale",
+  summary: "run a pool of worker containers that grows and shrinks with its demand (Docker)",
+  usage: `drover autoscale [--pool elastic] ${POOL_USAGE.replace("--types a,b", "[--types a,b]").replace("--max N", "[--max 4]")} [--image drover/drover:${VERSION}] [--network bridge] [--worker-nats URL] [--handlers PATH-IN-IMAGE] [--drain-grace-ms 30000] [--remove-on-exit]`,
+  options: {
+    ...poolOptions,
+    pool: { type: "string", default: "elastic" },
+    image: { type: "string", default: `drover/drover:${VERSION}` },
+    network: { type: "string", default: "bridge" },
+    "worker-nats": { type: "string" },
+    handlers: { type: "string" },
+    "drain-grace-ms": { type: "string" },
+    "remove-on-exit": { type: "boolean", default: false },
+  },
+  async run({ config, values, log, signal }) {
+    const pool = String(values.pool);
+    if (values.handlers !== undefined && values.types === undefined)
+      throw new UsageError("--handlers needs --types (the task types that module handles)");
+    const req = poolRequest(pool, values, {
+      types: Object.keys(examples),
+      min: 1,
+      max: 4,
+    });
+    const client = await DroverClient.connect(
+      { servers: config.natsUrl },
+      { prefix: config.prefix },
+    );
+    try {
+      const image = String(values.image);
+      const network = String(values.network);
+      const driver = await startDockerPool(client, req, {
+        prefix: config.prefix,
+        image,
+        network,
+        natsUrl: (values["worker-nats"] as string | undefined) ?? config.natsUrl.join(","),
+        ...(typeof values.handlers === "string" ? { handlers: values.handlers } : {}),
+        drainGraceMs: intFlag(values, "drain-grace-ms", 30_000),
+        env: { DROVER_REPLICAS: String(config.replicas) },
+        log,
+      });
+      console.log(
+        `Autoscaling pool ${pool} (${req.scale.min}..${req.scale.max} workers of ${req.template.capacity.slots} slots, image ${image}, network ${network}). Ctrl-C stops.`,
+      );
+      let shown = "";
+      const show = setInterval(() => {
+        void driver.containers().then(
+          (cs) => {
+            const active = cs.filter((c) => c.state === "running" || c.state === "starting").length;
+            const stopping = cs.filter((c) => c.state === "stopping").length;
+            const line = `desired ${driver.stats.desired ?? "-"} (term ${driver.stats.term}), containers ${active} running, ${stopping} stopping`;
+            if (line !== shown) console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
+            shown = line;
+          },
+          () => undefined,
+        );
+      }, 1_000);
+      await new Promise<void>((r) =>
+        signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
+      );
+      clearInterval(show);
+      await driver.stop(values["remove-on-exit"] === true);
+    } finally {
+      await client.close();
+    }
+    return 0;
+  },
+};
+
+/**
+ * Checks Docker, the image and the network, registers the pool's template and policy, and
+ * starts a Docker driver for it.
+ */
+export async function startDockerPool(
+  client: DroverClient,
+  req: SetPoolRequest,
+  o: Omit<DockerDriverOptions, "pool" | "capacity" | "labels">,
+): Promise<DockerDriver> {
+  const docker = new Docker();
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new UsageError(
+      `cannot reach Docker (${process.env.DOCKER_HOST ?? "/var/run/docker.sock"}): ${(err as Error).message} (run: npm run provision, or set DOCKER_HOST)`,
+    );
+  }
+  await docker
+    .getImage(o.image)
+    .inspect()
+    .catch(() => {
+      throw new UsageError(`image ${o.image} not found (build it: npm run provision)`);
+    });
+  const network = o.network ?? "bridge";
+  await docker
+    .getNetwork(network)
+    .inspect()
+    .catch(() => {
+      throw new UsageError(`Docker network ${network} not found (docker network ls)`);
+    });
+  await client.setPool(req);
+  const driver = new DockerDriver(docker, client, {
+    ...o,
+    pool: req.pool,
+    capacity: req.template.capacity,
+    labels: req.template.labels,
+  });
+  driver.start();
+  return driver;
+}
