@@ -3,9 +3,10 @@
  * the shapes of the queued tasks, and each pool's template. The leader computes it for the
  * autoscaler and the metrics.
  *
- * A queued shape is counted for the first pool, in name order, whose template can run it (the
- * type, every required label, and the resources fit an empty worker); a shape no template can
- * run is counted as unplaceable, since no number of new workers would help it. Running work
+ * A queued shape is counted for the first pool whose template can run it (the type, every
+ * required label, and the resources fit an empty worker), autoscaled pools first (they are the
+ * ones that can grow), each group in name order; a shape no template can run is counted as
+ * unplaceable, since no number of new workers would help it. Running work
  * counts for the pool of the worker it runs on. Draining workers offer nothing: they are on
  * their way out.
  */
@@ -26,6 +27,8 @@ export interface DemandInput {
   workers: readonly DemandWorker[];
   /** The queued tasks, by shape. */
   queued: Iterable<{ shape: Shape; size: number }>;
+  /** Pools that are autoscaled: queued work is counted for them before the others. */
+  autoscaled?: ReadonlySet<string>;
 }
 
 export interface DemandResult {
@@ -65,6 +68,8 @@ export function workersFor(need: Resources, template: PoolTemplate): number {
 
 export function poolDemand(input: DemandInput): DemandResult {
   const names = [...input.templates.keys()].sort();
+  const scaled = input.autoscaled ?? new Set<string>();
+  const order = [...names.filter((p) => scaled.has(p)), ...names.filter((p) => !scaled.has(p))];
   const acc = new Map(
     names.map((pool) => [
       pool,
@@ -93,7 +98,7 @@ export function poolDemand(input: DemandInput): DemandResult {
   let unplaceable = 0;
   for (const { shape, size } of input.queued) {
     if (size === 0) continue;
-    const pool = names.find((p) => templateRuns(input.templates.get(p)!, shape));
+    const pool = order.find((p) => templateRuns(input.templates.get(p)!, shape));
     if (pool === undefined) {
       unplaceable += size;
       continue;

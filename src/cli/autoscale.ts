@@ -4,6 +4,7 @@
  * count until Ctrl-C, printing each change. Containers are left running on exit (a restarted
  * driver adopts them) unless `--remove-on-exit`.
  */
+import { hostname } from "node:os";
 import Docker from "dockerode";
 import examples from "../examples/handlers.ts";
 import type { DockerDriverOptions } from "../drivers/docker-driver.ts";
@@ -20,7 +21,7 @@ const VERSION = "0.1.0";
 export const autoscaleCommand: Command = {
   name: "autoscale",
   summary: "run a pool of worker containers that grows and shrinks with its demand (Docker)",
-  usage: `drover autoscale [--pool elastic] ${POOL_USAGE.replace("--types a,b", "[--types a,b]").replace("--max N", "[--max 4]")} [--image drover/drover:${VERSION}] [--network bridge] [--worker-nats URL] [--handlers PATH-IN-IMAGE] [--drain-grace-ms 30000] [--remove-on-exit]`,
+  usage: `drover autoscale [--pool elastic] ${POOL_USAGE.replace("--types a,b", "[--types a,b]").replace("--max N", "[--max 4]")} [--image drover/drover:${VERSION}] [--network bridge|auto] [--worker-nats URL] [--handlers PATH-IN-IMAGE] [--drain-grace-ms 30000] [--remove-on-exit]`,
   options: {
     ...poolOptions,
     pool: { type: "string", default: "elastic" },
@@ -108,7 +109,7 @@ export async function startDockerPool(
     .catch(() => {
       throw new UsageError(`image ${o.image} not found (build it: npm run provision)`);
     });
-  const network = o.network ?? "bridge";
+  const network = o.network === "auto" ? await ownNetwork(docker) : (o.network ?? "bridge");
   await docker
     .getNetwork(network)
     .inspect()
@@ -118,10 +119,26 @@ export async function startDockerPool(
   await client.setPool(req);
   const driver = new DockerDriver(docker, client, {
     ...o,
+    network,
     pool: req.pool,
     capacity: req.template.capacity,
     labels: req.template.labels,
   });
   driver.start();
   return driver;
+}
+
+/**
+ * `--network auto`: the network of the container this process runs in (its hostname is its
+ * container id), so a driver started by Docker Compose puts workers beside NATS.
+ */
+async function ownNetwork(docker: Docker): Promise<string> {
+  try {
+    const info = await docker.getContainer(hostname()).inspect();
+    const first = Object.keys(info.NetworkSettings.Networks)[0];
+    if (first !== undefined) return first;
+  } catch {
+    // not in a container (or not one this daemon runs)
+  }
+  throw new UsageError("--network auto works only inside a container of this Docker daemon");
 }

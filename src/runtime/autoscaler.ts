@@ -29,7 +29,10 @@ export interface AutoscalerDeps {
   pools: PoolStore;
   mirror: Mirror;
   /** The leader's demand measurement (Scheduler.demand). */
-  demand(templates: ReadonlyMap<string, PoolTemplate>): DemandResult;
+  demand(
+    templates: ReadonlyMap<string, PoolTemplate>,
+    autoscaled: ReadonlySet<string>,
+  ): DemandResult;
   events: EventOutbox;
   subjects: Subjects;
   log: Logger;
@@ -103,7 +106,7 @@ export class Autoscaler {
     this.#busy = true;
     try {
       const now = Date.now();
-      const measured = this.#d.demand(this.#templates());
+      const measured = this.#d.demand(this.#templates(), new Set(this.#d.pools.policies.keys()));
       this.#lastDemand = measured;
       const policies = this.#d.pools.policies;
       for (const pool of this.#actors.keys()) if (!policies.has(pool)) this.#actors.delete(pool);

@@ -207,7 +207,7 @@ export class SchedulerReplica {
     const autoscaler = new Autoscaler({
       pools,
       mirror,
-      demand: (templates) => scheduler.demand(templates),
+      demand: (templates, autoscaled) => scheduler.demand(templates, autoscaled),
       events,
       subjects: subj,
       log: this.#log,

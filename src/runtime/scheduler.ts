@@ -275,13 +275,21 @@ export class Scheduler {
    * What each pool's queued and running work needs against what its live workers offer (see
    * demand.ts), as this replica's mirror and reservations stand now.
    */
-  demand(templates: ReadonlyMap<string, PoolTemplate>): DemandResult {
+  demand(
+    templates: ReadonlyMap<string, PoolTemplate>,
+    autoscaled?: ReadonlySet<string>,
+  ): DemandResult {
     const { mirror } = this.#d;
     const workers = this.#workerViews().map((w) => ({
       ...w,
       pool: mirror.workers.get(w.id)?.info.pool ?? DEFAULT_POOL,
     }));
-    return poolDemand({ templates, workers, queued: mirror.queue.shapes() });
+    return poolDemand({
+      templates,
+      workers,
+      queued: mirror.queue.shapes(),
+      ...(autoscaled !== undefined ? { autoscaled } : {}),
+    });
   }
 
   // --- scheduling -----------------------------------------------------------------

@@ -286,4 +286,53 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
     const ids = await submitEcho(10, "after-failover");
     expect(await waitSucceeded(ids, 30_000)).toHaveLength(10);
   }, 75_000);
+  it("grows the optional autoscaled pool (docker-compose.autoscale.yml) and drains it on stop", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    const files = ["-f", "docker-compose.yml", "-f", "docker-compose.autoscale.yml"];
+    await compose(...files, "up", "-d", "autoscaler");
+    interface Pool {
+      pool: string;
+      ready: number;
+      decision: { desired: number } | null;
+    }
+    const elastic = async (): Promise<Pool | undefined> =>
+      (await request<{ pools: Pool[] }>("drover.api.pools.list", "")).pools.find(
+        (p) => p.pool === "elastic",
+      );
+    await waitFor("the pool's first worker container", 90_000, async () =>
+      (await elastic())?.ready === 1 ? true : undefined,
+    );
+    // More than the 3 fixed workers' 24 slots: the rest waits, and the pool grows.
+    const ids = (
+      await nats(
+        "request",
+        "drover.api.tasks.submit",
+        `{"type":"sleep","payload":{"ms":4000,"n":{{Count}}}}`,
+        "--count",
+        "120",
+        "--raw",
+        "--timeout",
+        "10s",
+      )
+    )
+      .split("\n")
+      .filter((l) => l.trim().startsWith("{"))
+      .map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toHaveLength(120);
+    const grown = await waitFor("the pool to grow", 60_000, async () => {
+      const p = await elastic();
+      return p !== undefined && p.ready >= 2 ? p : undefined;
+    });
+    expect(grown.decision!.desired).toBeGreaterThanOrEqual(2);
+    await waitSucceeded(ids, 120_000);
+    // Stopping the driver drains and removes its containers.
+    await compose(...files, "stop", "autoscaler");
+    const left = await run("docker", [
+      "ps",
+      "-aq",
+      "--filter",
+      "label=drover.autoscaler=drover/elastic",
+    ]);
+    expect(left.stdout.trim()).toBe("");
+  }, 300_000);
 });

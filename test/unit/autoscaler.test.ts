@@ -252,6 +252,21 @@ describe("poolDemand", () => {
     expect(unplaceable).toBe(7);
   });
 
+  it("counts queued work for autoscaled pools before the others", () => {
+    const input = {
+      templates: new Map([
+        ["default", template],
+        ["elastic", template],
+      ]),
+      workers: [w("w1", "default")],
+      queued: [{ shape: shape("sleep"), size: 8 }],
+    };
+    expect(poolDemand(input).pools.get("default")!.queuedTasks).toBe(8);
+    const scaled = poolDemand({ ...input, autoscaled: new Set(["elastic"]) }).pools;
+    expect(scaled.get("elastic")!.queuedTasks).toBe(8);
+    expect(scaled.get("default")!.queuedTasks).toBe(0);
+  });
+
   it("counts queued tasks that fit no live worker but would fit a new one as waiting", () => {
     const { pools } = poolDemand({
       templates: new Map([["p", template]]),
