@@ -21,6 +21,16 @@ import { Assignment, AssignmentReply, CancelNotice } from "./assignment.ts";
 import { Report } from "./report.ts";
 import { TaskTransitionEvent } from "./events.ts";
 import { HealthReply, HealthRequest } from "./health.ts";
+import {
+  DeletePoolReply,
+  DeletePoolRequest,
+  ListPoolsReply,
+  ListPoolsRequest,
+  PoolPolicy,
+  ScaleDecision,
+  SetPoolReply,
+  SetPoolRequest,
+} from "./pools.ts";
 
 /** Every exported wire schema, by stable name. */
 export const wireSchemas = {
@@ -36,6 +46,14 @@ export const wireSchemas = {
   ListWorkersReply,
   HealthRequest,
   HealthReply,
+  ListPoolsRequest,
+  ListPoolsReply,
+  SetPoolRequest,
+  SetPoolReply,
+  DeletePoolRequest,
+  DeletePoolReply,
+  PoolPolicy,
+  ScaleDecision,
   ErrorReply,
   Issue,
   Resources,
