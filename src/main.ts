@@ -5,41 +5,8 @@
 import { pino } from "pino";
 import { DroverError } from "./protocol/index.ts";
 import { loadConfig } from "./cli/config.ts";
-import { autoscaleCommand } from "./cli/autoscale.ts";
-import { benchCommand } from "./cli/bench.ts";
-import type { Command } from "./cli/command.ts";
 import { parseFlags, UsageError } from "./cli/command.ts";
-import { healthCommand } from "./cli/health.ts";
-import { poolCommand, poolsCommand } from "./cli/pools.ts";
-import { schedulerCommand, workerCommand } from "./cli/roles.ts";
-import { schemaCommand } from "./cli/schema.ts";
-import {
-  cancelCommand,
-  getCommand,
-  lsCommand,
-  retryCommand,
-  submitCommand,
-  workersCommand,
-} from "./cli/tasks.ts";
-import { upCommand } from "./cli/up.ts";
-
-const commands: Command[] = [
-  upCommand,
-  schedulerCommand,
-  workerCommand,
-  submitCommand,
-  getCommand,
-  cancelCommand,
-  retryCommand,
-  lsCommand,
-  workersCommand,
-  poolsCommand,
-  poolCommand,
-  autoscaleCommand,
-  benchCommand,
-  healthCommand,
-  schemaCommand,
-];
+import { commands } from "./cli/commands.ts";
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

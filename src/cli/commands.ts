@@ -1,0 +1,35 @@
+/** Every `drover` subcommand, in the order `drover --help` lists them. */
+import { autoscaleCommand } from "./autoscale.ts";
+import { benchCommand } from "./bench.ts";
+import type { Command } from "./command.ts";
+import { healthCommand } from "./health.ts";
+import { poolCommand, poolsCommand } from "./pools.ts";
+import { schedulerCommand, workerCommand } from "./roles.ts";
+import { schemaCommand } from "./schema.ts";
+import {
+  cancelCommand,
+  getCommand,
+  lsCommand,
+  retryCommand,
+  submitCommand,
+  workersCommand,
+} from "./tasks.ts";
+import { upCommand } from "./up.ts";
+
+export const commands: Command[] = [
+  upCommand,
+  schedulerCommand,
+  workerCommand,
+  submitCommand,
+  getCommand,
+  cancelCommand,
+  retryCommand,
+  lsCommand,
+  workersCommand,
+  poolsCommand,
+  poolCommand,
+  autoscaleCommand,
+  benchCommand,
+  healthCommand,
+  schemaCommand,
+];
