@@ -4,7 +4,9 @@
  * count until Ctrl-C, printing each change. Containers are left running on exit (a restarted
  * driver adopts them) unless `--remove-on-exit`.
  */
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import Docker from "dockerode";
 import examples from "../examples/handlers.ts";
 import type { DockerDriverOptions } from "../drivers/docker-driver.ts";
@@ -21,7 +23,7 @@ const VERSION = "0.1.0";
 export const autoscaleCommand: Command = {
   name: "autoscale",
   summary: "run a pool of worker containers that grows and shrinks with its demand (Docker)",
-  usage: `drover autoscale [--pool elastic] ${POOL_USAGE.replace("--types a,b", "[--types a,b]").replace("--max N", "[--max 4]")} [--image drover/drover:${VERSION}] [--network bridge|auto] [--worker-nats URL] [--handlers PATH-IN-IMAGE] [--drain-grace-ms 30000] [--remove-on-exit]`,
+  usage: `drover autoscale [--pool elastic] ${POOL_USAGE.replace("--types a,b", "[--types a,b]").replace("--max N", "[--max 4]")} [--image drover/drover:${VERSION}] [--network bridge|auto] [--worker-nats URL] [--handlers PATH-IN-CONTAINER [--mount HOST-PATH:CONTAINER-PATH ...]] [--drain-grace-ms 30000] [--remove-on-exit]`,
   options: {
     ...poolOptions,
     pool: { type: "string", default: "elastic" },
@@ -29,6 +31,7 @@ export const autoscaleCommand: Command = {
     network: { type: "string", default: "bridge" },
     "worker-nats": { type: "string" },
     handlers: { type: "string" },
+    mount: { type: "string", multiple: true },
     "drain-grace-ms": { type: "string" },
     "remove-on-exit": { type: "boolean", default: false },
   },
@@ -54,6 +57,7 @@ export const autoscaleCommand: Command = {
         network,
         natsUrl: (values["worker-nats"] as string | undefined) ?? config.natsUrl.join(","),
         ...(typeof values.handlers === "string" ? { handlers: values.handlers } : {}),
+        mounts: mounts(values.mount as string[] | undefined),
         drainGraceMs: intFlag(values, "drain-grace-ms", 30_000),
         env: { DROVER_REPLICAS: String(config.replicas) },
         log,
@@ -141,4 +145,16 @@ async function ownNetwork(docker: Docker): Promise<string> {
     // not in a container (or not one this daemon runs)
   }
   throw new UsageError("--network auto works only inside a container of this Docker daemon");
+}
+
+/** `--mount host:container` (repeatable): absolute host paths, checked to exist. */
+function mounts(raw: string[] | undefined): string[] {
+  return (raw ?? []).map((m) => {
+    const i = m.indexOf(":");
+    if (i <= 0 || i === m.length - 1)
+      throw new UsageError(`--mount must be HOST-PATH:CONTAINER-PATH, got '${m}'`);
+    const host = resolve(m.slice(0, i));
+    if (!existsSync(host)) throw new UsageError(`--mount ${m}: ${host} does not exist`);
+    return `${host}:${m.slice(i + 1)}`;
+  });
 }

@@ -34,6 +34,8 @@ export interface DockerDriverOptions {
   drainGraceMs?: number;
   /** More environment for the workers (e.g. `DROVER_REPLICAS`). */
   env?: Record<string, string>;
+  /** Read-only bind mounts into the workers, `host-path:container-path` (a handler module, say). */
+  mounts?: string[];
   /** @default 1000 */
   intervalMs?: number;
   log: Logger;
@@ -193,6 +195,8 @@ export class DockerDriver {
     const env = {
       DROVER_NATS_URL: o.natsUrl,
       DROVER_PREFIX: o.prefix,
+      // Also for handlers that want to know where they run.
+      DROVER_WORKER_ID: name,
       DROVER_LOG_LEVEL: "info",
       ...o.env,
     };
@@ -203,7 +207,12 @@ export class DockerDriver {
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: { [OWNER_LABEL]: this.#owner, "drover.pool": o.pool },
       StopTimeout: Math.ceil(grace / 1_000) + 10,
-      HostConfig: { NetworkMode: o.network ?? "bridge" },
+      HostConfig: {
+        NetworkMode: o.network ?? "bridge",
+        ...(o.mounts !== undefined && o.mounts.length > 0
+          ? { Binds: o.mounts.map((m) => `${m}:ro`) }
+          : {}),
+      },
     });
     await container.start();
     this.stats.created++;

@@ -10,11 +10,15 @@
 import { appendFileSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import Docker from "dockerode";
+import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { DockerDriver } from "../../src/drivers/docker-driver.ts";
 import type { TaskRecord } from "../../src/protocol/index.ts";
 import { check, summary } from "./checker.ts";
 import type { CheckReport } from "./checker.ts";
 import { ChaosCluster, HarnessError, startChaosCluster } from "./cluster.ts";
+import { images } from "../fixtures/docker.ts";
 
 const FULL = process.env.CHAOS_FULL === "1";
 const RUNS = FULL ? Number(process.env.CHAOS_RUNS ?? 5) : 1;
@@ -450,4 +454,100 @@ describe("chaos: actors as containers, 3-node NATS", () => {
     record("rolling-restart", { executions: r.executions, completions: r.completions, inFlight });
     expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
   });
+  scenario(
+    "autoscaled pool: grows for a burst, a SIGKILLed leader's successor continues, shrinks after, nothing lost or run twice",
+    async () => {
+      const c = await startChaosCluster({ workers: 0 });
+      const driver = new DockerDriver(new Docker(), c.client, {
+        prefix: c.prefix,
+        pool: "elastic",
+        image: images.drover,
+        network: c.nats.network.getName(),
+        natsUrl: c.nats.internalServers.join(","),
+        capacity: { cpu: 4, memoryMb: 4096, slots: 16 },
+        labels: {},
+        handlers: "/app/test/chaos/handlers.ts",
+        mounts: [`${join(root, "test", "chaos", "handlers.ts")}:/app/test/chaos/handlers.ts`],
+        drainGraceMs: 20_000,
+        env: { DROVER_REPLICAS: "3" },
+        log: pino({ level: "silent" }),
+      });
+      const pool = async (): Promise<{
+        ready: number;
+        draining: number;
+        desired: number | null;
+        term: number | null;
+      }> => {
+        const p = (await c.client.pools()).find((x) => x.pool === "elastic");
+        return {
+          ready: p?.ready ?? 0,
+          draining: p?.draining ?? 0,
+          desired: p?.decision?.desired ?? null,
+          term: p?.decision?.term ?? null,
+        };
+      };
+      try {
+        await c.client.setPool({
+          pool: "elastic",
+          template: { types: ["work"], capacity: { cpu: 4, memoryMb: 4096, slots: 16 } },
+          scale: { min: 1, max: 4, scaleUpWindowMs: 2_000, scaleDownWindowMs: 10_000, maxStep: 4 },
+        });
+        driver.start();
+        await step(
+          "the first worker container",
+          c.waitFor(async () => (await pool()).ready === 1, "one worker", 90_000),
+        );
+        // 1,200 tasks of 0.4–0.8 s: about 10 s of work for 4 × 16 slots, far more for one.
+        const submitted = c.submit(1_200, () => 400 + Math.floor(Math.random() * 400));
+        await step(
+          "the pool to reach 4",
+          c.waitFor(async () => (await pool()).ready === 4, "4 workers", 60_000),
+        );
+        const { leaderId, term } = await c.leaderInfo();
+        await c.kill(leaderId);
+        await step(
+          "the new leader's first decision",
+          c.waitFor(
+            async () => {
+              const p = await pool();
+              return p.term !== null && p.term > term;
+            },
+            "a decision of a newer term",
+            60_000,
+          ),
+        );
+        const continued = await pool();
+        const ids = await step("the submissions", submitted);
+        const r = await verify("autoscale", c, ids);
+        await step(
+          "the pool to shrink to 1",
+          c.waitFor(
+            async () => {
+              const p = await pool();
+              return p.ready === 1 && p.draining === 0 && p.desired === 1;
+            },
+            "one worker again",
+            10_000 + 60_000,
+          ),
+        );
+        console.log(
+          JSON.stringify({
+            autoscale: {
+              continuedFrom: continued.desired,
+              created: driver.stats.created,
+              stopped: driver.stats.stopped,
+            },
+          }),
+        );
+        record("autoscale", { executions: r.executions, completions: r.completions });
+        // The new leader went on from the 4 containers that exist.
+        expect(continued.desired).toBe(4);
+        // No task ran twice: neither the leader's death nor a scale-in cut one short.
+        expect(r.executions).toBe(r.completions);
+        expect(driver.stats.stopped).toBeGreaterThanOrEqual(3);
+      } finally {
+        await driver.stop(true);
+      }
+    },
+  );
 });
