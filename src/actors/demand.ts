@@ -11,7 +11,7 @@
  * their way out.
  */
 import type { PoolDemand, PoolTemplate, Resources } from "../protocol/index.ts";
-import { checkWorker, fits, RESOURCE_DIMENSIONS } from "./placement/index.ts";
+import { fits, freeCapacity, RESOURCE_DIMENSIONS } from "./placement/index.ts";
 import type { WorkerView } from "./placement/index.ts";
 import { addResources } from "./scheduling-pass.ts";
 import type { Shape } from "./shapes.ts";
@@ -45,12 +45,58 @@ const scale = (r: Resources, n: number): Resources => ({
   slots: r.slots * n,
 });
 
+/** Whether `has` carries every label of `wanted` (own properties only). */
+function labelsMatch(
+  wanted: Readonly<Record<string, string>>,
+  has: Readonly<Record<string, string>>,
+): boolean {
+  for (const [k, v] of Object.entries(wanted))
+    if (!Object.hasOwn(has, k) || has[k] !== v) return false;
+  return true;
+}
+
 /** Whether a worker made from `template` could ever run tasks of `shape`. */
 export function templateRuns(template: PoolTemplate, shape: Shape): boolean {
-  if (!template.types.includes(shape.type)) return false;
-  for (const [k, v] of Object.entries(shape.labels))
-    if (!Object.hasOwn(template.labels, k) || template.labels[k] !== v) return false;
-  return fits(shape.resources, template.capacity);
+  return (
+    template.types.includes(shape.type) &&
+    labelsMatch(shape.labels, template.labels) &&
+    fits(shape.resources, template.capacity)
+  );
+}
+
+const maxOf = (a: Resources, b: Resources): Resources => ({
+  cpu: Math.max(a.cpu, b.cpu),
+  memoryMb: Math.max(a.memoryMb, b.memoryMb),
+  slots: Math.max(a.slots, b.slots),
+});
+
+/**
+ * "Could a live worker take a task of this shape now?", answered per shape without building
+ * an explanation: the workers taking work, by type, with their free capacity, and the largest
+ * free capacity per type so that a shape no worker has room for is refused at once (the common
+ * case on a busy cluster, where every worker is full).
+ */
+function liveFit(workers: readonly DemandWorker[]): (shape: Shape) => boolean {
+  const byType = new Map<string, { w: DemandWorker; free: Resources }[]>();
+  const most = new Map<string, Resources>();
+  for (const w of workers) {
+    if (w.state !== "ready" || w.heldBack !== undefined) continue;
+    const free = freeCapacity(w);
+    for (const t of w.types) {
+      const list = byType.get(t);
+      if (list === undefined) byType.set(t, [{ w, free }]);
+      else list.push({ w, free });
+      const m = most.get(t);
+      most.set(t, m === undefined ? free : maxOf(m, free));
+    }
+  }
+  return (shape) => {
+    const m = most.get(shape.type);
+    if (m === undefined || !fits(shape.resources, m)) return false;
+    return byType
+      .get(shape.type)!
+      .some(({ w, free }) => fits(shape.resources, free) && labelsMatch(shape.labels, w.labels));
+  };
 }
 
 /**
@@ -96,6 +142,7 @@ export function poolDemand(input: DemandInput): DemandResult {
     a.used = addResources(a.used, w.used);
   }
   let unplaceable = 0;
+  const fitsNow = liveFit(input.workers);
   for (const { shape, size } of input.queued) {
     if (size === 0) continue;
     const pool = order.find((p) => templateRuns(input.templates.get(p)!, shape));
@@ -106,14 +153,7 @@ export function poolDemand(input: DemandInput): DemandResult {
     const a = acc.get(pool)!;
     a.queuedTasks += size;
     a.queued = addResources(a.queued, scale(shape.resources, size));
-    const view = {
-      id: "",
-      type: shape.type,
-      resources: shape.resources,
-      labels: shape.labels,
-      key: null,
-    };
-    if (!input.workers.some((w) => checkWorker(view, w) === null)) a.waiting += size;
+    if (!fitsNow(shape)) a.waiting += size;
   }
   const pools = new Map<string, PoolDemand>();
   for (const pool of names) {

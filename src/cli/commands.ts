@@ -1,6 +1,7 @@
 /** Every `drover` subcommand, in the order `drover --help` lists them. */
 import { autoscaleCommand } from "./autoscale.ts";
 import { benchCommand } from "./bench.ts";
+import { benchDemandCommand } from "./bench-demand.ts";
 import type { Command } from "./command.ts";
 import { healthCommand } from "./health.ts";
 import { poolCommand, poolsCommand } from "./pools.ts";
@@ -30,6 +31,7 @@ export const commands: Command[] = [
   poolCommand,
   autoscaleCommand,
   benchCommand,
+  benchDemandCommand,
   healthCommand,
   schemaCommand,
 ];

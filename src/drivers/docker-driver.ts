@@ -116,9 +116,9 @@ export class DockerDriver {
     }));
   }
 
-  /** One pass: read the decision, compare with the containers, act. */
+  /** One pass: read the decision, compare with the containers, act (or the pass under way). */
   async reconcile(): Promise<void> {
-    if (this.#busy !== null) return;
+    if (this.#busy !== null) return await this.#busy;
     this.#busy = this.#reconcile()
       .catch((err: unknown) =>
         this.#o.log.warn({ err: (err as Error).message, pool: this.#o.pool }, "driver pass failed"),

@@ -2,7 +2,8 @@
  * Autoscaling with the real Docker daemon: the leader's autoscaler and the Docker driver grow
  * a pool of worker containers (the local drover image, on the test's network) from 1 to 4 for
  * a burst of 300 one-second tasks on 4 slots each, and back to 1 once the queue is empty; the
- * leader is stopped in the middle and the new one continues from the containers that exist.
+ * leader is stopped in the middle and the new one continues from the containers that exist,
+ * and the driver itself is replaced by a new one, which adopts the containers it finds.
  * Every task succeeds once: none fails, none runs twice (the drain grace outlasts the tasks).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -25,7 +26,7 @@ describe("autoscaling with Docker", () => {
   it("grows the pool to 4 for a burst, shrinks it to 1 after, across a leader change, with every task run once", async () => {
     await using d = await startDrover({ servers: env.nats.servers, schedulers: 2 });
     const docker = new Docker();
-    const driver = new DockerDriver(docker, d.client, {
+    const options = {
       prefix: d.prefix,
       pool: "elastic",
       image: images.drover,
@@ -35,7 +36,9 @@ describe("autoscaling with Docker", () => {
       labels: {},
       drainGraceMs: 20_000,
       log: testLogger(),
-    });
+    };
+    const first = new DockerDriver(docker, d.client, options);
+    let driver = first;
     const samples: ScaleSample[] = [];
     const sampling = new AbortController();
     try {
@@ -82,6 +85,13 @@ describe("autoscaling with Docker", () => {
       const taken = (await d.client.pools()).find((p) => p.pool === "elastic")!.decision!;
       expect(taken.desired).toBe(4);
 
+      // The driver restarts: the new one adopts the 4 containers (it creates none).
+      await first.stop();
+      driver = new DockerDriver(docker, d.client, options);
+      driver.start();
+      await driver.reconcile();
+      expect((await driver.containers()).filter((c) => c.state === "running")).toHaveLength(4);
+
       for (const id of ids) await d.client.wait(id);
       const emptyAt = Date.now();
       await d.waitFor(
@@ -107,7 +117,7 @@ describe("autoscaling with Docker", () => {
       console.log(
         `autoscale: max reached ${reachedMax.toFixed(1)} s after the first submit; back to 1 ` +
           `${backToMin.toFixed(1)} s after the queue emptied (window ${SCALE_DOWN_WINDOW_MS / 1_000} s); ` +
-          `containers created ${driver.stats.created}, stopped ${driver.stats.stopped}; chart ${chart}`,
+          `containers created ${first.stats.created + driver.stats.created}, stopped ${driver.stats.stopped}; chart ${chart}`,
       );
       expect(reachedMax).toBeLessThan(30);
       expect(backToMin).toBeLessThan(SCALE_DOWN_WINDOW_MS / 1_000 + 30);
@@ -118,10 +128,12 @@ describe("autoscaling with Docker", () => {
         ranTwice: [],
         notOneCompletion: [],
       });
-      expect(driver.stats.created).toBe(4);
+      expect(first.stats.created).toBe(4);
+      expect(driver.stats.created).toBe(0);
       expect(driver.stats.stopped).toBe(3);
     } finally {
       sampling.abort();
+      await first.stop();
       await driver.stop(true);
     }
   }, 240_000);

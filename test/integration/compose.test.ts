@@ -307,9 +307,9 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
       await nats(
         "request",
         "drover.api.tasks.submit",
-        `{"type":"sleep","payload":{"ms":4000,"n":{{Count}}}}`,
+        `{"type":"sleep","payload":{"ms":3000,"n":{{Count}}}}`,
         "--count",
-        "120",
+        "100",
         "--raw",
         "--timeout",
         "10s",
@@ -318,7 +318,7 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
       .split("\n")
       .filter((l) => l.trim().startsWith("{"))
       .map((l) => (JSON.parse(l) as { id: string }).id);
-    expect(ids).toHaveLength(120);
+    expect(ids).toHaveLength(100);
     const grown = await waitFor("the pool to grow", 60_000, async () => {
       const p = await elastic();
       return p !== undefined && p.ready >= 2 ? p : undefined;
