@@ -4,7 +4,11 @@
  * burst after the scale-up window, down to min after the scale-down window, continued by a new
  * leader from what exists, and a deposed leader's decision never written over a newer one.
  */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { root } from "../../src/cli/local.ts";
 import type { ScaleDecision } from "../../src/protocol/index.ts";
 import { DroverError, ErrorCode, subjects } from "../../src/protocol/index.ts";
 import { ensureResources } from "../../src/runtime/index.ts";
@@ -15,6 +19,7 @@ import { useNats } from "../fixtures/nats.ts";
 import { metric, parseMetrics } from "../fixtures/prometheus.ts";
 
 const env = useNats();
+const run = promisify(execFile);
 
 describe("autoscaler (leader)", () => {
   it("scales a pool up on a burst and back to min, records why under its term, and a new leader continues", async () => {
@@ -82,6 +87,17 @@ describe("autoscaler (leader)", () => {
       await waitFor(
         () => decisions.some((x) => x.desired === 3) && decisions.some((x) => x.previous === 3),
       );
+      // `drover pools` shows the pool, its count and why.
+      const { stdout } = await run(process.execPath, [join(root, "bin", "drover.js"), "pools"], {
+        env: {
+          ...process.env,
+          DROVER_NATS_URL: env.nats.servers.map((s) => `nats://${s}`).join(","),
+          DROVER_PREFIX: d.prefix,
+        },
+      });
+      expect(stdout).toMatch(/^p: 1 ready, 0 draining; desired 1 \(term \d+, \d+s ago\)$/m);
+      expect(stdout).toMatch(/^ {2}scale down 3 → 1: /m);
+      expect(stdout).toMatch(/^ {2}policy: min 1, max 3, target 80%, up window 1000 ms/m);
 
       // The leader goes: the new one records under its term, from what exists (1 worker).
       await leader.close();
