@@ -4,7 +4,7 @@
  * tasks of workers whose heartbeat expired. Only the elected leader runs them; every decision
  * is a task-machine transition written with compare-and-set.
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type {
@@ -20,7 +20,6 @@ import type {
 import {
   AssignmentBackoff,
   createStrategy,
-  eventFromReport,
   addResources,
   judgeAssignmentFailure,
   poolDemand,
@@ -34,16 +33,10 @@ import type {
   Subjects,
   TaskRecord,
 } from "../protocol/index.ts";
-import {
-  AssignmentReply,
-  decode,
-  DEFAULT_POOL,
-  encode,
-  MAX_MESSAGE_BYTES,
-  Report,
-} from "../protocol/index.ts";
-import type { ReportDroppedEvent } from "../protocol/index.ts";
+import { AssignmentReply, decode, DEFAULT_POOL, encode } from "../protocol/index.ts";
 import type { EventOutbox } from "./event-outbox.ts";
+import type { ReportStats } from "./report-consumer.ts";
+import { ReportConsumer } from "./report-consumer.ts";
 import { isStoreFull } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
@@ -105,12 +98,8 @@ export interface SchedulerObserver {
   requeued(ms: number): void;
 }
 
-export interface SchedulerStats {
+export interface SchedulerStats extends ReportStats {
   assignments: number;
-  refusedReports: number;
-  /** Reports given up on: their write failed on every delivery (see `#reportFailed`). */
-  droppedReports: number;
-  acceptedCompletions: number;
   workersLost: number;
   requeuedOnWorkerLoss: number;
 }
@@ -134,9 +123,7 @@ export class Scheduler {
   readonly #strategy: PlacementStrategy;
   #term: number | null = null;
   #valid: () => boolean = () => false;
-  #reports: ConsumerMessages | null = null;
-  #reportMaxDeliver = Infinity;
-  #reportsDone: Promise<void> | null = null;
+  #reports: ReportConsumer | null = null;
   #unlisten: (() => void) | null = null;
   #kickPending = false;
   #sweep: NodeJS.Timeout | null = null;
@@ -224,7 +211,20 @@ export class Scheduler {
         this.#arm(t);
       }
     }
-    await this.#startReports();
+    this.#reports = new ReportConsumer(
+      {
+        js: this.#d.js,
+        reportsStream: this.#d.reportsStream,
+        store: this.#d.store,
+        mirror: this.#d.mirror,
+        events: this.#d.events,
+        subjects: this.#d.subjects,
+        log,
+        stats: this.stats,
+        serial: (taskId, fn) => this.#serial(taskId, fn),
+      },
+      term,
+    );
     // Back-offs and "waited long enough to be explained" end without an event of their own.
     this.#sweep = setInterval(() => this.kick(), this.options.sweepIntervalMs);
     log.info(
@@ -250,10 +250,7 @@ export class Scheduler {
     this.#reserved.clear();
     const r = this.#reports;
     this.#reports = null;
-    if (r !== null) {
-      await r.close().catch(() => undefined);
-      await this.#reportsDone?.catch(() => undefined);
-    }
+    await r?.stop();
     await Promise.allSettled([...this.#perTask.values()]);
   }
 
@@ -644,117 +641,6 @@ export class Scheduler {
       this.stats.requeuedOnWorkerLoss++;
       this.#d.observe?.requeued(Date.now() - seenGone);
     }
-  }
-
-  // --- reports --------------------------------------------------------------------
-
-  /**
-   * Consumes worker reports for as long as this term lasts. A consumer that ends while the
-   * term goes on (a reconnect it did not survive, a deleted consumer) is started again:
-   * a leader that stops reading reports would leave every running task stuck.
-   */
-  async #startReports(): Promise<void> {
-    const term = this.#term;
-    const { js, reportsStream, log } = this.#d;
-    this.#reportsDone = (async () => {
-      while (term !== null && this.#term === term) {
-        try {
-          const consumer = await js.consumers.get(reportsStream, "leader");
-          // The consumer's own bound (set by ensureResources), so the last delivery is known.
-          const { config } = await consumer.info(true);
-          const max = config.max_deliver ?? -1;
-          this.#reportMaxDeliver = max > 0 ? max : Infinity;
-          const messages = await consumer.consume({ max_messages: 512 });
-          this.#reports = messages;
-          if (this.#term !== term) await messages.close();
-          for await (const m of messages) this.#onReport(m);
-        } catch (err) {
-          log.warn({ err: (err as Error).message }, "reports consumer failed");
-        }
-        if (this.#term !== term) break;
-        log.warn({ term }, "reports consumer ended while leading; restarting it");
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    })();
-  }
-
-  #onReport(m: JsMsg): void {
-    let report: Report;
-    try {
-      // A result may be as large as the payload it was computed from: accept what NATS carries.
-      report = decode(Report, m.data, { maxBytes: MAX_MESSAGE_BYTES });
-    } catch (err) {
-      this.#d.log.warn({ err, subject: m.subject }, "malformed report dropped");
-      m.term();
-      return;
-    }
-    this.#serial(report.taskId, async () => {
-      try {
-        await this.#applyReport(report);
-        m.ack();
-      } catch (err) {
-        this.#reportFailed(m, report, err);
-        throw err;
-      }
-    });
-  }
-
-  async #applyReport(report: Report): Promise<void> {
-    const res = await this.#d.store.apply(
-      report.taskId,
-      () => eventFromReport(report, Date.now(), Math.random()),
-      // The mirror usually holds the latest revision: one KV write instead of a read and a write.
-      { countStale: true, known: this.#d.mirror.known(report.taskId) },
-    );
-    if (!res.ok && res.stale) {
-      this.stats.refusedReports++;
-      this.#d.log.info(
-        {
-          taskId: report.taskId,
-          epoch: report.epoch,
-          kind: report.kind,
-          workerId: report.workerId,
-          reason: res.reason,
-        },
-        "stale report refused",
-      );
-    } else if (res.ok && res.changed && report.kind === "succeeded") {
-      this.stats.acceptedCompletions++;
-    }
-  }
-
-  /**
-   * A report whose write failed comes back soon (with a growing delay) rather than after the
-   * consumer's ack wait, up to the consumer's `max_deliver`. The last failure is recorded (an
-   * error log, `droppedReports`, and a `report.dropped` event) and the report terminated, so
-   * that it is never redelivered forever. Its task is not lost: a task whose report never lands
-   * is timed out by the run backstop and retried under its retry policy.
-   */
-  #reportFailed(m: JsMsg, report: Report, err: unknown): void {
-    const deliveries = m.info.deliveryCount;
-    if (deliveries < this.#reportMaxDeliver) {
-      m.nak(Math.min(5_000, 100 * 2 ** (deliveries - 1)));
-      return;
-    }
-    this.stats.droppedReports++;
-    const dropped: ReportDroppedEvent = {
-      v: 1,
-      kind: "report.dropped",
-      taskId: report.taskId,
-      epoch: report.epoch,
-      report: report.kind,
-      workerId: report.workerId,
-      deliveries,
-      error: err instanceof Error ? err.message : String(err),
-      at: Date.now(),
-    };
-    this.#d.log.error(dropped, "report dropped: its write failed on every delivery");
-    this.#d.events.publish(
-      this.#d.subjects.event("report.dropped"),
-      encode(dropped),
-      `report.dropped:${report.taskId}:${report.epoch}:${report.kind}`,
-    );
-    m.term("its write failed on every delivery");
   }
 }
 

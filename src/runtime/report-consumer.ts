@@ -1,0 +1,166 @@
+/**
+ * The leader's consumer of worker reports (the reports stream's durable `leader` consumer),
+ * for one term: each report is decoded at the edge and applied to its task's record as a
+ * task-machine event (stale ones — an old epoch, another worker — are refused and counted), in
+ * order with the leader's other work on the same task.
+ */
+import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { eventFromReport } from "../actors/index.ts";
+import type { ReportDroppedEvent, Subjects } from "../protocol/index.ts";
+import { decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
+import type { EventOutbox } from "./event-outbox.ts";
+import type { Mirror } from "./mirror.ts";
+import type { TaskStore } from "./task-store.ts";
+
+/** What the consumer counts (part of the scheduler's stats). */
+export interface ReportStats {
+  /** Stale reports refused (an old epoch, another worker). */
+  refusedReports: number;
+  /** Reports given up on: their write failed on every delivery. */
+  droppedReports: number;
+  acceptedCompletions: number;
+}
+
+export interface ReportConsumerDeps {
+  js: JetStreamClient;
+  reportsStream: string;
+  store: TaskStore;
+  mirror: Mirror;
+  events: EventOutbox;
+  subjects: Subjects;
+  log: Logger;
+  stats: ReportStats;
+  /** Runs work for one task strictly after the leader's previous work for it. */
+  serial(taskId: string, fn: () => Promise<unknown>): void;
+}
+
+export class ReportConsumer {
+  readonly #d: ReportConsumerDeps;
+  readonly #term: number;
+  #stopped = false;
+  #messages: ConsumerMessages | null = null;
+  #maxDeliver = Infinity;
+  readonly #done: Promise<void>;
+
+  /** Starts consuming at once, for as long as `stop` is not called. */
+  constructor(deps: ReportConsumerDeps, term: number) {
+    this.#d = deps;
+    this.#term = term;
+    this.#done = this.#run();
+  }
+
+  /** Stops consuming and waits for the consumer to end. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#messages?.close().catch(() => undefined);
+    await this.#done.catch(() => undefined);
+  }
+
+  /**
+   * Consumes for as long as the term lasts. A consumer that ends while the term goes on (a
+   * reconnect it did not survive, a deleted consumer) is started again: a leader that stops
+   * reading reports would leave every running task stuck.
+   */
+  async #run(): Promise<void> {
+    const { js, reportsStream, log } = this.#d;
+    while (!this.#stopped) {
+      try {
+        const consumer = await js.consumers.get(reportsStream, "leader");
+        // The consumer's own bound (set by ensureResources), so the last delivery is known.
+        const { config } = await consumer.info(true);
+        const max = config.max_deliver ?? -1;
+        this.#maxDeliver = max > 0 ? max : Infinity;
+        const messages = await consumer.consume({ max_messages: 512 });
+        this.#messages = messages;
+        if (this.#stopped) await messages.close();
+        for await (const m of messages) this.#onReport(m);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "reports consumer failed");
+      }
+      if (this.#stopped) break;
+      log.warn({ term: this.#term }, "reports consumer ended while leading; restarting it");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  #onReport(m: JsMsg): void {
+    let report: Report;
+    try {
+      // A result may be as large as the payload it was computed from: accept what NATS carries.
+      report = decode(Report, m.data, { maxBytes: MAX_MESSAGE_BYTES });
+    } catch (err) {
+      this.#d.log.warn({ err, subject: m.subject }, "malformed report dropped");
+      m.term();
+      return;
+    }
+    this.#d.serial(report.taskId, async () => {
+      try {
+        await this.#apply(report);
+        m.ack();
+      } catch (err) {
+        this.#failed(m, report, err);
+        throw err;
+      }
+    });
+  }
+
+  async #apply(report: Report): Promise<void> {
+    const { store, mirror, stats, log } = this.#d;
+    const res = await store.apply(
+      report.taskId,
+      () => eventFromReport(report, Date.now(), Math.random()),
+      // The mirror usually holds the latest revision: one KV write instead of a read and a write.
+      { countStale: true, known: mirror.known(report.taskId) },
+    );
+    if (!res.ok && res.stale) {
+      stats.refusedReports++;
+      log.info(
+        {
+          taskId: report.taskId,
+          epoch: report.epoch,
+          kind: report.kind,
+          workerId: report.workerId,
+          reason: res.reason,
+        },
+        "stale report refused",
+      );
+    } else if (res.ok && res.changed && report.kind === "succeeded") {
+      stats.acceptedCompletions++;
+    }
+  }
+
+  /**
+   * A report whose write failed comes back soon (with a growing delay) rather than after the
+   * consumer's ack wait, up to the consumer's `max_deliver`. The last failure is recorded (an
+   * error log, `droppedReports`, and a `report.dropped` event) and the report terminated, so
+   * that it is never redelivered forever. Its task is not lost: a task whose report never lands
+   * is timed out by the run backstop and retried under its retry policy.
+   */
+  #failed(m: JsMsg, report: Report, err: unknown): void {
+    const deliveries = m.info.deliveryCount;
+    if (deliveries < this.#maxDeliver) {
+      m.nak(Math.min(5_000, 100 * 2 ** (deliveries - 1)));
+      return;
+    }
+    this.#d.stats.droppedReports++;
+    const dropped: ReportDroppedEvent = {
+      v: 1,
+      kind: "report.dropped",
+      taskId: report.taskId,
+      epoch: report.epoch,
+      report: report.kind,
+      workerId: report.workerId,
+      deliveries,
+      error: err instanceof Error ? err.message : String(err),
+      at: Date.now(),
+    };
+    this.#d.log.error(dropped, "report dropped: its write failed on every delivery");
+    this.#d.events.publish(
+      this.#d.subjects.event("report.dropped"),
+      encode(dropped),
+      `report.dropped:${report.taskId}:${report.epoch}:${report.kind}`,
+    );
+    m.term("its write failed on every delivery");
+  }
+}
