@@ -12,6 +12,58 @@ export const MAX_MESSAGE_BYTES = 1_048_576;
 /** Default size limit for API requests (256 KiB): payloads are meant to be references, not blobs. */
 export const DEFAULT_MAX_REQUEST_BYTES = 262_144;
 
+/**
+ * Deepest nesting of objects and arrays a message may have. Deeper input would overflow the
+ * stack of a validator or of code that walks it; it is refused at the edge.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether JSON text nests objects and arrays deeper than `max` (one pass, strings skipped). */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}
+
+/**
+ * Whether a value nests objects and arrays deeper than `max` (a value of its own counts 0, an
+ * object or array 1 more than its deepest member).
+ */
+export function deeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (d + 1 > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return false;
+}
+
+/** The path of the first own `__proto__` key (which object spreads and zod drop), or null. */
+function protoKeyPath(value: unknown): string | null {
+  const stack: [unknown, string][] = [[value, ""]];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (!Array.isArray(v) && Object.hasOwn(v, "__proto__"))
+      return path === "" ? "__proto__" : `${path}.__proto__`;
+    const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
+    for (const [k, child] of entries) stack.push([child, path === "" ? k : `${path}.${k}`]);
+  }
+  return null;
+}
+
 /** Options of {@link decode}. */
 export interface DecodeOptions {
   /** Size limit in bytes (UTF-8). @default DEFAULT_MAX_REQUEST_BYTES */
@@ -57,12 +109,34 @@ export function decode<S extends z.ZodType>(
     );
   }
   let parsed: unknown;
+  let text: string;
   try {
-    const text = typeof data === "string" ? data : utf8Decoder.decode(data);
+    text = typeof data === "string" ? data : utf8Decoder.decode(data);
     parsed = JSON.parse(text);
   } catch (cause) {
     const detail = cause instanceof Error ? `: ${cause.message}` : "";
     throw new DroverError(ErrorCode.InvalidJson, `message is not valid JSON${detail}`, { cause });
+  }
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH))
+    throw new DroverError(
+      ErrorCode.ValidationFailed,
+      `validation failed: objects and arrays nest deeper than ${MAX_JSON_DEPTH} levels`,
+      {
+        issues: [
+          { path: "", message: `nests deeper than ${MAX_JSON_DEPTH} levels`, code: "too_big" },
+        ],
+      },
+    );
+  // A `__proto__` key would be dropped by validation (it sets a prototype instead): refused,
+  // never silently removed (a label constraint would vanish). Escapes can spell it too.
+  if (text.includes("__proto__") || text.includes("\\u")) {
+    const path = protoKeyPath(parsed);
+    if (path !== null)
+      throw new DroverError(
+        ErrorCode.ValidationFailed,
+        `validation failed: ${path}: the key "__proto__" is not allowed`,
+        { issues: [{ path, message: 'the key "__proto__" is not allowed', code: "custom" }] },
+      );
   }
   // Checked before the schema so that a v2 client gets a clear answer rather than field noise.
   if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && "v" in parsed) {

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { OptionalVersion, Version } from "./envelope.ts";
+import { DroverError, ErrorCode } from "./errors.ts";
 import { Resources } from "./resources.ts";
 
 /**
@@ -277,15 +278,31 @@ export const TaskRecord = z.strictObject({
 /** The durable task record. */
 export type TaskRecord = z.infer<typeof TaskRecord>;
 
-/** Converts a request's `runAt`/`delayMs` to an absolute due time, or null. */
+/**
+ * Converts a request's `runAt`/`delayMs` to an absolute due time, or null.
+ * @throws DroverError `validation_failed` for a time more than {@link MAX_DELAY_MS} ahead.
+ */
 export function dueTime(
   req: Pick<SubmitTaskRequest, "runAt" | "delayMs">,
   now: number,
 ): number | null {
-  if (req.runAt !== undefined)
-    return typeof req.runAt === "number" ? req.runAt : Date.parse(req.runAt);
-  if (req.delayMs !== undefined) return now + req.delayMs;
-  return null;
+  const due =
+    req.runAt !== undefined
+      ? typeof req.runAt === "number"
+        ? req.runAt
+        : Date.parse(req.runAt)
+      : req.delayMs !== undefined
+        ? now + req.delayMs
+        : null;
+  if (due !== null && !(due - now <= MAX_DELAY_MS))
+    throw new DroverError(
+      ErrorCode.ValidationFailed,
+      `validation failed: runAt: more than a year ahead (at most ${MAX_DELAY_MS} ms from now)`,
+      {
+        issues: [{ path: "runAt", message: "must be at most a year ahead", code: "too_big" }],
+      },
+    );
+  return due;
 }
 
 /**

@@ -6,7 +6,13 @@
  */
 import type { Logger } from "pino";
 import type { Assignment, JsonValue, Report, TaskError } from "../protocol/index.ts";
-import { DroverError, ErrorCode, NonRetryableError } from "../protocol/index.ts";
+import {
+  deeperThan,
+  DroverError,
+  ErrorCode,
+  MAX_JSON_DEPTH,
+  NonRetryableError,
+} from "../protocol/index.ts";
 import type { HandlerMap } from "./handler.ts";
 
 /** A report without the fields the worker fills in. */
@@ -106,10 +112,23 @@ export async function runHandler(
       ),
       aborted,
     ]);
+    // A result the leader could not decode (nested deeper than any message may be) fails the
+    // task with the reason, rather than leaving it to time out and run again.
     report =
-      exec.outcome === null
-        ? { kind: "succeeded", taskId: a.taskId, epoch: a.epoch, result: result ?? null }
-        : null;
+      exec.outcome !== null
+        ? null
+        : deeperThan(result, MAX_JSON_DEPTH - 1)
+          ? {
+              kind: "failed",
+              taskId: a.taskId,
+              epoch: a.epoch,
+              error: {
+                code: "result_too_deep",
+                message: `the handler's result nests deeper than ${MAX_JSON_DEPTH - 1} levels`,
+                retryable: false,
+              },
+            }
+          : { kind: "succeeded", taskId: a.taskId, epoch: a.epoch, result: result ?? null };
   } catch (err) {
     if (exec.outcome === null) {
       const error: TaskError = {

@@ -113,6 +113,8 @@ interface Reservation {
 }
 
 const ZERO: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
+/** The longest one timer waits (a day); longer waits are re-armed (see #arm). */
+const MAX_TIMER_MS = 86_400_000;
 /** A task a worker's heartbeat lists but the mirror no longer holds: assume one slot. */
 const UNKNOWN_TASK: Resources = { cpu: 0, memoryMb: 0, slots: 1 };
 
@@ -573,13 +575,21 @@ export class Scheduler {
     }
     if (due === null || event === null) return;
     const fire = event;
+    const dueAt = due;
+    // Node's timers overflow past 2^31 - 1 ms (24.8 days) and fire at once: a longer wait is
+    // taken in steps, re-armed until it is due.
     const timer = setTimeout(
       () => {
         this.#timers.delete(record.id);
         if (this.#term === null || !this.#valid()) return;
+        if (Date.now() < dueAt) {
+          const t = this.#d.mirror.tasks.get(record.id);
+          if (t !== undefined) this.#arm(t);
+          return;
+        }
         this.#serial(record.id, () => this.#d.store.apply(record.id, fire));
       },
-      Math.max(0, due - Date.now()),
+      Math.min(MAX_TIMER_MS, Math.max(0, due - Date.now())),
     );
     this.#timers.set(record.id, timer);
   }

@@ -8,7 +8,11 @@ import {
   Report,
   SubmitTaskRequest,
   decode,
+  deeperThan,
+  dueTime,
   encode,
+  MAX_DELAY_MS,
+  MAX_JSON_DEPTH,
   safeDecode,
 } from "../../../src/protocol/index.ts";
 
@@ -164,5 +168,62 @@ describe("decode", () => {
     if (!bad.ok) expect(bad.error.code).toBe(ErrorCode.InvalidJson);
     const good = safeDecode(GetTaskRequest, encode({ id: "abc" }));
     expect(good).toEqual({ ok: true, value: { id: "abc" } });
+  });
+});
+
+describe("hostile input at the edge", () => {
+  const nested = (levels: number): string =>
+    `{"type":"echo","payload":${"[".repeat(levels - 1)}${"]".repeat(levels - 1)}}`;
+
+  it("refuses nesting deeper than MAX_JSON_DEPTH with validation_failed, and takes it up to there", () => {
+    expect(decode(SubmitTaskRequest, nested(MAX_JSON_DEPTH)).type).toBe("echo");
+    const e = decodeError(() => decode(SubmitTaskRequest, nested(MAX_JSON_DEPTH + 1)));
+    expect(e.code).toBe(ErrorCode.ValidationFailed);
+    expect(e.message).toMatch(/nest deeper than 64 levels/);
+    // 100,000 levels: refused, no stack overflow; brackets inside strings do not count.
+    expect(decodeError(() => decode(SubmitTaskRequest, nested(100_000))).code).toBe(
+      ErrorCode.ValidationFailed,
+    );
+    expect(
+      decode(SubmitTaskRequest, `{"type":"echo","payload":"${"[".repeat(1_000)}"}`).payload,
+    ).toHaveLength(1_000);
+  });
+
+  it("refuses a __proto__ key, written plainly or escaped, instead of dropping it", () => {
+    for (const key of ["__proto__", "\\u005f\\u005fproto\\u005f\\u005f"]) {
+      const e = decodeError(() =>
+        decode(SubmitTaskRequest, `{"type":"echo","labels":{"${key}":"gpu-only"}}`),
+      );
+      expect(e.code).toBe(ErrorCode.ValidationFailed);
+      expect(e.issues).toEqual([
+        { path: "labels.__proto__", message: 'the key "__proto__" is not allowed', code: "custom" },
+      ]);
+    }
+    // As a value it is just a string.
+    expect(decode(SubmitTaskRequest, `{"type":"echo","payload":"__proto__"}`).payload).toBe(
+      "__proto__",
+    );
+  });
+
+  it("finds values nested too deep (a handler's result)", () => {
+    expect(deeperThan({ a: [1, { b: 2 }] }, 3)).toBe(false);
+    expect(deeperThan({ a: [1, { b: [] }] }, 3)).toBe(true);
+    expect(deeperThan("x", 0)).toBe(false);
+  });
+});
+
+describe("dueTime", () => {
+  it("refuses a time more than a year ahead", () => {
+    const now = Date.UTC(2026, 11, 2);
+    expect(dueTime({ delayMs: MAX_DELAY_MS }, now)).toBe(now + MAX_DELAY_MS);
+    for (const runAt of [
+      now + MAX_DELAY_MS + 1,
+      8_000_000_000_000_000,
+      "+255000-01-01T00:00:00Z",
+    ]) {
+      const e = decodeError(() => dueTime({ runAt }, now));
+      expect(e.code).toBe(ErrorCode.ValidationFailed);
+      expect(e.message).toMatch(/more than a year ahead/);
+    }
   });
 });
