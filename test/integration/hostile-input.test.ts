@@ -4,6 +4,7 @@
  * Each is refused with `validation_failed` and creates nothing, or handled as documented.
  */
 import { describe, expect, it } from "vitest";
+import type { JsonValue } from "../../src/protocol/index.ts";
 import { DroverError, ErrorCode, subjects } from "../../src/protocol/index.ts";
 import { startDrover } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
@@ -18,7 +19,7 @@ describe("hostile input", () => {
       id: "w1",
       handlers: {
         echo: ({ payload }) => payload,
-        deep: () => JSON.parse(`${"[".repeat(100)}${"]".repeat(100)}`) as unknown[],
+        deep: () => JSON.parse(`${"[".repeat(100)}${"]".repeat(100)}`) as JsonValue,
       },
     });
     const api = subjects(d.prefix).api;
