@@ -38,7 +38,7 @@ import {
 } from "../protocol/index.ts";
 import type { ConnectOptions } from "./connection.ts";
 import { connectNats, leaveIfSilent } from "./connection.ts";
-import { isTimeout } from "./kv-util.ts";
+import { isTimeout, retryTransient } from "./kv-util.ts";
 
 export interface ClientOptions {
   /** Subject/stream prefix. @default "drover" */
@@ -174,8 +174,12 @@ export class DroverClient {
     id: string,
     opts: { onUpdate?: (t: TaskRecord) => void; signal?: AbortSignal } = {},
   ): Promise<TaskRecord> {
-    const kv = await new Kvm(this.nc).open(resourceNames(this.#prefix).buckets.tasks);
-    const watch = await kv.watch({ key: id });
+    // Under load (a caller waiting on a thousand tasks at once) opening the bucket or the
+    // watch may time out: both are retried, so only a real failure reaches the caller.
+    const kv = await retryTransient(() =>
+      new Kvm(this.nc).open(resourceNames(this.#prefix).buckets.tasks),
+    );
+    const watch = await retryTransient(() => kv.watch({ key: id }));
     const stop = (): void => watch.stop();
     opts.signal?.addEventListener("abort", stop, { once: true });
     try {
