@@ -97,3 +97,21 @@ export function schedulingPass<T extends QueuedTask>(input: PassInput<T>): PassR
   );
   return { placements, unplaced };
 }
+
+/** Queued tasks that fit no worker, by why: each unplaced shape's tasks still queued. */
+export function countNoFit(
+  unplaced: readonly { shape: string; stage: NoFitStage }[],
+  queue: QueueIndex,
+): Map<NoFitStage, number> {
+  const out = new Map<NoFitStage, number>();
+  if (unplaced.length === 0) return out;
+  const sizes = new Map<string, number>();
+  for (const { shape, size } of queue.shapes()) sizes.set(shape.id, size);
+  const counted = new Set<string>();
+  for (const u of unplaced) {
+    if (counted.has(u.shape)) continue;
+    counted.add(u.shape);
+    out.set(u.stage, (out.get(u.stage) ?? 0) + (sizes.get(u.shape) ?? 0));
+  }
+  return out;
+}

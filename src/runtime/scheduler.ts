@@ -12,7 +12,6 @@ import type {
   DemandResult,
   NoFitStage,
   PlacementStrategy,
-  QueueIndex,
   StrategyName,
   TaskEvent,
   WorkerView as PlacementWorker,
@@ -21,6 +20,7 @@ import {
   AssignmentBackoff,
   createStrategy,
   addResources,
+  countNoFit,
   judgeAssignmentFailure,
   poolDemand,
   schedulingPass,
@@ -652,24 +652,6 @@ export class Scheduler {
       this.#d.observe?.requeued(Date.now() - seenGone);
     }
   }
-}
-
-/** Queued tasks that fit no worker, by why: each unplaced shape's tasks still queued. */
-function countNoFit(
-  unplaced: readonly { shape: string; stage: NoFitStage }[],
-  queue: QueueIndex,
-): Map<NoFitStage, number> {
-  const out = new Map<NoFitStage, number>();
-  if (unplaced.length === 0) return out;
-  const sizes = new Map<string, number>();
-  for (const { shape, size } of queue.shapes()) sizes.set(shape.id, size);
-  const counted = new Set<string>();
-  for (const u of unplaced) {
-    if (counted.has(u.shape)) continue;
-    counted.add(u.shape);
-    out.set(u.stage, (out.get(u.stage) ?? 0) + (sizes.get(u.shape) ?? 0));
-  }
-  return out;
 }
 
 export type { StoredWorker };

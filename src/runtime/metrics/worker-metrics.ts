@@ -27,26 +27,20 @@ export function workerMetrics(w: WorkerSource): Registry {
       this.set(w.load.running);
     },
   });
-  new Gauge({
-    name: "drover_worker_capacity",
-    help: "What this worker offers, by resource (cpu, memoryMb, slots).",
-    labelNames: ["resource"],
-    registers,
-    collect() {
-      const { capacity } = w.load;
-      for (const r of RESOURCES) this.set({ resource: r }, capacity[r]);
-    },
-  });
-  new Gauge({
-    name: "drover_worker_used",
-    help: "What this worker's running tasks hold, by resource (cpu, memoryMb, slots).",
-    labelNames: ["resource"],
-    registers,
-    collect() {
-      const { used } = w.load;
-      for (const r of RESOURCES) this.set({ resource: r }, used[r]);
-    },
-  });
+  for (const [name, help, key] of [
+    ["drover_worker_capacity", "What this worker offers", "capacity"],
+    ["drover_worker_used", "What this worker's running tasks hold", "used"],
+  ] as const)
+    new Gauge({
+      name,
+      help: `${help}, by resource (cpu, memoryMb, slots).`,
+      labelNames: ["resource"],
+      registers,
+      collect() {
+        const v = w.load[key];
+        for (const r of RESOURCES) this.set({ resource: r }, v[r]);
+      },
+    });
   new Gauge({
     name: "drover_worker_free_slots",
     help: "Slots this worker has free.",
