@@ -25,7 +25,8 @@
  *
  * A `POLICY` event replaces the policy; the count is clamped into the new min..max at once.
  */
-import { assign, initialTransition, setup, transition } from "xstate";
+import { assign, initialTransition, setup } from "xstate";
+import { pureTransition } from "./pure-transition.ts";
 import type { SnapshotFrom } from "xstate";
 import type { PoolDemand, ScalePolicy } from "../protocol/index.ts";
 
@@ -216,7 +217,7 @@ export function applyAutoscalerEvent(
   event: AutoscalerEvent,
 ): AutoscalerSnapshot {
   if (snapshot.status !== "active") return snapshot;
-  return transition(autoscalerMachine, snapshot, event)[0];
+  return pureTransition(autoscalerMachine, snapshot, event);
 }
 
 export function autoscalerState(snapshot: AutoscalerSnapshot): AutoscalerState {

@@ -17,7 +17,8 @@
  * The runtime applies events with {@link applySchedulerEvent}: an illegal event is refused
  * and the snapshot is left untouched.
  */
-import { setup, assign, transition, initialTransition } from "xstate";
+import { setup, assign, initialTransition } from "xstate";
+import { pureTransition } from "./pure-transition.ts";
 import type { SnapshotFrom } from "xstate";
 
 /** Context of the scheduler machine. */
@@ -245,7 +246,7 @@ export function applySchedulerEvent(
     }
     return { ok: false, reason: `event ${event.type} refused in state ${state}` };
   }
-  const [next] = transition(schedulerMachine, snapshot, event);
+  const next = pureTransition(schedulerMachine, snapshot, event);
   const changed =
     next.value !== snapshot.value ||
     JSON.stringify(next.context) !== JSON.stringify(snapshot.context);

@@ -10,7 +10,8 @@
  * The runtime applies events with {@link applyTaskEvent}: an illegal or stale event is
  * refused and the record is left untouched.
  */
-import { setup, assign, transition } from "xstate";
+import { setup, assign } from "xstate";
+import { pureTransition } from "./pure-transition.ts";
 import type {
   JsonValue,
   Placement,
@@ -386,7 +387,7 @@ export function applyTaskEvent(record: TaskRecord, event: TaskEvent): ApplyResul
     return { ok: false, reason: `unknown state ${String(record.state)}`, stale: false };
   }
   if (snapshot.status !== "active" || !snapshot.can(event)) return refusal(record, event);
-  const [next] = transition(taskMachine, snapshot, event);
+  const next = pureTransition(taskMachine, snapshot, event);
   const out = next.context;
   let changed = true;
   if (out.state === record.state) {

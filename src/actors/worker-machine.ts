@@ -20,7 +20,8 @@
  * The runtime applies events with {@link applyWorkerEvent}: an illegal event is refused
  * and the snapshot is left untouched.
  */
-import { setup, assign, transition, initialTransition } from "xstate";
+import { setup, assign, initialTransition } from "xstate";
+import { pureTransition } from "./pure-transition.ts";
 import type { SnapshotFrom } from "xstate";
 import type { Resources } from "../protocol/index.ts";
 
@@ -174,8 +175,9 @@ function without(
   running: Record<string, RunningTask>,
   taskId: string,
 ): Record<string, RunningTask> {
-  const rest = { ...running };
-  delete rest[taskId];
+  // Copied key by key (a spread then `delete` leaves a slow dictionary-mode object).
+  const rest: Record<string, RunningTask> = {};
+  for (const id in running) if (id !== taskId) rest[id] = running[id]!;
   return rest;
 }
 
@@ -338,9 +340,26 @@ function refusal(snapshot: WorkerSnapshot, event: WorkerEvent): { ok: false; rea
  */
 export function applyWorkerEvent(snapshot: WorkerSnapshot, event: WorkerEvent): ApplyWorkerResult {
   if (snapshot.status !== "active" || !snapshot.can(event)) return refusal(snapshot, event);
-  const [next] = transition(workerMachine, snapshot, event);
+  const next = pureTransition(workerMachine, snapshot, event);
   const changed =
-    JSON.stringify(next.value) !== JSON.stringify(snapshot.value) ||
-    JSON.stringify(next.context) !== JSON.stringify(snapshot.context);
+    workerState(next) !== workerState(snapshot) || !sameContext(next.context, snapshot.context);
   return { ok: true, snapshot: next, changed };
+}
+
+/** Field by field; `running` by its entries (an assignment replaces the object). */
+function sameContext(a: WorkerContext, b: WorkerContext): boolean {
+  if (a === b) return true;
+  for (const key of Object.keys(a) as (keyof WorkerContext)[]) {
+    if (key === "running" || key === "capacity") continue;
+    if (a[key] !== b[key]) return false;
+  }
+  return sameEntries(a.running, b.running) && sameEntries(a.capacity, b.capacity);
+}
+
+function sameEntries<T extends object>(a: T, b: T): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a) as (keyof T)[];
+  return (
+    keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k])
+  );
 }

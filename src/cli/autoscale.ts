@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import examples from "../examples/handlers.ts";
 import type { DockerDriverOptions } from "../drivers/docker-driver.ts";
 import { DockerDriver } from "../drivers/docker-driver.ts";
@@ -99,7 +99,9 @@ export async function startDockerPool(
   req: SetPoolRequest,
   o: Omit<DockerDriverOptions, "pool" | "capacity" | "labels">,
 ): Promise<DockerDriver> {
-  const docker = new Docker();
+  // Loaded only here: every other command (a worker among them) starts without dockerode.
+  const { default: DockerClient } = await import("dockerode");
+  const docker = new DockerClient();
   try {
     await docker.ping();
   } catch (err) {

@@ -140,7 +140,8 @@ async function runBench(ctx: CommandContext): Promise<number> {
     const roles: [string, string[]][] = [
       ...Array.from({ length: schedulers }, (_, i): [string, string[]] => [
         `scheduler-${i + 1}`,
-        ["scheduler", "--id", `scheduler-${i + 1}`, "--strategy", strategy],
+        // Metrics on (as users run them), each on a free port.
+        ["scheduler", "--id", `scheduler-${i + 1}`, "--strategy", strategy, "--metrics-port", "0"],
       ]),
       ...Array.from({ length: workers }, (_, i): [string, string[]] => [
         `worker-${i + 1}`,
@@ -154,6 +155,8 @@ async function runBench(ctx: CommandContext): Promise<number> {
           "1000",
           "--memory-mb",
           "1000000",
+          "--metrics-port",
+          "0",
         ],
       ]),
     ];
@@ -351,6 +354,11 @@ async function runBench(ctx: CommandContext): Promise<number> {
       submitsPerS: round1((tasks / submitMs) * 1_000),
       recordWritesPerTask: Math.round((recordWrites / tasks) * 100) / 100,
       cpuSeconds: cpu,
+      // Every process of the run together (server and this load generator included).
+      cpuMsPerTask:
+        Object.keys(cpu).length > 0
+          ? Math.round((Object.values(cpu).reduce((a, b) => a + b, 0) / tasks) * 1e6) / 1e3
+          : null,
     };
 
     // ---- check ---------------------------------------------------------------------------
@@ -407,6 +415,8 @@ async function runBench(ctx: CommandContext): Promise<number> {
             .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
             .join(", "),
         ]);
+      if (figures.cpuMsPerTask !== null)
+        rows.push(["cpu per task", `${figures.cpuMsPerTask.toFixed(3)} ms (all processes)`]);
       if (check.detoured > 0) rows.push(["requeued/retried", String(check.detoured)]);
       const width = Math.max(...rows.map(([k]) => k.length));
       for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);

@@ -10,6 +10,8 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Logger } from "pino";
+import type { PublishFn } from "./js-publisher.ts";
+import { jsPublish } from "./js-publisher.ts";
 import { isTransient } from "./kv-util.ts";
 
 export interface EventOutboxOptions {
@@ -19,6 +21,8 @@ export interface EventOutboxOptions {
   concurrency?: number;
   /** An event not stored after this long is given up (and counted). @default 60_000 */
   giveUpAfterMs?: number;
+  /** How events are published. @default `js.publish` */
+  publish?: PublishFn;
 }
 
 export interface EventOutboxStats {
@@ -39,7 +43,7 @@ interface Pending {
 
 export class EventOutbox {
   readonly stats: EventOutboxStats = { published: 0, retried: 0, lost: 0 };
-  readonly #js: JetStreamClient;
+  readonly #publish: PublishFn;
   readonly #log: Logger;
   readonly #maxPending: number;
   readonly #concurrency: number;
@@ -51,7 +55,7 @@ export class EventOutbox {
   #lostLoggedAt = 0;
 
   constructor(js: JetStreamClient, log: Logger, o: EventOutboxOptions = {}) {
-    this.#js = js;
+    this.#publish = o.publish ?? jsPublish(js);
     this.#log = log;
     this.#maxPending = o.maxPending ?? 50_000;
     this.#concurrency = o.concurrency ?? 256;
@@ -98,7 +102,7 @@ export class EventOutbox {
   async #send(item: Pending): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#js.publish(item.subject, item.data, { msgID: item.msgID, timeout: 5_000 });
+        await this.#publish(item.subject, item.data, { msgID: item.msgID });
         this.stats.published++;
         return;
       } catch (err) {

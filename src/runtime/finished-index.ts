@@ -13,6 +13,8 @@ import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jets
 import type { Subjects, TaskRecord, TaskState } from "../protocol/index.ts";
 import { encode, TERMINAL_STATES } from "../protocol/index.ts";
 import { ttlHeader } from "./idempotency.ts";
+import type { PublishFn } from "./js-publisher.ts";
+import { jsPublish } from "./js-publisher.ts";
 import { retryTransient } from "./kv-util.ts";
 
 /** One finish, as the index keeps it. */
@@ -64,10 +66,13 @@ export class FinishedIndex {
   readonly #subjects: Subjects;
   #jsm: Promise<JetStreamManager> | null = null;
 
-  constructor(js: JetStreamClient, stream: string, subjects: Subjects) {
+  readonly #publish: PublishFn;
+
+  constructor(js: JetStreamClient, stream: string, subjects: Subjects, publish?: PublishFn) {
     this.#js = js;
     this.#stream = stream;
     this.#subjects = subjects;
+    this.#publish = publish ?? jsPublish(js);
   }
 
   /** Records that `record` (about to be written, finished) finished; kept for `ttlMs`. */
@@ -81,7 +86,7 @@ export class FinishedIndex {
       finishedAt,
     };
     await retryTransient(() =>
-      this.#js.publish(this.#subjects.finished(record.state, record.type), encode(entry), {
+      this.#publish(this.#subjects.finished(record.state, record.type), encode(entry), {
         msgID: `${record.id}:${finishedAt}`,
         ttl: ttlHeader(ttlMs),
       }),

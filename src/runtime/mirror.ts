@@ -47,6 +47,8 @@ export interface MirrorListener {
 
 /** Full records kept for the most recently written tasks (see {@link Mirror.known}). */
 const RECENT_RECORDS = 4_096;
+/** Finished tasks whose last revision is remembered (see {@link Mirror.wrote}). */
+const FORGOTTEN_REVISIONS = 16_384;
 
 export class Mirror {
   /**
@@ -70,6 +72,8 @@ export class Mirror {
    * task written moments before, and a record at hand saves reading it back from KV.
    */
   readonly #recent = new Map<string, StoredTask>();
+  /** The last revision of recently finished (forgotten) tasks, oldest first. */
+  readonly #forgotten = new Map<string, number>();
   readonly #listeners = new Set<MirrorListener>();
   readonly #buckets: Buckets;
   readonly #log: Logger;
@@ -171,12 +175,27 @@ export class Mirror {
     return full !== undefined && full.revision === this.tasks.revisionOf(id) ? full : undefined;
   }
 
+  /**
+   * A record this process has just written (its write acknowledged at `revision`): taken in
+   * at once, as the watch would a moment later. The watch's own copy of that revision is then
+   * skipped without being decoded again.
+   */
+  wrote(record: TaskRecord, revision: number, isUpdate: boolean): void {
+    if (this.#stale(record.id, revision)) return;
+    this.#put(record, revision, isUpdate);
+  }
+
+  /** Whether the mirror already holds `revision` of `id`, or a later one. */
+  #stale(id: string, revision: number): boolean {
+    const known = this.tasks.revisionOf(id) ?? this.#forgotten.get(id);
+    return known !== undefined && known >= revision;
+  }
+
   #onTask(e: KvWatchEntry): void {
-    const known = this.tasks.revisionOf(e.key);
-    if (known !== undefined && known >= e.revision) return;
-    if (known !== undefined) this.#unindex(e.key);
-    this.#recent.delete(e.key);
+    if (this.#stale(e.key, e.revision)) return;
     if (e.operation !== "PUT") {
+      this.#unindex(e.key);
+      this.#recent.delete(e.key);
       this.tasks.delete(e.key);
       return;
     }
@@ -194,7 +213,14 @@ export class Mirror {
       );
       return;
     }
-    const slot = this.tasks.set(record, e.revision);
+    this.#put(record, e.revision, e.isUpdate);
+  }
+
+  #put(record: TaskRecord, revision: number, isUpdate: boolean): void {
+    this.#unindex(record.id);
+    this.#recent.delete(record.id);
+    this.#forgotten.delete(record.id);
+    const slot = this.tasks.set(record, revision);
     this.changes.note(record.id, monotonicMs());
     if (record.state === "queued") this.queue.add(slot, this.tasks.shapeAt(slot));
     const workerId = record.workerId;
@@ -204,7 +230,7 @@ export class Mirror {
       s.add(record.id);
     }
     if (!TERMINAL.has(record.state)) {
-      this.#recent.set(record.id, { record, revision: e.revision });
+      this.#recent.set(record.id, { record, revision });
       if (this.#recent.size > RECENT_RECORDS) {
         const oldest = this.#recent.keys().next();
         if (oldest.done !== true) this.#recent.delete(oldest.value);
@@ -214,12 +240,20 @@ export class Mirror {
       const t = this.tasks.at(slot);
       for (const l of this.#listeners) {
         l.task?.(t);
-        if (e.isUpdate) l.record?.(record);
+        if (isUpdate) l.record?.(record);
       }
     }
     // A finished task needs nothing more from scheduling: the replica forgets it (lists find
-    // it in the finished index, `get` reads it from KV).
-    if (TERMINAL.has(record.state)) this.tasks.delete(record.id);
+    // it in the finished index, `get` reads it from KV), remembering for a while only the
+    // revision it forgot, so that the watch's copy of a write it took in first is skipped.
+    if (TERMINAL.has(record.state)) {
+      this.tasks.delete(record.id);
+      this.#forgotten.set(record.id, revision);
+      if (this.#forgotten.size > FORGOTTEN_REVISIONS) {
+        const oldest = this.#forgotten.keys().next();
+        if (oldest.done !== true) this.#forgotten.delete(oldest.value);
+      }
+    }
   }
 
   /**

@@ -22,6 +22,7 @@ import { LeaseThread } from "./lease-thread.ts";
 import type { Probe } from "./metrics/http.ts";
 import { ReplicaMetrics } from "./metrics/replica-metrics.ts";
 import { FinishedIndex } from "./finished-index.ts";
+import { JsPublisher } from "./js-publisher.ts";
 import { retryTransient } from "./kv-util.ts";
 import { Mirror } from "./mirror.ts";
 import { PoolStore } from "./pool-store.ts";
@@ -91,6 +92,7 @@ export class SchedulerReplica {
   #leadership: Election | null = null;
   #api: ApiService | null = null;
   #events: EventOutbox | null = null;
+  #publisher: JsPublisher | null = null;
   #pools: PoolStore | null = null;
   #autoscaler: Autoscaler | null = null;
   #closed = false;
@@ -155,11 +157,16 @@ export class SchedulerReplica {
     // Every state change is also published on `<prefix>.events.task.<state>` (kept for an
     // hour in the events stream) for dashboards and `nats sub`, through JetStream, at least
     // once, with a de-duplicating id (see event-outbox.ts).
-    const events = new EventOutbox(this.#js, this.#log);
+    // The leader publishes several times per task: acks come back on one subscription.
+    const publisher = new JsPublisher(this.#nc);
+    this.#publisher = publisher;
+    const { publish } = publisher;
+    const events = new EventOutbox(this.#js, this.#log, { publish });
     this.#events = events;
-    const finished = new FinishedIndex(this.#js, names.streams.finished, subj);
+    const finished = new FinishedIndex(this.#js, names.streams.finished, subj, publish);
     const store = new TaskStore(this.#buckets.tasks, {
       js: this.#js,
+      publish,
       finished,
       bucket: names.buckets.tasks,
       idempotencyBucket: names.buckets.idempotency,
@@ -168,6 +175,8 @@ export class SchedulerReplica {
         this.metrics.transition(before, after, event);
         publishTransition(events, subj, transitionEvent(before, after, event));
       },
+      // What this replica writes reaches its own mirror at once, not a watch delivery later.
+      onWrite: (record, revision, isUpdate) => this.#mirror?.wrote(record, revision, isUpdate),
       onRetry: (err, what) =>
         this.#log.warn({ err: (err as Error).message, what }, "task store call failed; retrying"),
     });
@@ -299,6 +308,7 @@ export class SchedulerReplica {
     await this.#scheduler?.stepDown();
     await this.#api?.stop();
     await this.#events?.flush();
+    this.#publisher?.close();
     this.#mirror?.stop();
     this.#pools?.stop();
   }

@@ -19,7 +19,9 @@ import {
 } from "../protocol/index.ts";
 import type { FinishedIndex } from "./finished-index.ts";
 import { putIdempotencyEntry, ttlHeader } from "./idempotency.ts";
-import { isRevisionConflict, retryTransient } from "./kv-util.ts";
+import type { PublishFn } from "./js-publisher.ts";
+import { jsPublish } from "./js-publisher.ts";
+import { isRevisionConflict, isTransient, retryTransient } from "./kv-util.ts";
 
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 
@@ -42,8 +44,10 @@ export type TransitionListener = (
 
 /** What a {@link TaskStore} needs besides the bucket. */
 export interface TaskStoreOptions {
-  /** JetStream client on the bucket's connection (writes with a message TTL). */
+  /** JetStream client on the bucket's connection (batch reads). */
   js: JetStreamClient;
+  /** How records are written. @default `js.publish` */
+  publish?: PublishFn;
   /** Name of the tasks bucket. */
   bucket: string;
   /** Name of the idempotency bucket (its entries follow their tasks' retention). */
@@ -53,6 +57,8 @@ export interface TaskStoreOptions {
   /** The index of finished tasks, written before each finished record (none: not indexed). */
   finished?: FinishedIndex;
   onTransition?: TransitionListener;
+  /** Told of every record this store wrote, with its revision (`isUpdate`: not a create). */
+  onWrite?: (record: TaskRecord, revision: number, isUpdate: boolean) => void;
   onRetry?: (err: unknown, what: string) => void;
 }
 
@@ -63,9 +69,11 @@ export class TaskStore {
   readonly kv: KV;
   readonly #o: TaskStoreOptions;
   readonly #retentionMs: number;
+  readonly #publish: PublishFn;
   constructor(kv: KV, options: TaskStoreOptions) {
     this.kv = kv;
     this.#o = options;
+    this.#publish = options.publish ?? jsPublish(options.js);
     this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
   }
 
@@ -85,14 +93,30 @@ export class TaskStore {
    * conflict with one's own write is success.
    */
   async create(record: TaskRecord): Promise<number> {
+    // The usual case, a key never used: one publish that requires the subject to be empty.
+    // A key with history (a delete or expiry marker) or a failed attempt takes `kv.create`.
     let retried = false;
     try {
-      return await retryTransient(() => this.kv.create(record.id, encode(record)), {
+      const ack = await this.#publish(`$KV.${this.#o.bucket}.${record.id}`, encode(record), {
+        expectLastSubjectSequence: 0,
+      });
+      this.#o.onWrite?.(record, ack.seq, false);
+      return ack.seq;
+    } catch (err) {
+      if (isTransient(err)) {
+        retried = true; // it may have landed: a conflict below may be with this very write
+        this.#o.onRetry?.(err, `create ${record.id}`);
+      } else if (!isRevisionConflict(err)) throw err;
+    }
+    try {
+      const revision = await retryTransient(() => this.kv.create(record.id, encode(record)), {
         onRetry: (err) => {
           retried = true;
           this.#o.onRetry?.(err, `create ${record.id}`);
         },
       });
+      this.#o.onWrite?.(record, revision, false);
+      return revision;
     } catch (err) {
       if (!isRevisionConflict(err)) throw err;
       const stored = retried ? await this.get(record.id) : null;
@@ -174,17 +198,20 @@ export class TaskStore {
     const retry = {
       onRetry: (err: unknown) => (onRetry(), this.#o.onRetry?.(err, `write ${next.id}`)),
     };
-    if (!TERMINAL.has(next.state))
-      return await retryTransient(() => this.kv.update(next.id, encode(next), revision), retry);
+    const subject = `$KV.${this.#o.bucket}.${next.id}`;
+    const data = encode(next);
+    if (!TERMINAL.has(next.state)) {
+      const ack = await retryTransient(
+        () => this.#publish(subject, data, { expectLastSubjectSequence: revision }),
+        retry,
+      );
+      return ack.seq;
+    }
     // The index entry first: no finished record without one (see finished-index.ts).
     await this.#o.finished?.add(next, this.retentionOf(next));
     const ttl = ttlHeader(this.retentionOf(next));
     const ack = await retryTransient(
-      () =>
-        this.#o.js.publish(`$KV.${this.#o.bucket}.${next.id}`, encode(next), {
-          expect: { lastSubjectSequence: revision },
-          ttl,
-        }),
+      () => this.#publish(subject, data, { expectLastSubjectSequence: revision, ttl }),
       retry,
     );
     return ack.seq;
@@ -265,6 +292,7 @@ export class TaskStore {
       let revision: number | null = null;
       try {
         revision = await this.#write(next, current.revision, () => (retried = true));
+        this.#o.onWrite?.(next, revision, true);
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
         // A write that was retried may conflict with its own first attempt, which landed

@@ -82,6 +82,10 @@ export interface WorkerStats {
   reconnects: number;
 }
 
+/** Finished executions a heartbeat lists at most, and for how long after they finished. */
+const RECENT_MAX = 512;
+const RECENT_MS = 30_000;
+
 const sanitize = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40);
 
 export class Worker {
@@ -98,7 +102,7 @@ export class Worker {
   readonly #configuredTtlMs: number | undefined;
   #snap: WorkerSnapshot;
   readonly #running = new Map<string, Execution>();
-  /** Finished executions of the last 30 s (at most 512), listed in heartbeats. */
+  /** Finished executions, of which heartbeats list those of the last 30 s (at most 512). */
   #recent: { taskId: string; epoch: number; at: number }[] = [];
   /** The highest leader term seen in an assignment. */
   #highestTerm = 0;
@@ -222,6 +226,13 @@ export class Worker {
     );
   }
 
+  /** The finished executions a heartbeat lists (the last 30 s, at most 512). */
+  #recentReports(): { taskId: string; epoch: number; at: number }[] {
+    const now = Date.now();
+    this.#recent = this.#recent.filter((r) => now - r.at < RECENT_MS).slice(-RECENT_MAX);
+    return this.#recent;
+  }
+
   #info(): WorkerHeartbeat {
     const s = this.state;
     return {
@@ -242,7 +253,7 @@ export class Worker {
       startedAt: this.#startedAt,
       heartbeatAt: Date.now(),
       running: [...this.#running.values()].map((e) => ({ taskId: e.taskId, epoch: e.epoch })),
-      recent: this.#recent.map(({ taskId, epoch }) => ({ taskId, epoch })),
+      recent: this.#recentReports().map(({ taskId, epoch }) => ({ taskId, epoch })),
       hostname: hostname(),
       pid: process.pid,
       version: this.#o.version,
@@ -422,10 +433,11 @@ export class Worker {
       // The slot is free as soon as the handler is done, before the report's acknowledgement:
       // the leader may apply the report (and place new work here) before that ack arrives.
       if (this.#running.get(a.taskId) === exec) {
-        const now = Date.now();
-        this.#recent = this.#recent.filter((r) => now - r.at < 30_000).slice(-511);
         // Only a reported execution is "finished, report in flight"; a fenced one is simply gone.
-        if (report !== null) this.#recent.push({ taskId: a.taskId, epoch: a.epoch, at: now });
+        // Trimmed to the last 30 s when a heartbeat lists them; here only bounded, cheaply.
+        if (report !== null)
+          this.#recent.push({ taskId: a.taskId, epoch: a.epoch, at: Date.now() });
+        if (this.#recent.length > 2 * RECENT_MAX) this.#recent = this.#recent.slice(-RECENT_MAX);
         this.#running.delete(a.taskId);
         this.#send({ type: "TASK_FINISHED", at: monotonicMs(), taskId: a.taskId });
       }

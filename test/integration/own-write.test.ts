@@ -6,49 +6,47 @@
  * assignment stored and never sent).
  */
 import { jetstream } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import { TimeoutError } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { newTaskRecord, resourceNames, SubmitTaskRequest } from "../../src/protocol/index.ts";
 import type { TaskRecord } from "../../src/protocol/index.ts";
 import { ensureResources, TaskStore } from "../../src/runtime/index.ts";
+import type { PublishFn } from "../../src/runtime/js-publisher.ts";
+import { JsPublisher } from "../../src/runtime/js-publisher.ts";
 import { useNats } from "../fixtures/nats.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
 
 const env = useNats();
 
-/** `kv`, except that the next call of `method` writes and then fails as if it timed out. */
-function landsThenTimesOut(kv: KV, method: "create" | "update"): { kv: KV; trips: () => number } {
+/** `publish`, except that its first call writes and then fails as if it timed out. */
+function landsThenTimesOut(publish: PublishFn): { publish: PublishFn; trips: () => number } {
   let trips = 0;
-  const faulty = new Proxy(kv, {
-    get(target, prop) {
-      const v = Reflect.get(target, prop, target) as unknown;
-      if (typeof v !== "function") return v;
-      const fn = v as (...a: unknown[]) => Promise<unknown>;
-      if (prop !== method) return fn.bind(target);
-      return async (...args: unknown[]) => {
-        const r = await fn.apply(target, args);
-        if (trips === 0) {
-          trips++;
-          throw new TimeoutError();
-        }
-        return r;
-      };
+  return {
+    publish: async (subject, data, o) => {
+      const ack = await publish(subject, data, o);
+      if (trips === 0) {
+        trips++;
+        throw new TimeoutError();
+      }
+      return ack;
     },
-  });
-  return { kv: faulty, trips: () => trips };
+    trips: () => trips,
+  };
 }
 
-async function store(kv: (real: KV) => KV, transitions: string[] = []) {
+async function store(transitions: string[] = []) {
   const prefix = uniquePrefix("ow");
   await ensureResources(env.nc, prefix, { replicas: 1 });
   const names = resourceNames(prefix).buckets;
   const real = await new Kvm(env.nc).open(names.tasks);
+  const faulty = landsThenTimesOut(new JsPublisher(env.nc).publish);
   return {
     real,
-    store: new TaskStore(kv(real), {
+    trips: faulty.trips,
+    store: new TaskStore(real, {
       js: jetstream(env.nc),
+      publish: faulty.publish,
       bucket: names.tasks,
       idempotencyBucket: names.idempotency,
       onTransition: (_b, after, event) => transitions.push(`${event}→${after.state}`),
@@ -66,12 +64,7 @@ function task(): TaskRecord {
 
 describe("a write that timed out but landed", () => {
   it("create: the retry's conflict with its own first attempt is success", async () => {
-    let trips = (): number => 0;
-    const { store: s, real } = await store((kv) => {
-      const f = landsThenTimesOut(kv, "create");
-      trips = f.trips;
-      return f.kv;
-    });
+    const { store: s, real, trips } = await store();
     const r = task();
     const revision = await s.create(r);
     expect(trips()).toBe(1);
@@ -85,12 +78,7 @@ describe("a write that timed out but landed", () => {
 
   it("a transition (an assignment): applied once, reported once, not refused as illegal", async () => {
     const transitions: string[] = [];
-    let trips = (): number => 0;
-    const { store: s, real } = await store((kv) => {
-      const f = landsThenTimesOut(kv, "update");
-      trips = f.trips;
-      return f.kv;
-    }, transitions);
+    const { store: s, real, trips } = await store(transitions);
     const r = task();
     // Created through the real bucket, so the fault hits the transition's update.
     await real.create(r.id, new TextEncoder().encode(JSON.stringify(r)));

@@ -167,4 +167,32 @@ describe("Mirror", () => {
       mirror.stop();
     }
   });
+
+  it("takes in its own writes at once and skips the watch's copy of them, finished ones too", async () => {
+    const { mirror, tasks } = await started();
+    const seen: string[] = [];
+    mirror.listen({ task: (t) => seen.push(`${t.id}:${t.state}`) });
+    try {
+      mirror.wrote(task("t1", "queued"), 1, false);
+      expect(mirror.queue.size).toBe(1);
+      mirror.wrote(task("t1", "assigned"), 2, true);
+      expect(mirror.queue.size).toBe(0);
+      expect(mirror.known("t1")?.revision).toBe(2);
+      // The watch delivers the same revisions later: nothing happens twice.
+      await tasks.push({ key: "t1", revision: 1, value: encode(task("t1", "queued")) });
+      await tasks.push({ key: "t1", revision: 2, value: encode(task("t1", "assigned")) });
+      expect(seen).toEqual(["t1:queued", "t1:assigned"]);
+      mirror.wrote(task("t1", "succeeded"), 3, true);
+      expect(mirror.tasks.revisionOf("t1")).toBeUndefined();
+      // The finished record's own copy from the watch: remembered as taken, not taken again.
+      await tasks.push({ key: "t1", revision: 3, value: encode(task("t1", "succeeded")) });
+      expect(seen).toEqual(["t1:queued", "t1:assigned", "t1:succeeded"]);
+      // A later write by someone else (a retry of the finished task) is taken.
+      await tasks.push({ key: "t1", revision: 4, value: encode(task("t1", "queued")) });
+      expect(mirror.queue.size).toBe(1);
+      expect(seen.at(-1)).toBe("t1:queued");
+    } finally {
+      mirror.stop();
+    }
+  });
 });
