@@ -35,6 +35,7 @@ import type {
 } from "../protocol/index.ts";
 import { AssignmentReply, decode, DEFAULT_POOL, encode } from "../protocol/index.ts";
 import type { EventOutbox } from "./event-outbox.ts";
+import { InboxRequester } from "./inbox-requester.ts";
 import type { ReportStats } from "./report-consumer.ts";
 import { ReportConsumer } from "./report-consumer.ts";
 import { isStoreFull } from "./kv-util.ts";
@@ -145,6 +146,8 @@ export class Scheduler {
   #storeFullUntil = 0;
   readonly #storeFullLog = rateLimited(10_000);
   readonly #perTask = new Map<string, Promise<unknown>>();
+  /** Assignment requests, their replies on one subscription (while leading). */
+  #assigner: InboxRequester | null = null;
   /** Queued tasks that fit no worker after the last pass, by why. */
   #noFit: ReadonlyMap<NoFitStage, number> = new Map();
 
@@ -183,6 +186,7 @@ export class Scheduler {
     if (this.#term !== null) await this.stepDown();
     this.#term = term;
     this.#valid = valid;
+    this.#assigner = new InboxRequester(this.#d.nc, { timeoutMs: this.options.assignTimeoutMs });
     const log = this.#d.log.child({ term });
     this.#unlisten = this.#d.mirror.listen({
       task: (t) => this.#onTask(t),
@@ -254,6 +258,8 @@ export class Scheduler {
     this.#reports = null;
     await r?.stop();
     await Promise.allSettled([...this.#perTask.values()]);
+    this.#assigner?.close();
+    this.#assigner = null;
   }
 
   /**
@@ -384,7 +390,7 @@ export class Scheduler {
     reservation: Reservation,
   ): Promise<void> {
     const term = this.#term;
-    const { store, nc, subjects, log } = this.#d;
+    const { store, subjects, log } = this.#d;
     try {
       if (term === null || !this.#valid()) return;
       const res = await store.apply(
@@ -415,11 +421,11 @@ export class Scheduler {
       // nothing; the next leader finds the task missing from the worker's heartbeats and
       // hands it back.
       if (!this.#valid()) return;
+      const assigner = this.#assigner;
+      if (assigner === null) return;
       let failure: AssignmentFailure | null = null;
       try {
-        const reply = await nc.request(subjects.workerAssign(workerId), encode(assignment), {
-          timeout: this.options.assignTimeoutMs,
-        });
+        const reply = await assigner.request(subjects.workerAssign(workerId), encode(assignment));
         const body = decode(AssignmentReply, reply.data);
         if (!body.ok)
           failure = { kind: "refused", code: body.error.code, message: body.error.message };

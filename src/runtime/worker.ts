@@ -37,6 +37,7 @@ import { monotonicMs } from "./clock.ts";
 import type { Execution, ReportBody } from "./execution.ts";
 import { runHandler } from "./execution.ts";
 import { reconnectIfSilent } from "./connection.ts";
+import { JsPublisher } from "./js-publisher.ts";
 import { retryTransient } from "./kv-util.ts";
 import { DEFAULT_HEARTBEAT_TTL_MS } from "./resources.ts";
 
@@ -109,6 +110,8 @@ export class Worker {
   /** Final reports still being published (a drain waits for them). */
   readonly #outbox = new Set<Promise<void>>();
   #subs: Subscription[] = [];
+  /** Reports, their acknowledgements on one subscription (see js-publisher.ts). */
+  #publisher: JsPublisher | null = null;
   #hbTimer: NodeJS.Timeout | null = null;
   #fenceTimer: NodeJS.Timeout | null = null;
   #startedAt = Date.now();
@@ -454,7 +457,12 @@ export class Worker {
     const msgID = `${report.taskId}:${report.epoch}:${report.kind}${report.kind === "progress" ? `:${report.at}` : ""}`;
     try {
       await retryTransient(
-        () => this.#d.js.publish(this.#d.subjects.report(report.taskId), encode(report), { msgID }),
+        () => {
+          this.#publisher ??= new JsPublisher(this.#d.nc);
+          return this.#publisher.publish(this.#d.subjects.report(report.taskId), encode(report), {
+            msgID,
+          });
+        },
         {
           attempts: 50,
           signal: exec.outcome === "fenced" ? AbortSignal.abort() : undefined,
@@ -530,6 +538,9 @@ export class Worker {
     await this.#beat;
     this.#send({ type: "STOP", at: monotonicMs() });
     await this.#d.workersKv.delete(this.id).catch(() => undefined);
+    // A report still in flight fails here as on a closed connection and is retried on a new one.
+    this.#publisher?.close();
+    this.#publisher = null;
     this.#log.info({ workerId: this.id }, "stopped");
   }
 
