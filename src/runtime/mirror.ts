@@ -49,6 +49,8 @@ export interface MirrorListener {
 const RECENT_RECORDS = 4_096;
 /** Finished tasks whose last revision is remembered (see {@link Mirror.wrote}). */
 const FORGOTTEN_REVISIONS = 16_384;
+/** Writes in flight whose watch copy is recognised by its bytes (see {@link Mirror.writing}). */
+const PENDING_WRITES = 4_096;
 
 export class Mirror {
   /**
@@ -74,6 +76,8 @@ export class Mirror {
   readonly #recent = new Map<string, StoredTask>();
   /** The last revision of recently finished (forgotten) tasks, oldest first. */
   readonly #forgotten = new Map<string, number>();
+  /** The record and bytes of this process's write in flight, by task id. */
+  readonly #pending = new Map<string, { record: TaskRecord; data: Uint8Array }>();
   readonly #listeners = new Set<MirrorListener>();
   readonly #buckets: Buckets;
   readonly #log: Logger;
@@ -181,8 +185,25 @@ export class Mirror {
    * skipped without being decoded again.
    */
   wrote(record: TaskRecord, revision: number, isUpdate: boolean): void {
+    if (this.#pending.get(record.id)?.record === record) this.#pending.delete(record.id);
     if (this.#stale(record.id, revision)) return;
     this.#put(record, revision, isUpdate);
+  }
+
+  /**
+   * A record this process is about to write, with the exact bytes sent. The watch often
+   * delivers a write before its acknowledgement arrives (both leave the server at once): an
+   * entry with these very bytes is then this record, taken in without decoding it again.
+   * Only an identical byte string is recognised, so any other write is decoded as usual.
+   */
+  writing(record: TaskRecord, data: Uint8Array): void {
+    this.#pending.delete(record.id);
+    this.#pending.set(record.id, { record, data });
+    // Failed writes are never acknowledged: keep the map bounded, oldest out.
+    if (this.#pending.size > PENDING_WRITES) {
+      const oldest = this.#pending.keys().next();
+      if (oldest.done !== true) this.#pending.delete(oldest.value);
+    }
   }
 
   /** Whether the mirror already holds `revision` of `id`, or a later one. */
@@ -193,6 +214,14 @@ export class Mirror {
 
   #onTask(e: KvWatchEntry): void {
     if (this.#stale(e.key, e.revision)) return;
+    const pending = this.#pending.get(e.key);
+    if (pending !== undefined) {
+      this.#pending.delete(e.key);
+      if (e.operation === "PUT" && sameBytes(pending.data, e.value)) {
+        this.#put(pending.record, e.revision, e.isUpdate);
+        return;
+      }
+    }
     if (e.operation !== "PUT") {
       this.#unindex(e.key);
       this.#recent.delete(e.key);
@@ -300,4 +329,11 @@ export class Mirror {
     this.workers.set(e.key, stored);
     for (const l of this.#listeners) l.workerUp?.(stored, prev === undefined);
   }
+}
+
+/** Whether two byte strings are equal (memcmp, no copies). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return (
+    a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+  );
 }

@@ -177,6 +177,7 @@ export class SchedulerReplica {
       },
       // What this replica writes reaches its own mirror at once, not a watch delivery later.
       onWrite: (record, revision, isUpdate) => this.#mirror?.wrote(record, revision, isUpdate),
+      onWriting: (record, data) => this.#mirror?.writing(record, data),
       onRetry: (err, what) =>
         this.#log.warn({ err: (err as Error).message, what }, "task store call failed; retrying"),
     });

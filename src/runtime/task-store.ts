@@ -59,6 +59,8 @@ export interface TaskStoreOptions {
   onTransition?: TransitionListener;
   /** Told of every record this store wrote, with its revision (`isUpdate`: not a create). */
   onWrite?: (record: TaskRecord, revision: number, isUpdate: boolean) => void;
+  /** Told of every record just before it is sent, with the bytes that are sent. */
+  onWriting?: (record: TaskRecord, data: Uint8Array) => void;
   onRetry?: (err: unknown, what: string) => void;
 }
 
@@ -96,8 +98,10 @@ export class TaskStore {
     // The usual case, a key never used: one publish that requires the subject to be empty.
     // A key with history (a delete or expiry marker) or a failed attempt takes `kv.create`.
     let retried = false;
+    const data = encode(record);
+    this.#o.onWriting?.(record, data);
     try {
-      const ack = await this.#publish(`$KV.${this.#o.bucket}.${record.id}`, encode(record), {
+      const ack = await this.#publish(`$KV.${this.#o.bucket}.${record.id}`, data, {
         expectLastSubjectSequence: 0,
       });
       this.#o.onWrite?.(record, ack.seq, false);
@@ -109,7 +113,7 @@ export class TaskStore {
       } else if (!isRevisionConflict(err)) throw err;
     }
     try {
-      const revision = await retryTransient(() => this.kv.create(record.id, encode(record)), {
+      const revision = await retryTransient(() => this.kv.create(record.id, data), {
         onRetry: (err) => {
           retried = true;
           this.#o.onRetry?.(err, `create ${record.id}`);
@@ -200,6 +204,7 @@ export class TaskStore {
     };
     const subject = `$KV.${this.#o.bucket}.${next.id}`;
     const data = encode(next);
+    this.#o.onWriting?.(next, data);
     if (!TERMINAL.has(next.state)) {
       const ack = await retryTransient(
         () => this.#publish(subject, data, { expectLastSubjectSequence: revision }),

@@ -364,8 +364,6 @@ describe("failover and fencing", () => {
     const victim = await d.spawnWorker("victim", ["--slots", "4"]);
     const ids = await Promise.all(
       Array.from({ length: 4 }, (_, n) =>
-        // Long enough that the victim cannot finish them while the survivor starts, even on
-        // a loaded machine.
         d.client.submit({ type: "sleep", payload: { ms: 5_000, n } }),
       ),
     );
@@ -373,8 +371,11 @@ describe("failover and fencing", () => {
       async () => (await d.client.list({ state: "running" })).tasks.length === 4,
       "4 tasks running on the victim",
     );
-    await d.spawnWorker("survivor", ["--slots", "4"]);
+    // Frozen first, so it cannot finish them however long the survivor takes to start on a
+    // loaded machine (a CI run once took longer than the tasks' 5 s); it is dead from here.
     const killedAt = Date.now();
+    victim.kill("SIGSTOP");
+    await d.spawnWorker("survivor", ["--slots", "4"]);
     victim.kill("SIGKILL");
     const finals = await Promise.all(ids.map(({ id }) => d.client.wait(id)));
     for (const t of finals) {

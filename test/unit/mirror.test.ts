@@ -168,6 +168,31 @@ describe("Mirror", () => {
     }
   });
 
+  it("recognises its own write by its bytes when the watch delivers it before the acknowledgement", async () => {
+    const { mirror, tasks } = await started();
+    try {
+      const mine = task("t1", "queued");
+      const bytes = encode(mine);
+      mirror.writing(mine, bytes);
+      await tasks.push({ key: "t1", revision: 1, isUpdate: false, value: new Uint8Array(bytes) });
+      // The very object written, not a decoded copy; and the acknowledgement changes nothing.
+      expect(mirror.known("t1")?.record).toBe(mine);
+      mirror.wrote(mine, 1, false);
+      expect(mirror.known("t1")).toEqual({ record: mine, revision: 1 });
+      expect(mirror.queue.size).toBe(1);
+
+      // Other bytes under the same key (another replica's write landed first) are decoded.
+      const pendingAssign = task("t1", "assigned");
+      mirror.writing(pendingAssign, encode(pendingAssign));
+      const theirs = { ...task("t1", "assigned"), workerId: "w9" };
+      await tasks.push({ key: "t1", revision: 2, value: encode(theirs) });
+      expect(mirror.known("t1")?.record).not.toBe(pendingAssign);
+      expect(mirror.known("t1")?.record.workerId).toBe("w9");
+    } finally {
+      mirror.stop();
+    }
+  });
+
   it("takes in its own writes at once and skips the watch's copy of them, finished ones too", async () => {
     const { mirror, tasks } = await started();
     const seen: string[] = [];
