@@ -18,6 +18,9 @@ function help(): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
     "global flags: --nats URL[,URL]  --prefix P  --log-level L   (env: DROVER_NATS_URL, DROVER_PREFIX, DROVER_LOG_LEVEL)",
+    "credentials, as the nats CLI names them: --user U --password P | --token T | --creds FILE | --nkey SEEDFILE",
+    "              --tlsca FILE --tlscert FILE --tlskey FILE   (env: NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS,",
+    "              NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY)",
   ].join("\n");
 }
 

@@ -45,7 +45,7 @@ export const autoscaleCommand: Command = {
       max: 4,
     });
     const client = await DroverClient.connect(
-      { servers: config.natsUrl },
+      { servers: config.natsUrl, auth: config.auth },
       { prefix: config.prefix },
     );
     try {

@@ -12,7 +12,7 @@ import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
 import type { TaskRecord, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
 import type { NatsConnection } from "../runtime/index.ts";
-import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
+import { authEnv, connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
 import { runScaleBench } from "./bench-scale/run.ts";
 import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
@@ -128,10 +128,19 @@ async function runBench(ctx: CommandContext): Promise<number> {
     const nats = await benchNats(external, config.natsUrl, signal, guard);
     server = nats.server;
     const { servers } = nats;
-    nc = await guard(connectNats({ servers, name: "drover-bench", reconnectForever: false }));
+    nc = await guard(
+      connectNats({
+        servers,
+        name: "drover-bench",
+        reconnectForever: false,
+        ...(external ? { auth: config.auth } : {}),
+      }),
+    );
     await guard(ensureResources(nc, prefix, resourceSettings(config, replicas)));
     const env = {
       ...process.env,
+      // Credentials given as flags reach the role processes as the nats CLI's env variables.
+      ...(external ? authEnv(config.auth) : {}),
       DROVER_NATS_URL: servers.join(","),
       DROVER_PREFIX: prefix,
       DROVER_LOG_LEVEL: "warn",

@@ -12,6 +12,15 @@ import type { GlobalConfig } from "./config.ts";
 export const globalFlags = {
   nats: { type: "string" },
   prefix: { type: "string" },
+  // Credentials and TLS, named as the nats CLI names them.
+  user: { type: "string" },
+  password: { type: "string" },
+  token: { type: "string" },
+  creds: { type: "string" },
+  nkey: { type: "string" },
+  tlscert: { type: "string" },
+  tlskey: { type: "string" },
+  tlsca: { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];

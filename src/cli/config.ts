@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { ResourceSettings } from "../runtime/index.ts";
-import { DEFAULT_RETENTION_MS, defaultResourceOptions } from "../runtime/index.ts";
+import { checkAuth, DEFAULT_RETENTION_MS, defaultResourceOptions } from "../runtime/index.ts";
 
 const csv = z
   .string()
@@ -15,6 +15,9 @@ const csv = z
       .filter((x) => x.length > 0),
   )
   .pipe(z.array(z.string()).min(1, "at least one NATS URL"));
+
+/** An optional string; an empty one (an env variable set to "") counts as unset. */
+const optText = z.preprocess((v) => (v === "" ? undefined : v), z.string().optional());
 
 const ttl = z.coerce.number().int().min(100).max(60_000).optional();
 const bytes = (def: number) =>
@@ -28,6 +31,22 @@ const bytes = (def: number) =>
 export const GlobalConfig = z.object({
   /** `DROVER_NATS_URL` / `--nats`: comma-separated server URLs. @default "nats://127.0.0.1:4222" */
   natsUrl: csv.default(["nats://127.0.0.1:4222"]),
+  /**
+   * How every connection authenticates, with the `nats` CLI's flags and env variables:
+   * `--user`/`NATS_USER` and `--password`/`NATS_PASSWORD`, `--token`/`NATS_TOKEN`,
+   * `--creds`/`NATS_CREDS` (a `.creds` file), `--nkey`/`NATS_NKEY` (a seed file), and TLS with
+   * `--tlscert`/`NATS_CERT`, `--tlskey`/`NATS_KEY`, `--tlsca`/`NATS_CA`. @default none
+   */
+  auth: z.object({
+    user: optText,
+    password: optText,
+    token: optText,
+    creds: optText,
+    nkey: optText,
+    tlsCert: optText,
+    tlsKey: optText,
+    tlsCa: optText,
+  }),
   /** `DROVER_PREFIX` / `--prefix`: subjects, streams and buckets prefix. @default "drover" */
   prefix: z
     .string()
@@ -71,8 +90,18 @@ export function loadConfig(
   flags: Record<string, unknown> = {},
 ): GlobalConfig {
   const pick = (flag: string, name: string): unknown => flags[flag] ?? env[name];
-  return GlobalConfig.parse({
+  const config = GlobalConfig.parse({
     natsUrl: pick("nats", "DROVER_NATS_URL"),
+    auth: {
+      user: pick("user", "NATS_USER"),
+      password: pick("password", "NATS_PASSWORD"),
+      token: pick("token", "NATS_TOKEN"),
+      creds: pick("creds", "NATS_CREDS"),
+      nkey: pick("nkey", "NATS_NKEY"),
+      tlsCert: pick("tlscert", "NATS_CERT"),
+      tlsKey: pick("tlskey", "NATS_KEY"),
+      tlsCa: pick("tlsca", "NATS_CA"),
+    },
     prefix: pick("prefix", "DROVER_PREFIX"),
     replicas: env.DROVER_REPLICAS,
     logLevel: pick("log-level", "DROVER_LOG_LEVEL"),
@@ -87,6 +116,8 @@ export function loadConfig(
       finished: env.DROVER_FINISHED_MAX_BYTES,
     },
   });
+  checkAuth(config.auth);
+  return config;
 }
 
 /** The stream and bucket settings every process passes to `ensureResources`. */

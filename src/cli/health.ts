@@ -12,6 +12,7 @@ export const healthCommand: Command = {
     const started = Date.now();
     const nc = await connectNats({
       servers: config.natsUrl,
+      auth: config.auth,
       name: "drover-health",
       reconnectForever: false,
     });

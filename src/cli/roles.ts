@@ -45,10 +45,14 @@ export const schedulerCommand: Command = {
       throw new UsageError(
         `unknown --strategy '${strategy}' (one of: ${STRATEGY_NAMES.join(", ")})`,
       );
-    const nc = await connectNats({ servers: config.natsUrl, name: "drover-scheduler" });
+    const nc = await connectNats({
+      servers: config.natsUrl,
+      auth: config.auth,
+      name: "drover-scheduler",
+    });
     const replica = new SchedulerReplica(nc, log, {
       prefix: config.prefix,
-      leaseThread: { servers: config.natsUrl },
+      leaseThread: { servers: config.natsUrl, auth: config.auth },
       retentionMs: retentionFlag(values, config.retentionMs),
       strategy,
       ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
@@ -139,7 +143,11 @@ export const workerCommand: Command = {
       throw new UsageError(
         `--pool ${poolOk.error.issues[0]?.message ?? "is not valid"}: '${pool}'`,
       );
-    const nc = await connectNats({ servers: config.natsUrl, name: "drover-worker" });
+    const nc = await connectNats({
+      servers: config.natsUrl,
+      auth: config.auth,
+      name: "drover-worker",
+    });
     const buckets = await ensureResources(nc, config.prefix, resourceSettings(config), log);
     const id = (values.id as string | undefined) ?? process.env.DROVER_WORKER_ID;
     const worker = new Worker(

@@ -14,7 +14,7 @@ export async function withClient<T>(
   fn: (c: DroverClient) => Promise<T>,
 ): Promise<T> {
   const client = await DroverClient.connect(
-    { servers: ctx.config.natsUrl },
+    { servers: ctx.config.natsUrl, auth: ctx.config.auth },
     { prefix: ctx.config.prefix },
   );
   try {

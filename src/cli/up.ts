@@ -4,7 +4,7 @@ import { mkdirSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isStrategyName } from "../actors/index.ts";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
-import { connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
+import { authEnv, connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
 import type { DockerDriver } from "../drivers/docker-driver.ts";
 import examples from "../examples/handlers.ts";
 import { startDockerPool } from "./autoscale.ts";
@@ -141,13 +141,16 @@ export const upCommand: Command = {
         children.push(nats.proc);
         log.info({ url, dataDir }, "nats-server is up");
       }
-      const nc = await connectNats({ servers: [url], name: "drover-up" });
+      // With --no-nats the server is the user's own, which may want credentials.
+      const auth = values["no-nats"] === true ? config.auth : {};
+      const nc = await connectNats({ servers: [url], name: "drover-up", auth });
       try {
         await ensureResources(nc, config.prefix, resourceSettings(config, 1));
         const logDir = resolve(String(values["log-dir"]));
         mkdirSync(logDir, { recursive: true });
         const env = {
           ...process.env,
+          ...authEnv(auth),
           DROVER_NATS_URL: url,
           DROVER_PREFIX: config.prefix,
           DROVER_LOG_LEVEL: config.logLevel,

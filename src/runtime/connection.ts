@@ -6,6 +6,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
+import type { NatsAuth } from "./nats-auth.ts";
+import { authOptions } from "./nats-auth.ts";
 
 export type { NatsConnection };
 
@@ -19,6 +21,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Keep reconnecting forever after the first connect (long-running actors). @default true */
   reconnectForever?: boolean;
+  /** Credentials and TLS (see nats-auth.ts); none by default. */
+  auth?: NatsAuth;
 }
 
 /**
@@ -26,8 +30,11 @@ export interface ConnectOptions {
  * in its message, so the CLI can print one clear line.
  */
 export async function connectNats(opts: ConnectOptions): Promise<NatsConnection> {
+  // Bad credentials options are the caller's mistake, not an unreachable server.
+  const auth = authOptions(opts.auth ?? {});
   try {
     return await connect({
+      ...auth,
       servers: opts.servers,
       name: opts.name,
       timeout: opts.timeoutMs ?? 5_000,
@@ -41,13 +48,16 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       reconnectToServer: (pool, info) => (info === null ? null : nextServer(pool)),
     });
   } catch (err) {
+    const message = (err as Error).message;
+    // Refused credentials stay refused: trying again changes nothing.
+    const refused = /authori[sz]ation violation|authentication/i.test(message);
     throw new DroverError(
       ErrorCode.Unavailable,
-      `cannot connect to NATS at ${opts.servers.join(", ")}: ${(err as Error).message}`,
-      {
-        retryable: true,
-        cause: err,
-      },
+      `cannot connect to NATS at ${opts.servers.join(", ")}: ${message}` +
+        (refused
+          ? " (check --user/--password, --token, --creds or --nkey, or NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY)"
+          : ""),
+      { retryable: !refused, cause: err },
     );
   }
 }

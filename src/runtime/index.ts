@@ -3,6 +3,7 @@
  * machine decisions into KV writes and publishes.
  */
 export * from "./connection.ts";
+export * from "./nats-auth.ts";
 export * from "./resources.ts";
 export { ConfigDriftError } from "./drift.ts";
 export * from "./handler.ts";

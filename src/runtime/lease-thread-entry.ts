@@ -31,7 +31,11 @@ const log = pino(
 async function connectPatiently(): Promise<Awaited<ReturnType<typeof connectNats>>> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await connectNats({ servers: data.servers, name: data.connectionName });
+      return await connectNats({
+        servers: data.servers,
+        name: data.connectionName,
+        auth: data.auth,
+      });
     } catch (err) {
       if (attempt % 20 === 1)
         log.warn({ err: (err as Error).message, attempt }, "lease connection failed; retrying");

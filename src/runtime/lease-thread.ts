@@ -14,6 +14,7 @@
  * 100 ms, and the thread stops renewing (letting another replica take over) once the main
  * thread has been silent for `watchdogMs`.
  */
+import type { NatsAuth } from "./nats-auth.ts";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { monotonicMs } from "./clock.ts";
@@ -29,6 +30,7 @@ export const ALIVE_AT = 1;
 /** What the thread is started with (structured-cloned). */
 export interface LeaseThreadData {
   servers: string[];
+  auth: NatsAuth;
   connectionName: string;
   bucket: string;
   replicaId: string;
@@ -52,6 +54,8 @@ export type MainToLeaseThread = { type: "stop" };
 
 export interface LeaseThreadOptions {
   servers: string[];
+  /** Credentials and TLS for the thread's own connection. */
+  auth?: NatsAuth;
   /** Name of the leader bucket. */
   bucket: string;
   replicaId: string;
@@ -137,6 +141,7 @@ export class LeaseThread {
   async #spawn(): Promise<void> {
     const data: LeaseThreadData = {
       servers: this.#o.servers,
+      auth: this.#o.auth ?? {},
       connectionName: `drover-lease-${this.#o.replicaId}`,
       bucket: this.#o.bucket,
       replicaId: this.#o.replicaId,

@@ -3,6 +3,7 @@
  * Exactly one replica leads at a time and runs the {@link Scheduler}; the others answer API
  * requests and stand by with a full view so a failover starts scheduling at once.
  */
+import type { NatsAuth } from "./nats-auth.ts";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -63,7 +64,7 @@ export interface ReplicaOptions {
    * (see lease-thread.ts): renewals then never wait behind API work or a long scheduling
    * pass. Without it the lease is kept on the main thread and connection.
    */
-  leaseThread?: { servers: string[]; watchdogMs?: number };
+  leaseThread?: { servers: string[]; auth?: NatsAuth; watchdogMs?: number };
   /** How long a finished task's record is kept when its submit did not say. @default 86_400_000 (24 h) */
   retentionMs?: number;
   /** How often the leader measures demand and runs the pools' autoscalers. @default 1000 */
@@ -249,6 +250,7 @@ export class SchedulerReplica {
         : new LeaseThread({
             ...election,
             servers: thread.servers,
+            ...(thread.auth !== undefined ? { auth: thread.auth } : {}),
             bucket: names.buckets.leader,
             ...(thread.watchdogMs !== undefined ? { watchdogMs: thread.watchdogMs } : {}),
           });

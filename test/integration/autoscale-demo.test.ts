@@ -21,7 +21,8 @@ describe("npm run autoscale", () => {
     const dir = mkdtempSync(join(tmpdir(), "drover-autoscale-"));
     const chart = join(dir, "chart.svg");
     try {
-      const { stdout } = await run(
+      // A failing demo exits non-zero: keep its stdout (the summary says what failed).
+      const { stdout, failure } = await run(
         "npm",
         [
           "run",
@@ -43,10 +44,17 @@ describe("npm run autoscale", () => {
           `demo${process.pid}`,
         ],
         { cwd: root, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+      ).then(
+        (r) => ({ stdout: r.stdout, failure: null }),
+        (err: Error & { stdout?: string }) => ({ stdout: err.stdout ?? "", failure: err }),
       );
       const summary = JSON.parse(
         stdout.split("\n").find((l) => l.startsWith('{"demo"')) ?? "null",
       ) as Record<string, unknown> | null;
+      if (summary === null)
+        throw new Error(
+          `${failure?.message ?? "no summary"}\n--- stdout ---\n${stdout.slice(-3_000)}`,
+        );
       expect(summary).toMatchObject({
         demo: "passed",
         tasks: 300,
@@ -56,13 +64,14 @@ describe("npm run autoscale", () => {
         notOneCompletion: 0,
         peakWorkers: 4,
       });
-      expect(summary!.peakReachedAtS as number).toBeLessThan(30);
-      expect((summary!.backToMinAtS as number) - (summary!.queueEmptyAtS as number)).toBeLessThan(
+      expect(summary.peakReachedAtS as number).toBeLessThan(30);
+      expect((summary.backToMinAtS as number) - (summary.queueEmptyAtS as number)).toBeLessThan(
         15 + 30,
       );
       expect(stdout).toMatch(/workers 4 \(desired 4\)/);
       expect(existsSync(chart)).toBe(true);
       expect(readFileSync(chart, "utf8")).toMatch(/^<svg[\s\S]*queued tasks[\s\S]*<\/svg>\n$/);
+      expect(failure).toBeNull();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { isStrategyName, STRATEGY_NAMES } from "../../actors/index.ts";
 import { DroverError, ErrorCode } from "../../protocol/index.ts";
 import type { NatsConnection } from "../../runtime/index.ts";
-import { connectNats, DroverClient, ensureResources } from "../../runtime/index.ts";
+import { authEnv, connectNats, DroverClient, ensureResources } from "../../runtime/index.ts";
 import { resourceSettings } from "../config.ts";
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
@@ -85,7 +85,14 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
     const nats = await benchNats(external, config.natsUrl, signal, guard);
     server = nats.server;
     const { servers } = nats;
-    nc = await guard(connectNats({ servers, name: "drover-bench-scale", reconnectForever: false }));
+    nc = await guard(
+      connectNats({
+        servers,
+        name: "drover-bench-scale",
+        reconnectForever: false,
+        ...(external ? { auth: config.auth } : {}),
+      }),
+    );
     // Room for the whole backlog (about 1 KiB a record) under the 80 % admission line, unless
     // DROVER_TASKS_MAX_BYTES says otherwise.
     const settings = resourceSettings(config, replicas);
@@ -101,6 +108,7 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
     );
     const env = {
       ...process.env,
+      ...(external ? authEnv(config.auth) : {}),
       DROVER_NATS_URL: servers.join(","),
       DROVER_PREFIX: prefix,
       DROVER_LOG_LEVEL: "warn",

@@ -1,0 +1,290 @@
+/**
+ * Credentials and TLS against a real nats-server process that requires them: user and
+ * password, an NKey seed file, a token, and TLS with a client certificate. Every Drover process
+ * (CLI, scheduler with its lease thread, worker) authenticates from the nats CLI's flags or env
+ * variables; a connection without them is refused with a clear, non-retryable error.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createUser } from "@nats-io/nkeys";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, mainScript, natsServerBinary, stopChildren } from "../../src/cli/local.ts";
+import { DroverError } from "../../src/protocol/index.ts";
+import type { NatsAuth } from "../../src/runtime/index.ts";
+import { connectNats, DroverClient } from "../../src/runtime/index.ts";
+import { uniquePrefix } from "../fixtures/prefix.ts";
+
+interface Server {
+  url: string;
+  proc: ChildProcess;
+}
+
+let dir = "";
+const servers: Server[] = [];
+
+/** Starts nats-server with `conf` (its `listen` is added) and waits for "Server is ready". */
+async function startServer(conf: string, scheme = "nats"): Promise<Server> {
+  const port = await freePort();
+  const file = join(dir, `nats-${port}.conf`);
+  writeFileSync(file, `listen: 127.0.0.1:${port}\n${conf}`);
+  const proc = spawn(natsServerBinary(), ["-c", file], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 20_000);
+    proc.stderr?.on("data", (d: Buffer) => {
+      log += d.toString();
+      if (log.includes("Server is ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`nats-server exited (${code}): ${log}`));
+    });
+  });
+  const s = { url: `${scheme}://127.0.0.1:${port}`, proc };
+  servers.push(s);
+  return s;
+}
+
+const refusal = async (p: Promise<unknown>): Promise<DroverError> => {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DroverError);
+  return err as DroverError;
+};
+
+/** Runs `drover <args>` with `env` added; resolves with its exit code and output. */
+function drover(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; out: string }>((resolve) => {
+    const p = spawn(process.execPath, [mainScript, ...args], {
+      env: { ...process.env, DROVER_LOG_LEVEL: "warn", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    p.once("exit", (code) => resolve({ code, out }));
+  });
+}
+
+const nkeyUser = createUser();
+let users: Server;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "drover-auth-"));
+  writeFileSync(join(dir, "user.nk"), `${new TextDecoder().decode(nkeyUser.getSeed())}\n`);
+  users = await startServer(
+    `jetstream { store_dir: "${join(dir, "js")}" }\n` +
+      `authorization { users = [\n` +
+      `  { user: alice, password: "s3cret" }\n` +
+      `  { nkey: ${nkeyUser.getPublicKey()} }\n` +
+      `] }\n`,
+  );
+});
+
+afterAll(async () => {
+  await stopChildren(servers.map((s) => s.proc));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("NATS credentials", () => {
+  it("a connection without credentials is refused with a clear, non-retryable error", async () => {
+    const err = await refusal(
+      connectNats({ servers: [users.url], name: "t", reconnectForever: false }),
+    );
+    expect(err.message).toMatch(/Authorization Violation/i);
+    expect(err.message).toContain("--user/--password");
+    expect(err.retryable).toBe(false);
+    const wrong = await refusal(
+      connectNats({
+        servers: [users.url],
+        name: "t",
+        reconnectForever: false,
+        auth: { user: "alice", password: "nope" },
+      }),
+    );
+    expect(wrong.message).toMatch(/Authorization Violation/i);
+  });
+
+  it("user and password, and an NKey seed file, connect", async () => {
+    for (const auth of [
+      { user: "alice", password: "s3cret" },
+      { nkey: join(dir, "user.nk") },
+    ] satisfies NatsAuth[]) {
+      const nc = await connectNats({
+        servers: [users.url],
+        name: "t",
+        reconnectForever: false,
+        auth,
+      });
+      expect(nc.info?.server_id).toBeTruthy();
+      await nc.close();
+    }
+  });
+
+  it("a scheduler (with its lease thread) and a worker run a task, authenticated from the nats CLI's env variables; the CLI takes the flags", async () => {
+    const prefix = uniquePrefix("auth");
+    const env = {
+      DROVER_NATS_URL: users.url,
+      DROVER_PREFIX: prefix,
+      NATS_USER: "alice",
+      NATS_PASSWORD: "s3cret",
+    };
+    const procs = [
+      spawn(process.execPath, [mainScript, "scheduler", "--metrics-port", "off"], {
+        env: { ...process.env, DROVER_LOG_LEVEL: "warn", ...env },
+        stdio: "ignore",
+      }),
+      spawn(process.execPath, [mainScript, "worker", "--metrics-port", "off"], {
+        env: { ...process.env, DROVER_LOG_LEVEL: "warn", ...env },
+        stdio: "ignore",
+      }),
+    ];
+    try {
+      const client = await DroverClient.connect(
+        { servers: [users.url], auth: { nkey: join(dir, "user.nk") } },
+        { prefix, timeoutMs: 10_000 },
+      );
+      try {
+        // Submits are answered once a scheduler replica is up.
+        let id: string | null = null;
+        for (let i = 0; i < 150 && id === null; i++) {
+          id = await client.submit({ type: "echo", payload: { hi: 1 } }).then(
+            (r) => r.id,
+            async () => (await new Promise((r) => setTimeout(r, 100)), null),
+          );
+        }
+        expect(id).not.toBeNull();
+        const done = await client.wait(id!, { signal: AbortSignal.timeout(30_000) });
+        expect(done.state).toBe("succeeded");
+        expect(done.result).toEqual({ hi: 1 });
+      } finally {
+        await client.close();
+      }
+      const ok = await drover([
+        "health",
+        "--nats",
+        users.url,
+        "--prefix",
+        prefix,
+        "--user",
+        "alice",
+        "--password",
+        "s3cret",
+      ]);
+      expect(ok.code, ok.out).toBe(0);
+      const refused = await drover(["health", "--nats", users.url, "--prefix", prefix]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.out).toMatch(/Authorization Violation/i);
+    } finally {
+      await stopChildren(procs);
+    }
+  });
+
+  it("a token, given as --token or (as the nats CLI takes it) as a user alone", async () => {
+    const tokens = await startServer(`authorization { token: "t0ken-42" }\n`);
+    for (const auth of [{ token: "t0ken-42" }, { user: "t0ken-42" }] satisfies NatsAuth[]) {
+      const nc = await connectNats({
+        servers: [tokens.url],
+        name: "t",
+        reconnectForever: false,
+        auth,
+      });
+      await nc.close();
+    }
+    await refusal(
+      connectNats({
+        servers: [tokens.url],
+        name: "t",
+        reconnectForever: false,
+        auth: { token: "x" },
+      }),
+    );
+  });
+
+  it("TLS with a client certificate: connects with CA, certificate and key; refused without the certificate", async () => {
+    const ssl = (args: string[]): void => {
+      execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+    };
+    const subj = (cn: string): string[] => ["-subj", `/CN=${cn}`];
+    ssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+      ...subj("drover-test-ca"),
+    ]);
+    writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    for (const name of ["server", "client"]) {
+      ssl([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.csr`,
+        ...subj(name),
+      ]);
+      ssl([
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        `${name}.pem`,
+        ...(name === "server" ? ["-extfile", "san.ext"] : []),
+      ]);
+    }
+    const tls = await startServer(
+      `tls { cert_file: "${join(dir, "server.pem")}", key_file: "${join(dir, "server.key")}", ` +
+        `ca_file: "${join(dir, "ca.pem")}", verify: true }\n`,
+      "tls",
+    );
+    const full: NatsAuth = {
+      tlsCa: join(dir, "ca.pem"),
+      tlsCert: join(dir, "client.pem"),
+      tlsKey: join(dir, "client.key"),
+    };
+    const nc = await connectNats({
+      servers: [tls.url],
+      name: "t",
+      reconnectForever: false,
+      auth: full,
+    });
+    expect(nc.info?.tls_required).toBe(true);
+    await nc.close();
+    await refusal(
+      connectNats({
+        servers: [tls.url],
+        name: "t",
+        reconnectForever: false,
+        timeoutMs: 2_000,
+        auth: { tlsCa: full.tlsCa! },
+      }),
+    );
+  });
+});
