@@ -16,6 +16,7 @@ import { freePort, mainScript, natsServerBinary, stopChildren } from "../../src/
 import { DroverError } from "../../src/protocol/index.ts";
 import type { NatsAuth } from "../../src/runtime/index.ts";
 import { connectNats, DroverClient } from "../../src/runtime/index.ts";
+import { operatorSetup } from "../fixtures/nats-jwt.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
 
 interface Server {
@@ -208,6 +209,29 @@ describe("NATS credentials", () => {
         auth: { token: "x" },
       }),
     );
+  });
+
+  it("a .creds file in JWT (operator) mode: drover health sets up the streams with it, and is refused without", async () => {
+    const { serverConf, creds } = operatorSetup();
+    writeFileSync(join(dir, "drover.creds"), creds);
+    const jwtServer = await startServer(
+      `${serverConf}jetstream { store_dir: "${join(dir, "js-jwt")}" }\n`,
+    );
+    const prefix = uniquePrefix("creds");
+    const ok = await drover([
+      "health",
+      "--nats",
+      jwtServer.url,
+      "--prefix",
+      prefix,
+      "--creds",
+      join(dir, "drover.creds"),
+    ]);
+    expect(ok.code, ok.out).toBe(0);
+    expect(ok.out).toContain('"healthy":true');
+    const refused = await drover(["health", "--nats", jwtServer.url, "--prefix", prefix]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toMatch(/Authorization Violation/i);
   });
 
   it("TLS with a client certificate: connects with CA, certificate and key; refused without the certificate", async () => {
