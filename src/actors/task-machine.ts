@@ -35,15 +35,15 @@ export type TaskEvent =
   /** The worker started the handler. */
   | { type: "START"; at: number; epoch: number; workerId: string }
   /** Progress report (implies start). */
-  | { type: "PROGRESS"; at: number; epoch: number; progress: JsonValue }
+  | { type: "PROGRESS"; at: number; epoch: number; progress: JsonValue; from?: string }
   /** The handler returned: the one accepted completion. */
-  | { type: "SUCCEED"; at: number; epoch: number; result: JsonValue }
+  | { type: "SUCCEED"; at: number; epoch: number; result: JsonValue; from?: string }
   /** The handler threw. `rand` ∈ [0, 1) drives backoff jitter. */
-  | { type: "FAIL"; at: number; epoch: number; error: TaskError; rand: number }
+  | { type: "FAIL"; at: number; epoch: number; error: TaskError; rand: number; from?: string }
   /** The attempt exceeded `timeoutMs`. */
-  | { type: "TIME_OUT"; at: number; epoch: number; rand: number }
+  | { type: "TIME_OUT"; at: number; epoch: number; rand: number; from?: string }
   /** The worker handed the task back (drain, refusal, no ack); not a failure. */
-  | { type: "RELEASE"; at: number; epoch: number; reason: string }
+  | { type: "RELEASE"; at: number; epoch: number; reason: string; from?: string }
   /** The worker's heartbeat expired; not a failure. */
   | { type: "WORKER_LOST"; at: number; workerId: string }
   /** User cancel. */
@@ -81,8 +81,17 @@ function eventEpoch(event: TaskEvent): number | undefined {
   return "epoch" in event ? event.epoch : undefined;
 }
 
+/**
+ * The worker a report came from (`from`, set for events built from reports): it must be the
+ * one the task is assigned to. Events the leader makes itself carry none.
+ */
+function reporterMatches(context: TaskRecord, event: TaskEvent): boolean {
+  return !("from" in event) || event.from === undefined || event.from === context.workerId;
+}
+
+/** The event is for the current epoch and, if a worker reported it, from the assigned worker. */
 function epochMatches(context: TaskRecord, event: TaskEvent): boolean {
-  return eventEpoch(event) === context.epoch;
+  return eventEpoch(event) === context.epoch && reporterMatches(context, event);
 }
 
 /** Whether one more failure still leaves an attempt under `retry.maxAttempts`. */
@@ -352,6 +361,14 @@ function refusal(
   if (epoch !== undefined && epoch !== record.epoch) {
     return refuse(`stale epoch ${epoch} (current ${record.epoch})`, true);
   }
+  // A report of the current epoch from a worker that does not hold the task: a forgery or a
+  // confused worker; counted like a stale report.
+  if ("from" in event && event.from !== undefined && !reporterMatches(record, event)) {
+    return refuse(
+      `report from worker ${event.from}, but ${record.workerId ?? "no worker"} holds the task`,
+      true,
+    );
+  }
   switch (event.type) {
     case "START":
     case "WORKER_LOST":
@@ -413,14 +430,14 @@ export function eventFromReport(report: Report, at: number, rand: number): TaskE
     case "started":
       return { type: "START", at, epoch, workerId: report.workerId };
     case "progress":
-      return { type: "PROGRESS", at, epoch, progress: report.progress };
+      return { type: "PROGRESS", at, epoch, progress: report.progress, from: report.workerId };
     case "succeeded":
-      return { type: "SUCCEED", at, epoch, result: report.result };
+      return { type: "SUCCEED", at, epoch, result: report.result, from: report.workerId };
     case "failed":
-      return { type: "FAIL", at, epoch, error: report.error, rand };
+      return { type: "FAIL", at, epoch, error: report.error, rand, from: report.workerId };
     case "timed_out":
-      return { type: "TIME_OUT", at, epoch, rand };
+      return { type: "TIME_OUT", at, epoch, rand, from: report.workerId };
     case "released":
-      return { type: "RELEASE", at, epoch, reason: report.reason };
+      return { type: "RELEASE", at, epoch, reason: report.reason, from: report.workerId };
   }
 }

@@ -418,6 +418,36 @@ describe("failover and fencing", () => {
     await d.waitFor(() => stats.refusedReports >= 1, "the leader to count the refusal");
     expect(stats.refusedReports).toBe(1);
   });
+
+  it("refuses and counts a completion of the current epoch from a worker that does not hold the task; the real result lands", async () => {
+    await using d = await startDrover({ servers: servers() });
+    await d.addWorker({ id: "w", handlers: examples });
+    const { id } = await d.client.submit({ type: "sleep", payload: { ms: 1_500 } });
+    await d.waitFor(
+      async () => (await d.client.get(id)).state === "running",
+      "the task to run on the real worker",
+    );
+    const running = await d.client.get(id);
+    const forged = {
+      v: 1,
+      kind: "succeeded",
+      taskId: id,
+      epoch: running.epoch,
+      workerId: "mallory",
+      at: Date.now(),
+      result: { forged: true },
+    };
+    await jetstream(env.nc).publish(subjects(d.prefix).report(id), JSON.stringify(forged));
+    await d.waitFor(
+      async () => (await d.client.get(id)).refusedReports === 1,
+      "the forged report to be counted",
+    );
+    expect((await d.client.get(id)).state).toBe("running");
+    const done = await d.client.wait(id);
+    expect(done.state).toBe("succeeded");
+    expect(done.result).not.toEqual({ forged: true });
+    expect(done.history.filter((h) => h.to === "succeeded")).toHaveLength(1);
+  });
 });
 
 describe("validation at the edge", () => {

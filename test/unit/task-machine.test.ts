@@ -8,6 +8,7 @@ import {
   TaskRecord,
   newTaskRecord,
   type Placement,
+  type Report,
   type RetryPolicy,
   type SubmitTaskRequestInput,
   type TaskState,
@@ -278,6 +279,74 @@ describe("applyTaskEvent: refusals", () => {
       });
     }
     expect(recordRefusedReport(again, T0 + 5).refusedReports).toBe(1);
+  });
+
+  it("refuses every kind of report of the current epoch from a worker that does not hold the task, and counts it", () => {
+    const running = step(assign(record(), T0 + 1, "w1", 1), {
+      type: "START",
+      at: T0 + 2,
+      epoch: 1,
+      workerId: "w1",
+    });
+    const forged: Report[] = [
+      {
+        v: 1,
+        kind: "progress",
+        taskId: running.id,
+        epoch: 1,
+        workerId: "mallory",
+        at: 0,
+        progress: 1,
+      },
+      {
+        v: 1,
+        kind: "succeeded",
+        taskId: running.id,
+        epoch: 1,
+        workerId: "mallory",
+        at: 0,
+        result: { forged: true },
+      },
+      {
+        v: 1,
+        kind: "failed",
+        taskId: running.id,
+        epoch: 1,
+        workerId: "mallory",
+        at: 0,
+        error: { code: "x", message: "y", retryable: false },
+      },
+      { v: 1, kind: "timed_out", taskId: running.id, epoch: 1, workerId: "mallory", at: 0 },
+      {
+        v: 1,
+        kind: "released",
+        taskId: running.id,
+        epoch: 1,
+        workerId: "mallory",
+        at: 0,
+        reason: "x",
+      },
+    ];
+    for (const r of forged) {
+      expect(applyTaskEvent(running, eventFromReport(r, T0 + 3, 0))).toEqual({
+        ok: false,
+        reason: "report from worker mallory, but w1 holds the task",
+        stale: true,
+      });
+    }
+    // The assigned worker's own report still counts; so do the leader's own events (no sender).
+    const real = applyTaskEvent(
+      running,
+      eventFromReport(
+        { v: 1, kind: "succeeded", taskId: running.id, epoch: 1, workerId: "w1", at: 0, result: 7 },
+        T0 + 4,
+        0,
+      ),
+    );
+    expect(real.ok && real.record.state).toBe("succeeded");
+    expect(applyTaskEvent(running, { type: "TIME_OUT", at: T0 + 5, epoch: 1, rand: 0 }).ok).toBe(
+      true,
+    );
   });
 
   it("refuses START from another worker, WORKER_LOST of another worker, an older term, and DUE too early", () => {
@@ -551,12 +620,14 @@ describe("lifecycle", () => {
       at: 9,
       epoch: 3,
       reason: "drain",
+      from: "w1",
     });
     expect(eventFromReport({ ...base, kind: "timed_out" }, 9, 0.5)).toEqual({
       type: "TIME_OUT",
       at: 9,
       epoch: 3,
       rand: 0.5,
+      from: "w1",
     });
   });
 });
