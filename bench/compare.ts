@@ -70,38 +70,29 @@ async function run(label: string, args: string[]): Promise<BenchFigures> {
   return figures;
 }
 
+/** The flags both benchmarks take for one workload. */
+const workload = (w: { tasks: string; inflight: string }): string[] => [
+  "--tasks",
+  w.tasks,
+  "--inflight",
+  w.inflight,
+  "--workers",
+  shape.workers,
+  "--concurrency",
+  shape.concurrency,
+];
 const drover = (
   schedulers: number,
   w: { tasks: string; inflight: string },
 ): Promise<BenchFigures> =>
   run(
     `Drover, ${schedulers} scheduler${schedulers > 1 ? "s" : ""}: ${w.tasks} tasks, ${w.inflight} in flight`,
-    [
-      mainScript,
-      "bench",
-      "--tasks",
-      w.tasks,
-      "--inflight",
-      w.inflight,
-      "--workers",
-      shape.workers,
-      "--concurrency",
-      shape.concurrency,
-      "--schedulers",
-      String(schedulers),
-    ],
+    [mainScript, "bench", ...workload(w), "--schedulers", String(schedulers)],
   );
 const bullmq = (w: { tasks: string; inflight: string }): Promise<BenchFigures> =>
   run(`BullMQ: ${w.tasks} jobs, ${w.inflight} in flight`, [
     join(root, "bench", "bullmq-bench.ts"),
-    "--tasks",
-    w.tasks,
-    "--inflight",
-    w.inflight,
-    "--workers",
-    shape.workers,
-    "--concurrency",
-    shape.concurrency,
+    ...workload(w),
   ]);
 
 // Interleaved, so a machine that slows down during the run does not favour one system.
