@@ -17,12 +17,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Queue, QueueEvents } from "bullmq";
-import { readCpuTicks } from "../src/cli/bench-scale/support.ts";
+import { now, readCpuTicks, round1 } from "../src/cli/bench-scale/support.ts";
 import { freePort, stopChildren } from "../src/cli/local.ts";
 import type { BenchFigures } from "./figures.ts";
-import { checkBullmqRun, latencyFigures, round1 } from "./figures.ts";
-
-const now = (): number => performance.timeOrigin + performance.now();
+import { checkBullmqRun, latencyFigures } from "./figures.ts";
 
 const { values } = parseArgs({
   options: {

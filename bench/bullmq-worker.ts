@@ -14,6 +14,7 @@ if (port === undefined || queueName === undefined || concurrency === undefined) 
   console.error("usage: node bench/bullmq-worker.ts <redis-port> <queue-name> <concurrency>");
   process.exit(2);
 }
+// Its own clock helper: this process loads BullMQ only, so its CPU and memory are BullMQ's.
 const now = (): number => performance.timeOrigin + performance.now();
 const runs = new Map<string, number>();
 

@@ -5,8 +5,7 @@
  */
 import { z } from "zod";
 import { percentile } from "../src/cli/bench-scale/stats.ts";
-
-export const round1 = (v: number): number => Math.round(v * 10) / 10;
+import { round1 } from "../src/cli/bench-scale/support.ts";
 
 // JSON turns NaN (no samples) into null.
 const Percentiles = z.object({ p50: z.number().nullable(), p99: z.number().nullable() });

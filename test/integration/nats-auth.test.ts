@@ -12,7 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createUser } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, mainScript, natsServerBinary, stopChildren } from "../../src/cli/local.ts";
+import {
+  freePort,
+  mainScript,
+  natsServerBinary,
+  stopChildren,
+  waitForCluster,
+} from "../../src/cli/local.ts";
 import { DroverError } from "../../src/protocol/index.ts";
 import type { NatsAuth } from "../../src/runtime/index.ts";
 import { connectNats, DroverClient } from "../../src/runtime/index.ts";
@@ -155,16 +161,9 @@ describe("NATS credentials", () => {
         { prefix, timeoutMs: 10_000 },
       );
       try {
-        // Submits are answered once a scheduler replica is up.
-        let id: string | null = null;
-        for (let i = 0; i < 150 && id === null; i++) {
-          id = await client.submit({ type: "echo", payload: { hi: 1 } }).then(
-            (r) => r.id,
-            async () => (await new Promise((r) => setTimeout(r, 100)), null),
-          );
-        }
-        expect(id).not.toBeNull();
-        const done = await client.wait(id!, { signal: AbortSignal.timeout(30_000) });
+        await waitForCluster(client, 1, new AbortController().signal);
+        const { id } = await client.submit({ type: "echo", payload: { hi: 1 } });
+        const done = await client.wait(id, { signal: AbortSignal.timeout(30_000) });
         expect(done.state).toBe("succeeded");
         expect(done.result).toEqual({ hi: 1 });
       } finally {
