@@ -35,4 +35,5 @@ export type {
   WorkerState as WorkerMachineState,
 } from "./worker-machine.ts";
 export * from "./demand.ts";
+export * from "./foreign-tasks.ts";
 export * from "./autoscaler-machine.ts";

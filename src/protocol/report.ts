@@ -1,7 +1,8 @@
 /**
- * Worker → leader reports, published to the reports stream on `drover.reports.<taskId>`.
- * Each becomes one task machine event; a report whose epoch is not the task's current
- * epoch is refused (fencing).
+ * Worker → leader reports, published to the reports stream on
+ * `drover.reports.<workerId>.<taskId>`. Each becomes one task machine event; a report whose
+ * epoch is not the task's current epoch, or whose worker does not hold the task, is refused
+ * (fencing).
  */
 import { z } from "zod";
 import { Version } from "./envelope.ts";
@@ -61,3 +62,25 @@ export const Report = z.discriminatedUnion("kind", [
 export type Report = z.output<typeof Report>;
 /** A report kind, e.g. `"succeeded"`. */
 export type ReportKind = Report["kind"];
+
+/** What a report's subject names (see `Subjects.parseReport`). */
+export interface ReportSubject {
+  /** null: a legacy subject (`<p>.reports.<taskId>`), which names no worker. */
+  workerId: string | null;
+  taskId: string;
+}
+
+/**
+ * Why a report cannot be trusted given the subject it came on, or null if it can: the subject
+ * must have a known shape, and name the report's task and (unless legacy) its worker. NATS
+ * permissions decide who may publish on a subject, so a worker that is allowed only its own
+ * subjects cannot speak for another worker through the body.
+ */
+export function reportSubjectMismatch(subject: ReportSubject | null, r: Report): string | null {
+  if (subject === null) return "the subject is not a report subject";
+  if (subject.taskId !== r.taskId)
+    return `the subject names task ${subject.taskId}, the body task ${r.taskId}`;
+  if (subject.workerId !== null && subject.workerId !== r.workerId)
+    return `the subject names worker ${subject.workerId}, the body worker ${r.workerId}`;
+  return null;
+}

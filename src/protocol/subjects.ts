@@ -64,8 +64,24 @@ export interface Subjects {
   workerCancel(workerId: string): string;
   /** `<p>.worker.>` */
   readonly workerWildcard: string;
-  /** `<p>.reports.<taskId>`: worker → leader reports (reports stream). */
-  report(taskId: string): string;
+  /**
+   * `<p>.reports.<workerId>.<taskId>`: worker → leader reports (reports stream). The subject
+   * names the reporting worker, so that NATS permissions can let each worker publish only
+   * `<p>.reports.<its id>.>`; the leader refuses a report whose body names another worker.
+   */
+  report(workerId: string, taskId: string): string;
+  /**
+   * `<p>.reports.<taskId>`: where workers of earlier versions report. Still accepted from the
+   * worker that holds the task, so that old workers keep working during a rolling upgrade.
+   */
+  legacyReport(taskId: string): string;
+  /** `<p>.reports.<workerId>.>`: every report subject of one worker (its publish permission). */
+  workerReports(workerId: string): string;
+  /**
+   * What a report subject names: the worker (null on a legacy subject) and the task; null for
+   * a subject of another shape.
+   */
+  parseReport(subject: string): { workerId: string | null; taskId: string } | null;
   /** `<p>.reports.>` */
   readonly reportsWildcard: string;
   /** `<p>.events.<kind>`: observability events (events stream). */
@@ -111,7 +127,19 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     workerAssign: (id) => `${p}.worker.${token("workerId", id)}.assign`,
     workerCancel: (id) => `${p}.worker.${token("workerId", id)}.cancel`,
     workerWildcard: `${p}.worker.>`,
-    report: (taskId) => `${p}.reports.${token("taskId", taskId)}`,
+    report: (workerId, taskId) =>
+      `${p}.reports.${token("workerId", workerId)}.${token("taskId", taskId)}`,
+    legacyReport: (taskId) => `${p}.reports.${token("taskId", taskId)}`,
+    workerReports: (workerId) => `${p}.reports.${token("workerId", workerId)}.>`,
+    parseReport: (subject) => {
+      const head = `${p}.reports.`;
+      if (!subject.startsWith(head)) return null;
+      const rest = subject.slice(head.length).split(".");
+      if (!rest.every((t) => TOKEN_RE.test(t))) return null;
+      if (rest.length === 1) return { workerId: null, taskId: rest[0]! };
+      if (rest.length === 2) return { workerId: rest[0]!, taskId: rest[1]! };
+      return null;
+    },
     reportsWildcard: `${p}.reports.>`,
     event: (kind) => {
       if (!KIND_RE.test(kind)) {

@@ -2,21 +2,34 @@
  * The leader's consumer of worker reports (the reports stream's durable `leader` consumer),
  * for one term: each report is decoded at the edge and applied to its task's record as a
  * task-machine event (stale ones — an old epoch, another worker — are refused and counted), in
- * order with the leader's other work on the same task.
+ * order with the leader's other work on the same task. A report whose subject names another
+ * worker or task than its body is refused before it reaches the task (see
+ * `reportSubjectMismatch`).
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { eventFromReport } from "../actors/index.ts";
 import type { ReportDroppedEvent, Subjects } from "../protocol/index.ts";
-import { decode, encode, MAX_MESSAGE_BYTES, Report } from "../protocol/index.ts";
+import {
+  decode,
+  encode,
+  MAX_MESSAGE_BYTES,
+  Report,
+  reportSubjectMismatch,
+} from "../protocol/index.ts";
 import type { EventOutbox } from "./event-outbox.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
 
 /** What the consumer counts (part of the scheduler's stats). */
 export interface ReportStats {
-  /** Stale reports refused (an old epoch, another worker). */
+  /** Reports refused: stale (an old epoch, another worker) or not matching their subject. */
   refusedReports: number;
+  /**
+   * Reports accepted on the legacy subject `<p>.reports.<taskId>` (workers of an earlier
+   * version): 0 for a while means a rolling upgrade of the workers is complete.
+   */
+  legacyReports: number;
   /** Reports given up on: their write failed on every delivery. */
   droppedReports: number;
   acceptedCompletions: number;
@@ -94,6 +107,18 @@ export class ReportConsumer {
       m.term();
       return;
     }
+    const subject = this.#d.subjects.parseReport(m.subject);
+    const mismatch = reportSubjectMismatch(subject, report);
+    if (mismatch !== null) {
+      this.#d.stats.refusedReports++;
+      this.#d.log.warn(
+        { subject: m.subject, taskId: report.taskId, workerId: report.workerId, reason: mismatch },
+        "report refused: its subject does not match it",
+      );
+      m.term();
+      return;
+    }
+    if (subject?.workerId === null) this.#d.stats.legacyReports++;
     this.#d.serial(report.taskId, async () => {
       try {
         await this.#apply(report);

@@ -21,6 +21,7 @@ import {
   createStrategy,
   addResources,
   countNoFit,
+  foreignTasks,
   judgeAssignmentFailure,
   poolDemand,
   schedulingPass,
@@ -103,6 +104,8 @@ export interface SchedulerStats extends ReportStats {
   assignments: number;
   workersLost: number;
   requeuedOnWorkerLoss: number;
+  /** Heartbeat entries naming a task the worker does not hold (see `foreignTasks`). */
+  foreignTasks: number;
 }
 
 interface Reservation {
@@ -150,6 +153,8 @@ export class Scheduler {
   #assigner: InboxRequester | null = null;
   /** Queued tasks that fit no worker after the last pass, by why. */
   #noFit: ReadonlyMap<NoFitStage, number> = new Map();
+  /** Foreign heartbeat entries already counted (worker:task:epoch). */
+  readonly #flagged = new Set<string>();
 
   constructor(deps: SchedulerDeps) {
     this.#d = deps;
@@ -157,10 +162,12 @@ export class Scheduler {
     this.stats = deps.stats ?? {
       assignments: 0,
       refusedReports: 0,
+      legacyReports: 0,
       droppedReports: 0,
       acceptedCompletions: 0,
       workersLost: 0,
       requeuedOnWorkerLoss: 0,
+      foreignTasks: 0,
     };
     this.#strategy = createStrategy(this.options.strategy);
   }
@@ -607,6 +614,7 @@ export class Scheduler {
    * unacknowledged assignment, or a worker that fenced itself and came back): hand it back.
    */
   #reconcile(w: StoredWorker): void {
+    this.#flagForeign(w);
     const ids = this.#d.mirror.byWorker.get(w.info.id);
     if (ids === undefined || ids.size === 0) return;
     const listed = new Set(
@@ -628,6 +636,23 @@ export class Scheduler {
             ? { type: "RELEASE", at: Date.now(), epoch, reason: `not in ${w.info.id}'s heartbeat` }
             : null,
         ),
+      );
+    }
+  }
+
+  /** Counts and logs, once each, the tasks a heartbeat lists that its worker does not hold. */
+  #flagForeign(w: StoredWorker): void {
+    if (w.info.running.length === 0) return;
+    const { tasks } = this.#d.mirror;
+    for (const f of foreignTasks(w.info.id, w.info.running, (id) => tasks.get(id))) {
+      const key = `${w.info.id}:${f.taskId}:${f.epoch}`;
+      if (this.#flagged.has(key)) continue;
+      if (this.#flagged.size >= 10_000) this.#flagged.clear();
+      this.#flagged.add(key);
+      this.stats.foreignTasks++;
+      this.#d.log.warn(
+        { workerId: w.info.id, taskId: f.taskId, epoch: f.epoch, reason: f.reason },
+        "a worker lists a task it was not assigned",
       );
     }
   }

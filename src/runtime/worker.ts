@@ -454,14 +454,20 @@ export class Worker {
   /** Publishes a report durably (JetStream ack), retrying transient failures unless fenced. */
   async #report(body: ReportBody, exec: Execution): Promise<void> {
     const report = { ...body, v: 1, workerId: this.id, at: Date.now() } as Report;
-    const msgID = `${report.taskId}:${report.epoch}:${report.kind}${report.kind === "progress" ? `:${report.at}` : ""}`;
+    // The worker's id is part of the de-duplication id: a report published by someone else
+    // first under the same id must not make the stream drop this worker's.
+    const msgID = `${this.id}:${report.taskId}:${report.epoch}:${report.kind}${report.kind === "progress" ? `:${report.at}` : ""}`;
     try {
       await retryTransient(
         () => {
           this.#publisher ??= new JsPublisher(this.#d.nc);
-          return this.#publisher.publish(this.#d.subjects.report(report.taskId), encode(report), {
-            msgID,
-          });
+          return this.#publisher.publish(
+            this.#d.subjects.report(this.id, report.taskId),
+            encode(report),
+            {
+              msgID,
+            },
+          );
         },
         {
           attempts: 50,

@@ -406,7 +406,7 @@ describe("failover and fencing", () => {
       at: Date.now(),
       result: "late",
     };
-    await js.publish(subjects(d.prefix).report(id), JSON.stringify(stale));
+    await js.publish(subjects(d.prefix).report("ghost", id), JSON.stringify(stale));
     await d.waitFor(
       async () => (await d.client.get(id)).refusedReports === 1,
       "the stale report to be counted",
@@ -437,16 +437,91 @@ describe("failover and fencing", () => {
       at: Date.now(),
       result: { forged: true },
     };
-    await jetstream(env.nc).publish(subjects(d.prefix).report(id), JSON.stringify(forged));
+    const js = jetstream(env.nc);
+    const s = subjects(d.prefix);
+    // On mallory's own subject (what permissions let mallory publish): the record refuses it.
+    await js.publish(s.report("mallory", id), JSON.stringify(forged));
+    // On the real worker's subject, still naming mallory: refused before it reaches the task.
+    // Same de-duplication id as the real worker's completion would have without its worker
+    // id in it: the real one must still land.
+    await js.publish(s.report("w", id), JSON.stringify(forged), {
+      msgID: `${id}:${running.epoch}:succeeded`,
+    });
+    const stats = d.leader()!.scheduler!.stats;
     await d.waitFor(
-      async () => (await d.client.get(id)).refusedReports === 1,
-      "the forged report to be counted",
+      async () => (await d.client.get(id)).refusedReports === 1 && stats.refusedReports === 2,
+      "both forged reports to be counted",
     );
     expect((await d.client.get(id)).state).toBe("running");
     const done = await d.client.wait(id);
     expect(done.state).toBe("succeeded");
     expect(done.result).not.toEqual({ forged: true });
     expect(done.history.filter((h) => h.to === "succeeded")).toHaveLength(1);
+    expect(stats.refusedReports).toBe(2);
+    expect(stats.legacyReports).toBe(0);
+  });
+
+  it("accepts a report on the legacy subject from the worker that holds the task (a worker of an earlier version)", async () => {
+    await using d = await startDrover({ servers: servers() });
+    await d.addWorker({ id: "w", handlers: examples });
+    const { id } = await d.client.submit({ type: "sleep", payload: { ms: 1_500 } });
+    await d.waitFor(
+      async () => (await d.client.get(id)).state === "running",
+      "the task to run on the worker",
+    );
+    const running = await d.client.get(id);
+    // What a worker before per-worker report subjects publishes for this task.
+    const old = {
+      v: 1,
+      kind: "succeeded",
+      taskId: id,
+      epoch: running.epoch,
+      workerId: "w",
+      at: Date.now(),
+      result: { from: "legacy subject" },
+    };
+    await jetstream(env.nc).publish(subjects(d.prefix).legacyReport(id), JSON.stringify(old));
+    const done = await d.client.wait(id);
+    expect(done.state).toBe("succeeded");
+    expect(done.result).toEqual({ from: "legacy subject" });
+    const stats = d.leader()!.scheduler!.stats;
+    expect(stats.legacyReports).toBe(1);
+    expect(done.history.filter((h) => h.to === "succeeded")).toHaveLength(1);
+  });
+
+  it("flags a heartbeat that lists another worker's task, and leaves the task to its worker", async () => {
+    await using d = await startDrover({ servers: servers() });
+    await d.addWorker({ id: "w", handlers: examples });
+    const { id } = await d.client.submit({ type: "sleep", payload: { ms: 1_000 } });
+    await d.waitFor(
+      async () => (await d.client.get(id)).state === "running",
+      "the task to run on the worker",
+    );
+    const { epoch } = await d.client.get(id);
+    const workers = await new Kvm(env.nc).open(resourceNames(d.prefix).buckets.workers);
+    const now = Date.now();
+    await workers.put(
+      "mallory",
+      JSON.stringify({
+        v: 1,
+        id: "mallory",
+        types: ["nothing"],
+        capacity: { cpu: 1, memoryMb: 1, slots: 1 },
+        state: "ready",
+        startedAt: now,
+        heartbeatAt: now,
+        running: [{ taskId: id, epoch }],
+        hostname: "h",
+        pid: 1,
+        version: "0",
+      }),
+    );
+    const stats = d.leader()!.scheduler!.stats;
+    await d.waitFor(() => stats.foreignTasks === 1, "the foreign entry to be flagged");
+    const done = await d.client.wait(id);
+    expect(done.state).toBe("succeeded");
+    expect(done.attempt).toBe(1);
+    expect(stats.foreignTasks).toBe(1);
   });
 });
 

@@ -93,7 +93,7 @@ describe("graceful drain (SIGTERM)", () => {
     await d.waitFor(async () => (await d.client.get(id)).state === "running", "the task to run");
     // What the draining worker reports for it (the reports subject, seen with plain NATS).
     const kinds: string[] = [];
-    const sub = d.client.nc.subscribe(subjects(d.prefix).report(id), {
+    const sub = d.client.nc.subscribe(subjects(d.prefix).report("short-grace", id), {
       callback: (_err, m) => {
         kinds.push(m.json<{ kind: string }>().kind);
       },

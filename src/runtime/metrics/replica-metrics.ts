@@ -41,7 +41,12 @@ const COUNTERS: readonly [keyof SchedulerStats, string, string][] = [
   [
     "refusedReports",
     "drover_reports_refused_total",
-    "Worker reports refused as stale (wrong epoch or worker) by this replica as leader.",
+    "Worker reports refused by this replica as leader: stale (wrong epoch or worker) or not matching their subject.",
+  ],
+  [
+    "legacyReports",
+    "drover_reports_legacy_total",
+    "Worker reports accepted on the legacy subject <prefix>.reports.<taskId> (workers of an earlier version).",
   ],
   [
     "droppedReports",
@@ -57,6 +62,11 @@ const COUNTERS: readonly [keyof SchedulerStats, string, string][] = [
     "requeuedOnWorkerLoss",
     "drover_tasks_requeued_total",
     "Tasks this replica as leader requeued because their worker was lost.",
+  ],
+  [
+    "foreignTasks",
+    "drover_heartbeat_foreign_tasks_total",
+    "Heartbeat entries naming a task the worker does not hold (a forger or a bug).",
   ],
 ];
 

@@ -29,7 +29,9 @@ describe("subjects", () => {
     });
     expect(s.workerAssign("w-1")).toBe("acme-prod.worker.w-1.assign");
     expect(s.workerCancel("w-1")).toBe("acme-prod.worker.w-1.cancel");
-    expect(s.report("t_9")).toBe("acme-prod.reports.t_9");
+    expect(s.report("w-1", "t_9")).toBe("acme-prod.reports.w-1.t_9");
+    expect(s.legacyReport("t_9")).toBe("acme-prod.reports.t_9");
+    expect(s.workerReports("w-1")).toBe("acme-prod.reports.w-1.>");
     expect(s.reportsWildcard).toBe("acme-prod.reports.>");
     expect(s.event("task")).toBe("acme-prod.events.task");
     expect(s.event("worker.lost")).toBe("acme-prod.events.worker.lost");
@@ -39,7 +41,9 @@ describe("subjects", () => {
   it("refuses ids that would change the subject shape", () => {
     const s = subjects();
     expect(() => s.workerAssign("a.b")).toThrow(DroverError);
-    expect(() => s.report(">")).toThrow(DroverError);
+    expect(() => s.report("w", ">")).toThrow(DroverError);
+    expect(() => s.report("w.x", "t")).toThrow(DroverError);
+    expect(() => s.workerReports("*")).toThrow(DroverError);
     expect(() => s.event("a..b")).toThrow(DroverError);
   });
 
