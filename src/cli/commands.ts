@@ -3,6 +3,8 @@ import { autoscaleCommand } from "./autoscale.ts";
 import { benchCommand } from "./bench.ts";
 import { benchDemandCommand } from "./bench-demand.ts";
 import type { Command } from "./command.ts";
+import { credsCommand } from "./creds.ts";
+import { initCommand } from "./init.ts";
 import { healthCommand } from "./health.ts";
 import { poolCommand, poolsCommand } from "./pools.ts";
 import { schedulerCommand, workerCommand } from "./roles.ts";
@@ -33,5 +35,7 @@ export const commands: Command[] = [
   benchCommand,
   benchDemandCommand,
   healthCommand,
+  initCommand,
+  credsCommand,
   schemaCommand,
 ];

@@ -13,6 +13,7 @@ import {
   SchedulerReplica,
   Worker,
   workerMetrics,
+  workerResources,
 } from "../runtime/index.ts";
 import { resourceSettings } from "./config.ts";
 import { applyHeapFlags } from "./heap-flags.ts";
@@ -148,7 +149,7 @@ export const workerCommand: Command = {
       auth: config.auth,
       name: "drover-worker",
     });
-    const buckets = await ensureResources(nc, config.prefix, resourceSettings(config), log);
+    const buckets = await workerResources(nc, config.prefix, resourceSettings(config), log);
     const id = (values.id as string | undefined) ?? process.env.DROVER_WORKER_ID;
     const worker = new Worker(
       {

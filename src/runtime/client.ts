@@ -1,6 +1,7 @@
 /**
  * The TypeScript client: submit and manage tasks over the request/reply API, and wait for a
- * task to finish by watching its record.
+ * task to finish by watching its record (or, for a NATS user that may not read the tasks
+ * bucket, by asking the API).
  */
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -38,7 +39,7 @@ import {
 } from "../protocol/index.ts";
 import type { ConnectOptions } from "./connection.ts";
 import { connectNats, leaveIfSilent } from "./connection.ts";
-import { isTimeout, retryTransient } from "./kv-util.ts";
+import { isPermissionDenied, isTimeout, retryTransient } from "./kv-util.ts";
 
 export interface ClientOptions {
   /** Subject/stream prefix. @default "drover" */
@@ -64,6 +65,8 @@ export class DroverClient {
   readonly #prefix: string;
   readonly #timeout: number;
   readonly #owned: boolean;
+  /** This user may not read the tasks bucket: {@link wait} asks the API (no refused tries). */
+  #apiOnly = false;
 
   constructor(nc: NatsConnection, options: ClientOptions = {}, owned = false) {
     this.nc = nc;
@@ -176,10 +179,19 @@ export class DroverClient {
   ): Promise<TaskRecord> {
     // Under load (a caller waiting on a thousand tasks at once) opening the bucket or the
     // watch may time out: both are retried, so only a real failure reaches the caller.
-    const kv = await retryTransient(() =>
-      new Kvm(this.nc).open(resourceNames(this.#prefix).buckets.tasks),
-    );
-    const watch = await retryTransient(() => kv.watch({ key: id }));
+    // A user whose permissions stop at the API (a submitter) asks the API instead.
+    if (this.#apiOnly) return await this.#poll(id, opts);
+    let watch;
+    try {
+      const kv = await retryTransient(() =>
+        new Kvm(this.nc).open(resourceNames(this.#prefix).buckets.tasks),
+      );
+      watch = await retryTransient(() => kv.watch({ key: id }));
+    } catch (err) {
+      if (!isPermissionDenied(err)) throw err;
+      this.#apiOnly = true;
+      return await this.#poll(id, opts);
+    }
     const stop = (): void => watch.stop();
     opts.signal?.addEventListener("abort", stop, { once: true });
     try {
@@ -196,6 +208,48 @@ export class DroverClient {
     } finally {
       opts.signal?.removeEventListener("abort", stop);
       watch.stop();
+    }
+  }
+
+  /**
+   * {@link wait} through the API alone: asks for the record, sooner after a change (50 ms) and
+   * less often while nothing changes (up to every second). A scheduler that does not answer for
+   * a moment (a failover) is asked again.
+   */
+  async #poll(
+    id: string,
+    opts: { onUpdate?: (t: TaskRecord) => void; signal?: AbortSignal },
+  ): Promise<TaskRecord> {
+    let delayMs = 50;
+    let seen = "";
+    for (;;) {
+      if (opts.signal?.aborted === true)
+        throw new DroverError(ErrorCode.Unavailable, "wait aborted");
+      let t: TaskRecord | null = null;
+      try {
+        t = await this.get(id);
+      } catch (err) {
+        if (!(err instanceof DroverError) || !err.retryable) throw err;
+      }
+      if (t !== null) {
+        const mark = `${t.state}:${t.updatedAt}`;
+        if (mark !== seen) {
+          seen = mark;
+          delayMs = 50;
+          opts.onUpdate?.(t);
+        }
+        if (TERMINAL_STATES.includes(t.state)) return t;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delayMs);
+        function done(): void {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        opts.signal?.addEventListener("abort", done, { once: true });
+      });
+      delayMs = Math.min(1_000, delayMs * 2);
     }
   }
 

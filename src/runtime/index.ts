@@ -4,8 +4,10 @@
  */
 export * from "./connection.ts";
 export * from "./nats-auth.ts";
+export * from "./nats-roles.ts";
 export * from "./resources.ts";
 export { ConfigDriftError } from "./drift.ts";
+export { isPermissionDenied } from "./kv-util.ts";
 export * from "./handler.ts";
 export * from "./task-store.ts";
 export * from "./mirror.ts";

@@ -8,6 +8,7 @@ import {
   ConnectionError,
   DrainingConnectionError,
   NoRespondersError,
+  PermissionViolationError,
   TimeoutError,
 } from "@nats-io/transport-node";
 
@@ -31,6 +32,12 @@ function apiCode(err: unknown): number | undefined {
 /** True when `err` (or what it wraps) is a request that timed out. */
 export function isTimeout(err: unknown): boolean {
   for (const e of causes(err)) if (e instanceof TimeoutError) return true;
+  return false;
+}
+
+/** True when the server refused a publish or subscribe for this user's NATS permissions. */
+export function isPermissionDenied(err: unknown): boolean {
+  for (const e of causes(err)) if (e instanceof PermissionViolationError) return true;
   return false;
 }
 

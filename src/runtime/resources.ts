@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import { DroverError, ErrorCode, resourceNames, subjects } from "../protocol/index.ts";
 import type { TtlDecision } from "./drift.ts";
 import { ConfigDriftError, planDrift, resolveTtl } from "./drift.ts";
-import { isNotFound, isStoreFull, retryTransient } from "./kv-util.ts";
+import { isNotFound, isPermissionDenied, isStoreFull, retryTransient } from "./kv-util.ts";
 import type { ResourceOptions } from "./resource-specs.ts";
 import {
   DEFAULT_HEARTBEAT_TTL_MS,
@@ -68,9 +68,101 @@ export async function ensureResources(
   // Every step is idempotent, and a cluster that is still forming (no JetStream meta leader
   // yet, a stream between leaders) answers with timeouts for a while: try again, for about
   // half a minute, rather than let a process fail at start-up.
-  return await retryTransient(() => ensureResourcesOnce(nc, prefix, options, log), {
-    attempts: 40,
+  try {
+    return await retryTransient(() => ensureResourcesOnce(nc, prefix, options, log), {
+      attempts: 40,
+    });
+  } catch (err) {
+    if (!isPermissionDenied(err)) throw err;
+  }
+  // A NATS user that may not manage streams (a scheduler with least privilege): the
+  // resources as an admin set them up (`drover init`).
+  return await openResources(nc, prefix, log);
+}
+
+/** Drover's buckets as they are, with their TTLs; nothing is created or changed. */
+async function openResources(
+  nc: NatsConnection,
+  prefix: string,
+  log?: Pick<Logger, "info">,
+): Promise<Resources> {
+  const names = resourceNames(prefix);
+  const kvm = new Kvm(nc);
+  const open = (name: string): Promise<KV> =>
+    retryTransient(() => kvm.open(name)).catch((err: unknown) => {
+      throw missing(err, name);
+    });
+  const [tasks, workers, leader, idempotency, pools] = await Promise.all(
+    Object.values(names.buckets).map(open),
+  );
+  const ttl = async (kv: KV, name: string, fallback: number): Promise<number> => {
+    const s = await retryTransient(() => kv.status()).catch((err: unknown) => {
+      throw missing(err, name);
+    });
+    return s.ttl > 0 ? s.ttl : fallback;
+  };
+  const [heartbeatTtlMs, leaseTtlMs] = await Promise.all([
+    ttl(workers!, names.buckets.workers, DEFAULT_HEARTBEAT_TTL_MS),
+    ttl(leader!, names.buckets.leader, DEFAULT_LEASE_TTL_MS),
+  ]);
+  log?.info(
+    { heartbeatTtlMs, leaseTtlMs },
+    "no permission to manage streams: using the streams and buckets as they are",
+  );
+  return {
+    tasks: tasks!,
+    workers: workers!,
+    leader: leader!,
+    idempotency: idempotency!,
+    pools: pools!,
+    heartbeatTtlMs,
+    leaseTtlMs,
+  };
+}
+
+/** A clear error for a bucket this user may not create and that does not exist. */
+function missing(err: unknown, bucket: string): unknown {
+  if (!isNotFound(err)) return err;
+  return new DroverError(
+    ErrorCode.Unavailable,
+    `the ${bucket} bucket does not exist, and this process's NATS user may not create it: ` +
+      "run `drover init` as an admin first",
+    { cause: err },
+  );
+}
+
+/** What a worker needs of the cluster's resources. */
+export interface WorkerResources {
+  workers: KV;
+  heartbeatTtlMs: number;
+}
+
+/**
+ * {@link ensureResources} where this connection may manage streams; where its NATS user may
+ * not (a worker with least privilege: its own heartbeat key, its own subjects), the workers
+ * bucket as an admin set it up (`drover init`), with the bucket's TTL.
+ */
+export async function workerResources(
+  nc: NatsConnection,
+  prefix: string,
+  options: ResourceSettings = {},
+  log?: Pick<Logger, "info">,
+): Promise<WorkerResources> {
+  try {
+    return await ensureResources(nc, prefix, options, log);
+  } catch (err) {
+    if (!isPermissionDenied(err)) throw err;
+  }
+  const name = resourceNames(prefix).buckets.workers;
+  const workers = await retryTransient(() => new Kvm(nc).open(name));
+  const { ttl } = await retryTransient(() => workers.status()).catch((err: unknown) => {
+    throw missing(err, name);
   });
+  log?.info(
+    { bucket: name, ttlMs: ttl },
+    "no permission to manage streams: using the workers bucket as it is",
+  );
+  return { workers, heartbeatTtlMs: ttl > 0 ? ttl : DEFAULT_HEARTBEAT_TTL_MS };
 }
 
 async function ensureResourcesOnce(

@@ -12,49 +12,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createUser } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  freePort,
-  mainScript,
-  natsServerBinary,
-  stopChildren,
-  waitForCluster,
-} from "../../src/cli/local.ts";
+import { mainScript, stopChildren, waitForCluster } from "../../src/cli/local.ts";
 import { DroverError } from "../../src/protocol/index.ts";
 import type { NatsAuth } from "../../src/runtime/index.ts";
 import { connectNats, DroverClient } from "../../src/runtime/index.ts";
 import { operatorSetup } from "../fixtures/nats-jwt.ts";
+import type { ServerProcess } from "../fixtures/nats-process.ts";
+import { drover, startServer as startNatsProcess } from "../fixtures/nats-process.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
 
-interface Server {
-  url: string;
-  proc: ChildProcess;
-}
-
 let dir = "";
-const servers: Server[] = [];
+const servers: ServerProcess[] = [];
 
-/** Starts nats-server with `conf` (its `listen` is added) and waits for "Server is ready". */
-async function startServer(conf: string, scheme = "nats"): Promise<Server> {
-  const port = await freePort();
-  const file = join(dir, `nats-${port}.conf`);
-  writeFileSync(file, `listen: 127.0.0.1:${port}\n${conf}`);
-  const proc = spawn(natsServerBinary(), ["-c", file], { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 20_000);
-    proc.stderr?.on("data", (d: Buffer) => {
-      log += d.toString();
-      if (log.includes("Server is ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`nats-server exited (${code}): ${log}`));
-    });
-  });
-  const s = { url: `${scheme}://127.0.0.1:${port}`, proc };
+async function startServer(conf: string, scheme = "nats"): Promise<ServerProcess> {
+  const s = await startNatsProcess(dir, conf, scheme);
   servers.push(s);
   return s;
 }
@@ -68,22 +39,8 @@ const refusal = async (p: Promise<unknown>): Promise<DroverError> => {
   return err as DroverError;
 };
 
-/** Runs `drover <args>` with `env` added; resolves with its exit code and output. */
-function drover(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; out: string }>((resolve) => {
-    const p = spawn(process.execPath, [mainScript, ...args], {
-      env: { ...process.env, DROVER_LOG_LEVEL: "warn", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    p.once("exit", (code) => resolve({ code, out }));
-  });
-}
-
 const nkeyUser = createUser();
-let users: Server;
+let users: ServerProcess;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "drover-auth-"));

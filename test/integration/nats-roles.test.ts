@@ -1,0 +1,207 @@
+/**
+ * Roles as NATS users with least privilege, against a real nats-server whose users are the ones
+ * `drover creds` makes: each role does what it must (an admin sets up, a scheduler and a worker
+ * run a task a submitter submitted and waits for), and is refused the rest — the abuses a
+ * plain NATS client could commit (forging a completion, faking a worker, stealing the lease,
+ * deleting a task's record, taking another worker's assignments) each get "Permissions
+ * Violation" for a submitter and for a worker acting for another worker.
+ */
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { headers } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stopChildren, waitForCluster } from "../../src/cli/local.ts";
+import { resourceNames, subjects } from "../../src/protocol/index.ts";
+import { connectNats, DroverClient, isPermissionDenied } from "../../src/runtime/index.ts";
+import type { ServerProcess } from "../fixtures/nats-process.ts";
+import { drover, droverProcess, startServer } from "../fixtures/nats-process.ts";
+
+const prefix = "roles";
+const s = subjects(prefix);
+const n = resourceNames(prefix);
+let dir = "";
+let server: ServerProcess;
+const procs: ChildProcess[] = [];
+const key = (user: string): string => join(dir, "creds", `${user}.nk`);
+const as = (user: string): Promise<NatsConnection> =>
+  connectNats({
+    servers: [server.url],
+    name: user,
+    reconnectForever: false,
+    auth: { nkey: key(user) },
+  });
+
+/** Resolves with the error `p` rejects with (null if it resolves). */
+const failure = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+
+async function expectDenied(p: Promise<unknown>, what: string): Promise<void> {
+  const err = await failure(p);
+  expect(isPermissionDenied(err), `${what}: ${String(err)}`).toBe(true);
+  expect(String((err as Error).message)).toMatch(/Permissions Violation/);
+}
+
+/** Subscribes and resolves with the server's refusal, if it refuses. */
+function subscribeRefusal(nc: NatsConnection, subject: string): Promise<unknown> {
+  return new Promise((resolve) => {
+    nc.subscribe(subject, {
+      callback: (err) => {
+        if (err !== null) resolve(err);
+      },
+    });
+    void nc.flush().then(() => setTimeout(() => resolve(null), 2_000));
+  });
+}
+
+let taskId = "";
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "drover-roles-"));
+  const made = await drover([
+    "creds",
+    "--out",
+    join(dir, "creds"),
+    "--workers",
+    "w1,w2",
+    "--prefix",
+    prefix,
+  ]);
+  expect(made.code, made.out).toBe(0);
+  server = await startServer(
+    dir,
+    // An include is read relative to the including file (which startServer writes into dir).
+    `jetstream { store_dir: "${join(dir, "js")}" }\ninclude "creds/auth.conf"\n`,
+  );
+  const init = await drover([
+    "init",
+    "--nats",
+    server.url,
+    "--prefix",
+    prefix,
+    "--nkey",
+    key("admin"),
+  ]);
+  expect(init.code, init.out).toBe(0);
+  const env = { DROVER_NATS_URL: server.url, DROVER_PREFIX: prefix };
+  procs.push(
+    droverProcess(["scheduler", "--metrics-port", "off", "--nkey", key("scheduler")], env),
+    droverProcess(
+      ["worker", "--id", "w1", "--metrics-port", "off", "--nkey", key("worker.w1")],
+      env,
+    ),
+  );
+});
+
+afterAll(async () => {
+  await stopChildren([...procs, server.proc]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("roles as NATS users", () => {
+  it("the generated configuration refuses anonymous connections", async () => {
+    expect(readFileSync(join(dir, "creds", "auth.conf"), "utf8")).not.toMatch(/no_auth_user/);
+    const err = await failure(
+      connectNats({ servers: [server.url], name: "anon", reconnectForever: false }),
+    );
+    expect(String(err)).toMatch(/Authorization Violation/i);
+  });
+
+  it("a submitter submits and waits through the API alone; a scheduler and a worker run the task", async () => {
+    const client = await DroverClient.connect(
+      { servers: [server.url], auth: { nkey: key("submitter") } },
+      { prefix, timeoutMs: 10_000 },
+    );
+    try {
+      await waitForCluster(client, 1, AbortSignal.timeout(60_000));
+      const { id } = await client.submit({ type: "sleep", payload: { ms: 300 } });
+      taskId = id;
+      const seen: string[] = [];
+      const done = await client.wait(id, {
+        signal: AbortSignal.timeout(30_000),
+        onUpdate: (t) => seen.push(t.state),
+      });
+      expect(done.state).toBe("succeeded");
+      expect(done.result).toEqual({ slept: 300 });
+      expect(done.placement?.workerId).toBe("w1");
+      expect(seen.at(-1)).toBe("succeeded");
+      // The submitter may not read the tasks bucket (it waited through the API).
+      await expectDenied(
+        jetstream(client.nc).publish(`$JS.API.STREAM.INFO.KV_${n.buckets.tasks}`),
+        "reading the tasks bucket",
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("an observer reads through the API and may not submit", async () => {
+    const client = await DroverClient.connect(
+      { servers: [server.url], auth: { nkey: key("observer") } },
+      { prefix, timeoutMs: 10_000 },
+    );
+    try {
+      expect((await client.workers()).map((w) => w.id)).toEqual(["w1"]);
+      await expectDenied(client.submit({ type: "echo", payload: 1 }), "an observer's submit");
+    } finally {
+      await client.close();
+    }
+  });
+
+  for (const [who, user] of [
+    ["a submitter", "submitter"],
+    ["a worker acting for another worker", "worker.w1"],
+  ] as const) {
+    it(`${who} is refused the four abuses and another worker's assignments`, async () => {
+      expect(taskId).not.toBe("");
+      const nc = await as(user);
+      const js = jetstream(nc);
+      try {
+        const forged = JSON.stringify({
+          v: 1,
+          kind: "succeeded",
+          taskId,
+          epoch: 1,
+          workerId: "w2",
+          at: Date.now(),
+          result: { forged: true },
+        });
+        await expectDenied(js.publish(s.report("w2", taskId), forged), "a completion as w2");
+        await expectDenied(js.publish(s.legacyReport(taskId), forged), "the legacy subject");
+        await expectDenied(
+          js.publish(`$KV.${n.buckets.workers}.w2`, "{}"),
+          "a heartbeat as another worker",
+        );
+        await expectDenied(js.publish(`$KV.${n.buckets.leader}.leader`, "{}"), "the lease");
+        const del = headers();
+        del.set("KV-Operation", "DEL");
+        await expectDenied(
+          js.publish(`$KV.${n.buckets.tasks}.${taskId}`, "", { headers: del }),
+          "deleting a task's record",
+        );
+        const refused = await subscribeRefusal(nc, s.workerAssign("w2"));
+        expect(String(refused)).toMatch(/Permissions Violation/);
+      } finally {
+        await nc.close();
+      }
+      // Nothing changed: the task is as it was.
+      const admin = await DroverClient.connect(
+        { servers: [server.url], auth: { nkey: key("admin") } },
+        { prefix },
+      );
+      try {
+        const t = await admin.get(taskId);
+        expect(t.state).toBe("succeeded");
+        expect(t.result).toEqual({ slept: 300 });
+      } finally {
+        await admin.close();
+      }
+    });
+  }
+});
