@@ -1,14 +1,30 @@
 /**
- * `drover creds`: NATS users for Drover's roles (see nats-roles.ts), as NKeys: an
- * `auth.conf` for the server (public keys and permissions) and one seed file per user for the
- * processes (`--nkey FILE`). Seeds already in the folder are kept, so running it again with
- * more workers adds users without changing anyone's key.
+ * `drover creds`: NATS users for Drover's roles (see nats-roles.ts).
+ *
+ * - By default as NKeys: an `auth.conf` for the server (public keys and permissions) and one
+ *   seed file per user for the processes (`--nkey FILE`). Workers are the ids given.
+ * - With `--jwt`, NATS's operator mode (see nats-jwt.ts): a `server.conf` for the server, a
+ *   `.creds` file per role, and a worker signer that mints a worker's `.creds` at any time
+ *   (`--signer FILE --workers ID`), with no change to the server: for workers started on the
+ *   fly.
+ *
+ * Keys already in the folder are kept, so running it again adds users without changing
+ * anyone's key.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { z } from "zod";
 import { WorkerId } from "../protocol/index.ts";
-import type { RoleUser } from "../runtime/index.ts";
-import { authorizationBlock, userSeedFile } from "../runtime/index.ts";
+import type { OperatorSeeds, RoleUser, WorkerSigner } from "../runtime/index.ts";
+import {
+  authorizationBlock,
+  newOperatorSeeds,
+  operatorServerConfig,
+  roleCreds,
+  userSeedFile,
+  workerCreds,
+  workerSigner,
+} from "../runtime/index.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { intFlag } from "./flags.ts";
@@ -28,20 +44,103 @@ export function workerIds(list: string | undefined, count: number): string[] {
   return ids;
 }
 
+const Seed = z.string().regex(/^S[A-Z2-7]{57}$/, "must be an NKey seed (S…)");
+const OperatorSeedsFile = z.strictObject({
+  operator: Seed,
+  system: Seed,
+  account: Seed,
+  workerSigner: Seed,
+});
+const WorkerSignerFile = z.strictObject({
+  account: z.string().regex(/^A[A-Z2-7]{55}$/, "must be an account public key (A…)"),
+  seed: Seed,
+});
+
+/** Reads a JSON secrets file with `schema`, naming the file in any error. */
+function readJson<S extends z.ZodType>(file: string, schema: S): z.output<S> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success)
+    throw new UsageError(
+      `${file}: ${r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`,
+    );
+  return r.data;
+}
+
+/** Writes a secret (owner-only). */
+function writeSecret(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+}
+
+/** `--jwt --signer FILE`: worker users only, from a worker signer. */
+function mintWorkers(out: string, signer: WorkerSigner, ids: readonly string[]): void {
+  for (const id of ids) {
+    const file = join(out, `worker.${id}.creds`);
+    writeSecret(file, workerCreds(signer, id));
+    console.log(`  worker.${id}`.padEnd(26) + `drover worker --id ${id} --creds ${file}`);
+  }
+}
+
+/** `--jwt`: the operator's keys (kept), the server's configuration, every role's creds. */
+function jwtMode(out: string, prefix: string, ids: readonly string[]): void {
+  const keysFile = join(out, "operator-keys.json");
+  let seeds: OperatorSeeds;
+  if (existsSync(keysFile)) seeds = readJson(keysFile, OperatorSeedsFile);
+  else {
+    seeds = newOperatorSeeds();
+    writeSecret(keysFile, `${JSON.stringify(seeds, null, 2)}\n`);
+  }
+  const conf = join(out, "server.conf");
+  writeFileSync(conf, operatorServerConfig(seeds, prefix));
+  const signerFile = join(out, "worker-signer.json");
+  const signer = workerSigner(seeds);
+  writeSecret(signerFile, `${JSON.stringify(signer, null, 2)}\n`);
+  console.log(`wrote ${conf} (JWT mode) and, owner-only, ${keysFile} and ${signerFile}:`);
+  for (const role of ["admin", "scheduler", "submitter", "observer"] as const) {
+    const file = join(out, `${role}.creds`);
+    writeSecret(file, roleCreds(seeds, role, prefix));
+    console.log(`  ${role}`.padEnd(26) + `--creds ${file}`);
+  }
+  mintWorkers(out, signer, ids);
+  console.log(
+    `include server.conf from the server's configuration; mint a worker's creds later with ` +
+      `'drover creds --jwt --signer ${signerFile} --workers ID --out DIR' (no server change)`,
+  );
+}
+
 export const credsCommand: Command = {
   name: "creds",
   summary: "make NATS users for each role (admin, scheduler, submitter, observer, one per worker)",
   usage:
-    "drover creds [--out DIR] [--workers ID,ID...] [--worker-count N] [--prefix P]   (writes DIR/auth.conf and DIR/<user>.nk)",
+    "drover creds [--out DIR] [--workers ID,ID...] [--worker-count N] [--jwt [--signer FILE]] [--prefix P]   (NKeys: DIR/auth.conf and DIR/<user>.nk; --jwt: DIR/server.conf and DIR/<user>.creds)",
   options: {
     out: { type: "string" },
     workers: { type: "string" },
     "worker-count": { type: "string" },
+    jwt: { type: "boolean" },
+    signer: { type: "string" },
   },
   async run({ config, values }) {
     const out = resolve((values.out as string | undefined) ?? "drover-creds");
     const ids = workerIds(values.workers as string | undefined, intFlag(values, "worker-count", 0));
+    const signerFile = values.signer as string | undefined;
+    if (signerFile !== undefined && values.jwt !== true)
+      throw new UsageError("--signer mints JWT users: give --jwt too");
     mkdirSync(out, { recursive: true, mode: 0o700 });
+    if (signerFile !== undefined) {
+      if (ids.length === 0) throw new UsageError("--signer needs --workers or --worker-count");
+      mintWorkers(out, readJson(resolve(signerFile), WorkerSignerFile), ids);
+      return 0;
+    }
+    if (values.jwt === true) {
+      jwtMode(out, config.prefix, ids);
+      return 0;
+    }
     const wanted: Omit<RoleUser, "nkey">[] = [
       { name: "admin", role: "admin" },
       { name: "scheduler", role: "scheduler" },

@@ -5,6 +5,7 @@
 export * from "./connection.ts";
 export * from "./nats-auth.ts";
 export * from "./nats-roles.ts";
+export * from "./nats-jwt.ts";
 export * from "./resources.ts";
 export { ConfigDriftError } from "./drift.ts";
 export { isPermissionDenied } from "./kv-util.ts";

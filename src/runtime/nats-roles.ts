@@ -92,19 +92,9 @@ export function rolePermissions(role: Role, prefix: string, workerId?: string): 
       };
     case "worker": {
       if (workerId === undefined) throw new Error("a worker user needs its worker id");
-      return {
-        publish: {
-          allow: [
-            `$JS.API.STREAM.INFO.${kv(n.buckets.workers)}`,
-            `$KV.${n.buckets.workers}.${workerId}`,
-            s.workerReports(workerId),
-          ],
-        },
-        subscribe: {
-          allow: [s.workerAssign(workerId), s.workerCancel(workerId), "_INBOX.>"],
-        },
-        allow_responses: true,
-      };
+      // Checked here, since workerPermissions also takes a template in place of the id.
+      s.workerReports(workerId);
+      return workerPermissions(prefix, workerId);
     }
     case "submitter":
       return {
@@ -117,6 +107,27 @@ export function rolePermissions(role: Role, prefix: string, workerId?: string): 
         subscribe: { allow: [s.eventsWildcard, "_INBOX.>"] },
       };
   }
+}
+
+/**
+ * A worker's permissions, for `id`: a worker id, or a NATS template such as `{{name()}}`
+ * (which the server expands per user in JWT mode), so it is not checked as a subject token.
+ */
+export function workerPermissions(prefix: string, id: string): Permissions {
+  const workers = resourceNames(prefix).buckets.workers;
+  return {
+    publish: {
+      allow: [
+        `$JS.API.STREAM.INFO.KV_${workers}`,
+        `$KV.${workers}.${id}`,
+        `${prefix}.reports.${id}.>`,
+      ],
+    },
+    subscribe: {
+      allow: [`${prefix}.worker.${id}.assign`, `${prefix}.worker.${id}.cancel`, "_INBOX.>"],
+    },
+    allow_responses: true,
+  };
 }
 
 /** One user of the generated configuration. */

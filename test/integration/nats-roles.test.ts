@@ -16,9 +16,16 @@ import { headers } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopChildren, waitForCluster } from "../../src/cli/local.ts";
 import { resourceNames, subjects } from "../../src/protocol/index.ts";
-import { connectNats, DroverClient, isPermissionDenied } from "../../src/runtime/index.ts";
+import { connectNats, DroverClient } from "../../src/runtime/index.ts";
 import type { ServerProcess } from "../fixtures/nats-process.ts";
-import { drover, droverProcess, startServer } from "../fixtures/nats-process.ts";
+import {
+  drover,
+  droverProcess,
+  expectDenied,
+  failure,
+  startServer,
+  subscribeRefusal,
+} from "../fixtures/nats-process.ts";
 
 const prefix = "roles";
 const s = subjects(prefix);
@@ -34,31 +41,6 @@ const as = (user: string): Promise<NatsConnection> =>
     reconnectForever: false,
     auth: { nkey: key(user) },
   });
-
-/** Resolves with the error `p` rejects with (null if it resolves). */
-const failure = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-
-async function expectDenied(p: Promise<unknown>, what: string): Promise<void> {
-  const err = await failure(p);
-  expect(isPermissionDenied(err), `${what}: ${String(err)}`).toBe(true);
-  expect(String((err as Error).message)).toMatch(/Permissions Violation/);
-}
-
-/** Subscribes and resolves with the server's refusal, if it refuses. */
-function subscribeRefusal(nc: NatsConnection, subject: string): Promise<unknown> {
-  return new Promise((resolve) => {
-    nc.subscribe(subject, {
-      callback: (err) => {
-        if (err !== null) resolve(err);
-      },
-    });
-    void nc.flush().then(() => setTimeout(() => resolve(null), 2_000));
-  });
-}
 
 let taskId = "";
 
