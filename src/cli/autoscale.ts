@@ -12,9 +12,10 @@ import examples from "../examples/handlers.ts";
 import type { DockerDriverOptions } from "../drivers/docker-driver.ts";
 import { DockerDriver } from "../drivers/docker-driver.ts";
 import type { SetPoolRequest } from "../protocol/index.ts";
-import { DroverClient } from "../runtime/index.ts";
+import { DroverClient, workerCreds } from "../runtime/index.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { readJson, WorkerSignerFile } from "./creds.ts";
 import { intFlag } from "./flags.ts";
 import { POOL_USAGE, poolOptions, poolRequest } from "./pools.ts";
 
@@ -23,7 +24,7 @@ const VERSION = "0.1.0";
 export const autoscaleCommand: Command = {
   name: "autoscale",
   summary: "run a pool of worker containers that grows and shrinks with its demand (Docker)",
-  usage: `drover autoscale [--pool elastic] ${POOL_USAGE.replace("--types a,b", "[--types a,b]").replace("--max N", "[--max 4]")} [--image drover/drover:${VERSION}] [--network bridge|auto] [--worker-nats URL] [--handlers PATH-IN-CONTAINER [--mount HOST-PATH:CONTAINER-PATH ...]] [--drain-grace-ms 30000] [--remove-on-exit]`,
+  usage: `drover autoscale [--pool elastic] ${POOL_USAGE.replace("--types a,b", "[--types a,b]").replace("--max N", "[--max 4]")} [--image drover/drover:${VERSION}] [--network bridge|auto] [--worker-nats URL] [--handlers PATH-IN-CONTAINER [--mount HOST-PATH:CONTAINER-PATH ...]] [--drain-grace-ms 30000] [--worker-signer FILE] [--remove-on-exit]`,
   options: {
     ...poolOptions,
     pool: { type: "string", default: "elastic" },
@@ -34,6 +35,7 @@ export const autoscaleCommand: Command = {
     mount: { type: "string", multiple: true },
     "drain-grace-ms": { type: "string" },
     "remove-on-exit": { type: "boolean", default: false },
+    "worker-signer": { type: "string" },
   },
   async run({ config, values, log, signal }) {
     const pool = String(values.pool);
@@ -44,6 +46,10 @@ export const autoscaleCommand: Command = {
       min: 1,
       max: 4,
     });
+    // In JWT mode, each new container gets a NATS user of its own, named after its worker id.
+    const signerFile = values["worker-signer"] as string | undefined;
+    const signer =
+      signerFile !== undefined ? readJson(resolve(signerFile), WorkerSignerFile) : undefined;
     const client = await DroverClient.connect(
       { servers: config.natsUrl, auth: config.auth },
       { prefix: config.prefix },
@@ -60,6 +66,7 @@ export const autoscaleCommand: Command = {
         mounts: mounts(values.mount as string[] | undefined),
         drainGraceMs: intFlag(values, "drain-grace-ms", 30_000),
         env: { DROVER_REPLICAS: String(config.replicas) },
+        ...(signer !== undefined ? { credentials: (id: string) => workerCreds(signer, id) } : {}),
         log,
       });
       console.log(

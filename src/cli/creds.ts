@@ -51,13 +51,13 @@ const OperatorSeedsFile = z.strictObject({
   account: Seed,
   workerSigner: Seed,
 });
-const WorkerSignerFile = z.strictObject({
+export const WorkerSignerFile = z.strictObject({
   account: z.string().regex(/^A[A-Z2-7]{55}$/, "must be an account public key (A…)"),
   seed: Seed,
 });
 
 /** Reads a JSON secrets file with `schema`, naming the file in any error. */
-function readJson<S extends z.ZodType>(file: string, schema: S): z.output<S> {
+export function readJson<S extends z.ZodType>(file: string, schema: S): z.output<S> {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));

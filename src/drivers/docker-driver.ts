@@ -14,9 +14,12 @@ import type { Resources } from "../protocol/index.ts";
 import type { DroverClient } from "../runtime/index.ts";
 import type { ManagedContainer } from "./plan.ts";
 import { planPool } from "./plan.ts";
+import { tarArchive } from "./tar.ts";
 
 /** The label that marks a driver's containers: `<prefix>/<pool>`. */
 export const OWNER_LABEL = "drover.autoscaler";
+/** Where a worker container finds its `.creds` file (see `credentials`). */
+export const WORKER_CREDS_PATH = "/drover-creds/worker.creds";
 
 export interface DockerDriverOptions {
   prefix: string;
@@ -34,6 +37,12 @@ export interface DockerDriverOptions {
   drainGraceMs?: number;
   /** More environment for the workers (e.g. `DROVER_REPLICAS`). */
   env?: Record<string, string>;
+  /**
+   * A `.creds` file's text for each new worker (its NATS user, say one minted by a scoped
+   * signing key for this worker id): put into the container at {@link WORKER_CREDS_PATH}
+   * before it starts, and named by `NATS_CREDS`. Without it, workers get the driver's `env`.
+   */
+  credentials?: (workerId: string) => string;
   /** Read-only bind mounts into the workers, `host-path:container-path` (a handler module, say). */
   mounts?: string[];
   /** @default 1000 */
@@ -193,6 +202,7 @@ export class DockerDriver {
       ...(o.handlers !== undefined ? ["--handlers", o.handlers] : []),
     ];
     const env = {
+      ...(o.credentials !== undefined ? { NATS_CREDS: WORKER_CREDS_PATH } : {}),
       DROVER_NATS_URL: o.natsUrl,
       DROVER_PREFIX: o.prefix,
       // Also for handlers that want to know where they run.
@@ -214,6 +224,17 @@ export class DockerDriver {
           : {}),
       },
     });
+    if (o.credentials !== undefined) {
+      // Readable by the container's root user only, and gone with the container.
+      const dir = WORKER_CREDS_PATH.slice(1, WORKER_CREDS_PATH.lastIndexOf("/") + 1);
+      await container.putArchive(
+        tarArchive([
+          { name: dir, mode: 0o700 },
+          { name: WORKER_CREDS_PATH.slice(1), data: Buffer.from(o.credentials(name)), mode: 0o400 },
+        ]),
+        { path: "/" },
+      );
+    }
     await container.start();
     this.stats.created++;
   }

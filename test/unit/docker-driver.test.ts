@@ -4,10 +4,14 @@
  * newest term's decision and ignores an older term's, creates labelled workers with the pool's
  * settings, and stops the surplus with a stop timeout longer than the drain grace.
  */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type Docker from "dockerode";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { DockerDriver, OWNER_LABEL } from "../../src/drivers/docker-driver.ts";
+import { DockerDriver, OWNER_LABEL, WORKER_CREDS_PATH } from "../../src/drivers/docker-driver.ts";
 import type { PoolStatus, WorkerView } from "../../src/protocol/index.ts";
 import type { DroverClient } from "../../src/runtime/index.ts";
 import { poolRequest } from "../../src/cli/pools.ts";
@@ -21,13 +25,24 @@ interface FakeContainer {
   Labels: Record<string, string>;
   spec: Record<string, unknown>;
   stoppedWith?: number;
+  /** What putArchive received, and whether the container had started by then. */
+  archives: { tar: Buffer; path: string; started: boolean }[];
+  started: boolean;
 }
 
 function fakeDocker(): { docker: Docker; containers: FakeContainer[] } {
   const containers: FakeContainer[] = [];
   let n = 0;
   const handle = (id: string): unknown => ({
-    start: () => Promise.resolve(),
+    start: () => {
+      containers.find((x) => x.Id === id)!.started = true;
+      return Promise.resolve();
+    },
+    putArchive: (tar: Buffer, o: { path: string }) => {
+      const c = containers.find((x) => x.Id === id)!;
+      c.archives.push({ tar, path: o.path, started: c.started });
+      return Promise.resolve();
+    },
     stop: (o: { t: number }) => {
       const c = containers.find((x) => x.Id === id)!;
       c.stoppedWith = o.t;
@@ -61,6 +76,8 @@ function fakeDocker(): { docker: Docker; containers: FakeContainer[] } {
         Created: n,
         Labels: spec.Labels as Record<string, string>,
         spec,
+        archives: [],
+        started: false,
       });
       return Promise.resolve(handle(id));
     },
@@ -147,6 +164,43 @@ describe("DockerDriver", () => {
 });
 
 describe("pool flags", () => {
+  it("gives each new worker its own credentials, inside the container before it starts", async () => {
+    const { docker, containers } = fakeDocker();
+    const driver = new DockerDriver(
+      docker,
+      fakeClient(() => decision(1, 2)),
+      {
+        prefix: "x",
+        pool: "p",
+        image: "i",
+        natsUrl: "nats://n:4222",
+        capacity: { cpu: 1, memoryMb: 1, slots: 1 },
+        labels: {},
+        credentials: (id) => `creds of ${id}`,
+        log: pino({ level: "silent" }),
+      },
+    );
+    await driver.reconcile();
+    expect(containers).toHaveLength(2);
+    for (const c of containers) {
+      const id = (c.spec.Cmd as string[])[(c.spec.Cmd as string[]).indexOf("--id") + 1]!;
+      expect(c.spec.Env).toContain(`NATS_CREDS=${WORKER_CREDS_PATH}`);
+      expect(c.archives).toHaveLength(1);
+      const [a] = c.archives;
+      expect(a!.started).toBe(false);
+      expect(a!.path).toBe("/");
+      const dir = mkdtempSync(join(tmpdir(), "drover-tar-"));
+      try {
+        execFileSync("tar", ["-xf", "-", "-C", dir], { input: a!.tar });
+        const file = join(dir, WORKER_CREDS_PATH);
+        expect(readFileSync(file, "utf8")).toBe(`creds of ${id}`);
+        expect(statSync(file).mode & 0o777).toBe(0o400);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it("refuse a policy the API would refuse, in one line", () => {
     expect(() => poolRequest("p", { types: "a", min: "3", max: "2" })).toThrow(UsageError);
     expect(() => poolRequest("p", { types: "a", min: "3", max: "2" })).toThrow(
