@@ -4,7 +4,7 @@
  * count until Ctrl-C, printing each change. Containers are left running on exit (a restarted
  * driver adopts them) unless `--remove-on-exit`.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type Docker from "dockerode";
@@ -67,6 +67,10 @@ export const autoscaleCommand: Command = {
         drainGraceMs: intFlag(values, "drain-grace-ms", 30_000),
         env: { DROVER_REPLICAS: String(config.replicas) },
         ...(signer !== undefined ? { credentials: (id: string) => workerCreds(signer, id) } : {}),
+        // The CA this driver trusts, for the workers too.
+        ...(config.auth.tlsCa !== undefined
+          ? { tlsCa: readFileSync(config.auth.tlsCa, "utf8") }
+          : {}),
         log,
       });
       console.log(

@@ -20,6 +20,8 @@ import { tarArchive } from "./tar.ts";
 export const OWNER_LABEL = "drover.autoscaler";
 /** Where a worker container finds its `.creds` file (see `credentials`). */
 export const WORKER_CREDS_PATH = "/drover-creds/worker.creds";
+/** Where a worker container finds the NATS CA (see `tlsCa`). */
+export const WORKER_CA_PATH = "/drover-creds/ca.pem";
 
 export interface DockerDriverOptions {
   prefix: string;
@@ -43,6 +45,11 @@ export interface DockerDriverOptions {
    * before it starts, and named by `NATS_CREDS`. Without it, workers get the driver's `env`.
    */
   credentials?: (workerId: string) => string;
+  /**
+   * CA certificates (PEM text) the NATS servers' certificates chain to: put into each new
+   * container at {@link WORKER_CA_PATH} and named by `NATS_CA`.
+   */
+  tlsCa?: string;
   /** Read-only bind mounts into the workers, `host-path:container-path` (a handler module, say). */
   mounts?: string[];
   /** @default 1000 */
@@ -203,6 +210,7 @@ export class DockerDriver {
     ];
     const env = {
       ...(o.credentials !== undefined ? { NATS_CREDS: WORKER_CREDS_PATH } : {}),
+      ...(o.tlsCa !== undefined ? { NATS_CA: WORKER_CA_PATH } : {}),
       DROVER_NATS_URL: o.natsUrl,
       DROVER_PREFIX: o.prefix,
       // Also for handlers that want to know where they run.
@@ -224,17 +232,26 @@ export class DockerDriver {
           : {}),
       },
     });
-    if (o.credentials !== undefined) {
-      // Readable by the container's root user only, and gone with the container.
-      const dir = WORKER_CREDS_PATH.slice(1, WORKER_CREDS_PATH.lastIndexOf("/") + 1);
-      await container.putArchive(
-        tarArchive([
-          { name: dir, mode: 0o700 },
-          { name: WORKER_CREDS_PATH.slice(1), data: Buffer.from(o.credentials(name)), mode: 0o400 },
-        ]),
-        { path: "/" },
-      );
-    }
+    // Files the worker needs before it starts, owned by the container's root user, gone with
+    // the container: its own NATS user, the CA.
+    const files = [
+      ...(o.credentials !== undefined
+        ? [
+            {
+              name: WORKER_CREDS_PATH.slice(1),
+              data: Buffer.from(o.credentials(name)),
+              mode: 0o400,
+            },
+          ]
+        : []),
+      ...(o.tlsCa !== undefined
+        ? [{ name: WORKER_CA_PATH.slice(1), data: Buffer.from(o.tlsCa), mode: 0o444 }]
+        : []),
+    ];
+    if (files.length > 0)
+      await container.putArchive(tarArchive([{ name: "drover-creds/", mode: 0o755 }, ...files]), {
+        path: "/",
+      });
     await container.start();
     this.stats.created++;
   }

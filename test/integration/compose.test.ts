@@ -1,16 +1,25 @@
 /**
- * docker-compose.yml end to end, as `npm run cluster:up` runs it: 3 NATS nodes, every stream
- * and bucket R3, 2 schedulers and 3 workers from the local images, driven only with the real
- * `nats` CLI. Each run is its own compose project (`-p drover<hex>`) on free loopback ports;
+ * docker-compose.yml end to end, as `npm run cluster:up` runs it: 3 NATS nodes with TLS for
+ * clients and routes and a NATS user per role (JWT mode, made by scripts/cluster-secrets.sh),
+ * every stream and bucket R3, 2 schedulers and 3 workers from the local images, driven with the
+ * real `nats` CLI as the submitter (and as admin to read the lease and the streams). Each run is
+ * its own compose project (`-p drover<hex>`) with its own secrets on free loopback ports;
  * `down -v` removes its containers, network and volumes whatever happens.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
-import { dirname, resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NatsAuth } from "../../src/runtime/index.ts";
+import { connectNats } from "../../src/runtime/index.ts";
+import { expectDenied, failure } from "../fixtures/nats-process.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const run = promisify(execFile);
@@ -52,6 +61,8 @@ interface TaskSummary {
 
 const project = `drover${randomBytes(4).toString("hex")}`;
 let natsPort = 0;
+/** This run's secrets (scripts/cluster-secrets.sh): creds/, tls/, nats.conf. */
+let secrets = "";
 let env: NodeJS.ProcessEnv = process.env;
 /** Set when neither `docker compose` nor `docker-compose` can be had on this machine. */
 let noCompose: string | undefined;
@@ -67,14 +78,26 @@ async function compose(...args: string[]): Promise<string> {
   return stdout + stderr;
 }
 
-/** The real `nats` CLI against this project's n1. */
-async function nats(...args: string[]): Promise<string> {
-  const { stdout } = await run("nats", ["--server", `nats://127.0.0.1:${natsPort}`, ...args], {
-    timeout: 30_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+/** The real `nats` CLI against this project's n1, over TLS, as `user` (a role's `.creds`). */
+async function natsAs(user: "admin" | "submitter", ...args: string[]): Promise<string> {
+  const { stdout } = await run(
+    "nats",
+    [
+      "--server",
+      `tls://127.0.0.1:${natsPort}`,
+      "--tlsca",
+      join(secrets, "tls", "ca.pem"),
+      "--creds",
+      join(secrets, "creds", `${user}.creds`),
+      ...args,
+    ],
+    { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
+  );
   return stdout;
 }
+
+/** The `nats` CLI as the submitter: the task API and the read-only API. */
+const nats = (...args: string[]): Promise<string> => natsAs("submitter", ...args);
 
 async function request<T>(subject: string, body: string): Promise<T> {
   return JSON.parse(await nats("request", subject, body, "--raw", "--timeout", "5s")) as T;
@@ -168,7 +191,7 @@ async function leaderHealth(what: string, ok: (h: Leader) => boolean): Promise<L
 /** The lease key of the drover-leader bucket: `{ replicaId, term }` of the leader. */
 /** The lease names its holder; the term (the create revision) is added by the first renewal. */
 async function lease(): Promise<{ replicaId: string; term?: number }> {
-  return JSON.parse(await nats("kv", "get", "drover-leader", "lease", "--raw")) as {
+  return JSON.parse(await natsAs("admin", "kv", "get", "drover-leader", "lease", "--raw")) as {
     replicaId: string;
     term?: number;
   };
@@ -188,6 +211,8 @@ beforeAll(async () => {
       "neither `docker compose` nor `docker-compose` is installed, and `bash scripts/provision.sh compose` could not install one (it needs root)";
     return;
   }
+  secrets = mkdtempSync(join(tmpdir(), "drover-compose-secrets-"));
+  await run("bash", ["scripts/cluster-secrets.sh", secrets], { cwd: root, timeout: 120_000 });
   natsPort = await freePort();
   let monitorPort = await freePort();
   while (monitorPort === natsPort) monitorPort = await freePort();
@@ -195,14 +220,15 @@ beforeAll(async () => {
     ...process.env,
     DROVER_NATS_PORT: String(natsPort),
     DROVER_NATS_MONITOR_PORT: String(monitorPort),
+    DROVER_SECRETS_DIR: secrets,
   };
   // Returns once NATS is started and `setup` has created the R3 streams and buckets.
   await compose("up", "-d");
 }, 150_000);
 
 afterAll(async () => {
-  if (noCompose !== undefined) return;
-  await compose("down", "-v", "--remove-orphans");
+  if (noCompose === undefined) await compose("down", "-v", "--remove-orphans");
+  if (secrets !== "") rmSync(secrets, { recursive: true, force: true });
 }, 90_000);
 
 describe("docker-compose.yml (npm run cluster:up)", () => {
@@ -231,7 +257,7 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
       "DROVER_REPORTS",
       "DROVER_EVENTS",
     ]) {
-      const info = JSON.parse(await nats("stream", "info", stream, "--json")) as {
+      const info = JSON.parse(await natsAs("admin", "stream", "info", stream, "--json")) as {
         config: { num_replicas: number };
         cluster?: { leader?: string; replicas?: unknown[] };
       };
@@ -269,6 +295,38 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
     // echo returns its payload
     expect(done.every((t) => JSON.stringify(t.result) === JSON.stringify(t.payload))).toBe(true);
   }, 75_000);
+
+  it("refuses connections without credentials or the cluster's CA, and a submitter's forgeries", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    const url = `tls://127.0.0.1:${natsPort}`;
+    const ca = join(secrets, "tls", "ca.pem");
+    const connect = (auth: NatsAuth): Promise<NatsConnection> =>
+      connectNats({ servers: [url], name: "t", reconnectForever: false, auth });
+    expect(String(await failure(connect({ tlsCa: ca })))).toMatch(/Authorization Violation/i);
+    // Without the CA the server's certificate is not trusted; without TLS, the server refuses.
+    expect(
+      await failure(connect({ creds: join(secrets, "creds", "submitter.creds") })),
+    ).not.toBeNull();
+    expect(
+      await failure(
+        connectNats({
+          servers: [`nats://127.0.0.1:${natsPort}`],
+          name: "t",
+          reconnectForever: false,
+          auth: { creds: join(secrets, "creds", "submitter.creds") },
+        }),
+      ),
+    ).not.toBeNull();
+    const nc = await connect({ tlsCa: ca, creds: join(secrets, "creds", "submitter.creds") });
+    try {
+      const js = jetstream(nc);
+      await expectDenied(js.publish("drover.reports.worker-1.t1", "{}"), "a forged report");
+      await expectDenied(js.publish("$KV.drover-workers.worker-9", "{}"), "a fake heartbeat");
+      await expectDenied(js.publish("$KV.drover-leader.lease", "{}"), "the lease");
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
 
   it("hands over when the leader's container is stopped, and keeps running tasks", async (ctx) => {
     ctx.skip(noCompose !== undefined, noCompose);

@@ -11,7 +11,12 @@ import { join } from "node:path";
 import type Docker from "dockerode";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { DockerDriver, OWNER_LABEL, WORKER_CREDS_PATH } from "../../src/drivers/docker-driver.ts";
+import {
+  DockerDriver,
+  OWNER_LABEL,
+  WORKER_CA_PATH,
+  WORKER_CREDS_PATH,
+} from "../../src/drivers/docker-driver.ts";
 import type { PoolStatus, WorkerView } from "../../src/protocol/index.ts";
 import type { DroverClient } from "../../src/runtime/index.ts";
 import { poolRequest } from "../../src/cli/pools.ts";
@@ -164,7 +169,7 @@ describe("DockerDriver", () => {
 });
 
 describe("pool flags", () => {
-  it("gives each new worker its own credentials, inside the container before it starts", async () => {
+  it("gives each new worker its own credentials and the CA, inside the container before it starts", async () => {
     const { docker, containers } = fakeDocker();
     const driver = new DockerDriver(
       docker,
@@ -177,6 +182,7 @@ describe("pool flags", () => {
         capacity: { cpu: 1, memoryMb: 1, slots: 1 },
         labels: {},
         credentials: (id) => `creds of ${id}`,
+        tlsCa: "the CA",
         log: pino({ level: "silent" }),
       },
     );
@@ -185,6 +191,7 @@ describe("pool flags", () => {
     for (const c of containers) {
       const id = (c.spec.Cmd as string[])[(c.spec.Cmd as string[]).indexOf("--id") + 1]!;
       expect(c.spec.Env).toContain(`NATS_CREDS=${WORKER_CREDS_PATH}`);
+      expect(c.spec.Env).toContain(`NATS_CA=${WORKER_CA_PATH}`);
       expect(c.archives).toHaveLength(1);
       const [a] = c.archives;
       expect(a!.started).toBe(false);
@@ -195,6 +202,7 @@ describe("pool flags", () => {
         const file = join(dir, WORKER_CREDS_PATH);
         expect(readFileSync(file, "utf8")).toBe(`creds of ${id}`);
         expect(statSync(file).mode & 0o777).toBe(0o400);
+        expect(readFileSync(join(dir, WORKER_CA_PATH), "utf8")).toBe("the CA");
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
