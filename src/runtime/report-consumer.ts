@@ -18,6 +18,7 @@ import {
   reportSubjectMismatch,
 } from "../protocol/index.ts";
 import type { EventOutbox } from "./event-outbox.ts";
+import { rateLimited } from "./log-limit.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
 
@@ -54,6 +55,8 @@ export class ReportConsumer {
   #stopped = false;
   #messages: ConsumerMessages | null = null;
   #maxDeliver = Infinity;
+  readonly #malformed = rateLimited(1_000);
+  readonly #mismatched = rateLimited(1_000);
   readonly #done: Promise<void>;
 
   /** Starts consuming at once, for as long as `stop` is not called. */
@@ -103,7 +106,15 @@ export class ReportConsumer {
       // A result may be as large as the payload it was computed from: accept what NATS carries.
       report = decode(Report, m.data, { maxBytes: MAX_MESSAGE_BYTES });
     } catch (err) {
-      this.#d.log.warn({ err, subject: m.subject }, "malformed report dropped");
+      // Counted, and logged at most once a second: a flood of them must not flood the log.
+      this.#d.stats.refusedReports++;
+      const reason = (err as Error).message.split("\n")[0]!.slice(0, 200);
+      this.#malformed((n) =>
+        this.#d.log.warn(
+          { subject: m.subject, reason, occurrences: n },
+          "malformed report dropped",
+        ),
+      );
       m.term();
       return;
     }
@@ -111,9 +122,17 @@ export class ReportConsumer {
     const mismatch = reportSubjectMismatch(subject, report);
     if (mismatch !== null) {
       this.#d.stats.refusedReports++;
-      this.#d.log.warn(
-        { subject: m.subject, taskId: report.taskId, workerId: report.workerId, reason: mismatch },
-        "report refused: its subject does not match it",
+      this.#mismatched((n) =>
+        this.#d.log.warn(
+          {
+            subject: m.subject,
+            taskId: report.taskId,
+            workerId: report.workerId,
+            reason: mismatch,
+            occurrences: n,
+          },
+          "report refused: its subject does not match it",
+        ),
       );
       m.term();
       return;
