@@ -3,8 +3,9 @@
 # read-only into every container as /secure:
 #   creds/   NATS users per role in JWT mode (drover creds --jwt): admin, scheduler, submitter,
 #            observer, worker-1..3, and the worker signer the autoscaler mints workers with
-#   tls/     a CA and one certificate for the three nodes (n1, n2, n3, localhost, 127.0.0.1),
-#            for clients and for the routes between the nodes (both sides verified)
+#   tls/     a CA and one certificate for the three nodes (n1, n2, n3, localhost, 127.0.0.1,
+#            or DROVER_TLS_SANS), for clients and for the routes between the nodes (both sides
+#            verified)
 #   nats.conf  TLS for clients and routes, the cluster, and the operator's accounts
 # Idempotent: existing keys and certificates are kept.
 #   scripts/cluster-secrets.sh [DIR]     (default: $DROVER_SECRETS_DIR or .drover/cluster)
@@ -23,8 +24,8 @@ if [ ! -f ca.pem ]; then
     -subj "/CN=drover-cluster-ca" 2>/dev/null
 fi
 if [ ! -f server.pem ]; then
-  cat >server.ext <<'EOF'
-subjectAltName = DNS:n1, DNS:n2, DNS:n3, DNS:localhost, IP:127.0.0.1
+  cat >server.ext <<EOF
+subjectAltName = ${DROVER_TLS_SANS:-DNS:n1, DNS:n2, DNS:n3, DNS:localhost, IP:127.0.0.1}
 extendedKeyUsage = serverAuth, clientAuth
 EOF
   openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \

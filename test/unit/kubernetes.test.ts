@@ -40,7 +40,7 @@ const droverContainers = (): { doc: Doc; c: Doc }[] =>
   docs.flatMap((doc) =>
     doc.spec?.template?.spec?.containers === undefined
       ? []
-      : (podSpec(doc).containers as Doc[])
+      : [...((podSpec(doc).initContainers ?? []) as Doc[]), ...(podSpec(doc).containers as Doc[])]
           .filter((c) => String(c.image).startsWith("drover/drover:"))
           .map((c) => ({ doc, c })),
   );
@@ -93,11 +93,11 @@ describe("deploy/kubernetes", () => {
     const nats = named("StatefulSet", "nats");
     const hosts = Array.from(
       { length: nats.spec.replicas as number },
-      (_, i) => `nats://nats-${i}.${nats.spec.serviceName}:4222`,
+      (_, i) => `tls://nats-${i}.${nats.spec.serviceName}:4222`,
     );
     expect(named("Service", nats.spec.serviceName as string).spec.clusterIP).toBe("None");
     for (const { doc, c } of droverContainers()) {
-      for (const e of c.env as { name: string; value?: string }[]) {
+      for (const e of (c.env ?? []) as { name: string; value?: string }[]) {
         expect(source, `${doc.file}: ${e.name}`).toContain(e.name);
         if (e.name === "DROVER_NATS_URL") expect(e.value!.split(",")).toEqual(hosts);
       }
@@ -105,6 +105,63 @@ describe("deploy/kubernetes", () => {
     const versions = readFileSync(join(root, "scripts", "versions.env"), "utf8");
     const natsVersion = /NATS_SERVER_VERSION=(\S+)/.exec(versions)![1]!;
     expect(podSpec(nats).containers[0].image).toBe(`nats:${natsVersion}-alpine`);
+  });
+
+  it("is secured: NATS requires TLS and includes the roles; each process connects as its role; a worker pod mints its own user", () => {
+    const conf = named("ConfigMap", "nats-config").data["nats.conf"] as string;
+    expect(conf).toMatch(/^tls \{/m);
+    expect(conf).toMatch(/cluster \{[\s\S]*tls \{[\s\S]*verify: true/);
+    expect(conf).toContain('include "auth/server.conf"');
+    const generated = new Map(
+      (byKind("Kustomization")[0]!.secretGenerator as { name: string; files: string[] }[]).map(
+        (g) => [g.name, g.files.map((f) => f.split("=")[0]!)],
+      ),
+    );
+    /** The Secret key a path in a pod resolves to, through the pod's volumes. */
+    const secretKey = (pod: Doc, c: Doc, path: string): [string, string] | undefined => {
+      for (const m of (c.volumeMounts ?? []) as { name: string; mountPath: string }[]) {
+        if (!path.startsWith(`${m.mountPath}/`)) continue;
+        const v = (pod.volumes as Doc[]).find((x) => x.name === m.name)!;
+        if (v.secret === undefined) return undefined;
+        return [v.secret.secretName as string, path.slice(m.mountPath.length + 1)];
+      }
+      return undefined;
+    };
+    for (const { doc, c } of droverContainers()) {
+      if (c.name === "creds") continue;
+      const env = Object.fromEntries(
+        ((c.env ?? []) as { name: string; value?: string }[]).map((e) => [e.name, e.value]),
+      );
+      const what = `${doc.file as string} ${c.name as string}`;
+      expect(env.NATS_CREDS, what).toBeDefined();
+      const ca = secretKey(podSpec(doc), c, env.NATS_CA!);
+      expect(ca, what).toEqual(["drover-nats-tls", "ca.pem"]);
+      expect(generated.get(ca![0])).toContain(ca![1]);
+      if (doc.metadata.name === "drover-worker") continue;
+      const creds = secretKey(podSpec(doc), c, env.NATS_CREDS!);
+      expect(generated.get(creds![0]), what).toContain(creds![1]);
+    }
+    // A worker: its user is minted by the init container, the only one that mounts the signer.
+    const pod = podSpec(named("Deployment", "drover-worker"));
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const init = (pod.initContainers as Doc[])[0]!;
+    const [name, ...args] = init.args as string[];
+    const flags = parseFlags(
+      commands.find((x) => x.name === name)!,
+      args,
+    ).values as Record<string, unknown>;
+    expect(flags).toMatchObject({ jwt: true, workers: "$(DROVER_WORKER_ID)" });
+    const signer = secretKey(pod, init, flags.signer as string);
+    expect(generated.get(signer![0])).toContain(signer![1]);
+    const worker = pod.containers[0] as Doc;
+    const mounts = (c: Doc): string[] => (c.volumeMounts as { name: string }[]).map((m) => m.name);
+    expect(mounts(worker)).not.toContain("signer");
+    const env = Object.fromEntries(
+      (worker.env as { name: string; value?: string }[]).map((e) => [e.name, e.value]),
+    );
+    // Where `drover creds --signer … --out DIR` writes the worker's user.
+    expect(env.NATS_CREDS).toBe(`${flags.out as string}/worker.$(DROVER_WORKER_ID).creds`);
+    expect(mounts(worker)).toContain("creds");
   });
 
   it("probes /healthz and /readyz on the metrics port the roles serve", async () => {
