@@ -15,8 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mainScript, stopChildren, waitForCluster } from "../../src/cli/local.ts";
 import { DroverError } from "../../src/protocol/index.ts";
 import type { NatsAuth } from "../../src/runtime/index.ts";
-import { connectNats, DroverClient } from "../../src/runtime/index.ts";
-import { operatorSetup } from "../fixtures/nats-jwt.ts";
+import {
+  connectNats,
+  DroverClient,
+  newOperatorSeeds,
+  operatorServerConfig,
+  roleCreds,
+} from "../../src/runtime/index.ts";
 import type { ServerProcess } from "../fixtures/nats-process.ts";
 import { drover, startServer as startNatsProcess } from "../fixtures/nats-process.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
@@ -168,7 +173,10 @@ describe("NATS credentials", () => {
   });
 
   it("a .creds file in JWT (operator) mode: drover health sets up the streams with it, and is refused without", async () => {
-    const { serverConf, creds } = operatorSetup();
+    // The operator, accounts and an admin user's creds, as `drover creds --jwt` makes them.
+    const seeds = newOperatorSeeds();
+    const serverConf = operatorServerConfig(seeds, "drover");
+    const creds = roleCreds(seeds, "admin", "drover");
     writeFileSync(join(dir, "drover.creds"), creds);
     const jwtServer = await startServer(
       `${serverConf}jetstream { store_dir: "${join(dir, "js-jwt")}" }\n`,
