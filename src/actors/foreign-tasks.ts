@@ -1,6 +1,8 @@
 /**
  * A worker whose heartbeat lists a task it was never assigned: a forger, or a bug. The leader
  * flags such entries (a counter and a log line); the task itself is left to its real worker.
+ * A signal, not a verdict: a leader whose mirror has not yet seen the last assignment (moments
+ * after a failover) may flag a legitimate entry once.
  */
 
 /** What the records say of a task: its epoch and the worker holding it (null: none). */

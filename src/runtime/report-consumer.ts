@@ -24,7 +24,7 @@ import type { TaskStore } from "./task-store.ts";
 
 /** What the consumer counts (part of the scheduler's stats). */
 export interface ReportStats {
-  /** Reports refused: stale (an old epoch, another worker) or not matching their subject. */
+  /** Reports refused: malformed, not matching their subject, or stale (an old epoch, another worker). */
   refusedReports: number;
   /**
    * Reports accepted on the legacy subject `<p>.reports.<taskId>` (workers of an earlier

@@ -41,7 +41,7 @@ const COUNTERS: readonly [keyof SchedulerStats, string, string][] = [
   [
     "refusedReports",
     "drover_reports_refused_total",
-    "Worker reports refused by this replica as leader: stale (wrong epoch or worker) or not matching their subject.",
+    "Worker reports refused by this replica as leader: malformed, not matching their subject, or stale (wrong epoch or worker).",
   ],
   [
     "legacyReports",
