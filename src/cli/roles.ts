@@ -8,7 +8,6 @@ import { DEFAULT_POOL, PoolName, subjects } from "../protocol/index.ts";
 import type { HandlerMap } from "../runtime/index.ts";
 import {
   connectNats,
-  ensureResources,
   jetstreamClient,
   SchedulerReplica,
   Worker,

@@ -5,7 +5,6 @@
  * variables; a connection without them is refused with a clear, non-retryable error.
  */
 import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
