@@ -65,19 +65,33 @@ export async function ensureResources(
   options: ResourceSettings = {},
   log?: Pick<Logger, "info">,
 ): Promise<Resources> {
-  // Every step is idempotent, and a cluster that is still forming (no JetStream meta leader
-  // yet, a stream between leaders) answers with timeouts for a while: try again, for about
-  // half a minute, rather than let a process fail at start-up.
+  // A NATS user that may not manage streams (a scheduler with least privilege): the
+  // resources as an admin set them up (`drover init`).
+  return (
+    (await manageResources(nc, prefix, options, log)) ?? (await openResources(nc, prefix, log))
+  );
+}
+
+/**
+ * {@link ensureResourcesOnce}, retried; null when this NATS user may not manage streams. Every
+ * step is idempotent, and a cluster that is still forming (no JetStream meta leader yet, a
+ * stream between leaders) answers with timeouts for a while: try again, for about half a
+ * minute, rather than let a process fail at start-up.
+ */
+async function manageResources(
+  nc: NatsConnection,
+  prefix: string,
+  options: ResourceSettings,
+  log: Pick<Logger, "info"> | undefined,
+): Promise<Resources | null> {
   try {
     return await retryTransient(() => ensureResourcesOnce(nc, prefix, options, log), {
       attempts: 40,
     });
   } catch (err) {
     if (!isPermissionDenied(err)) throw err;
+    return null;
   }
-  // A NATS user that may not manage streams (a scheduler with least privilege): the
-  // resources as an admin set them up (`drover init`).
-  return await openResources(nc, prefix, log);
 }
 
 /** Drover's buckets as they are, with their TTLs; nothing is created or changed. */
@@ -148,11 +162,8 @@ export async function workerResources(
   options: ResourceSettings = {},
   log?: Pick<Logger, "info">,
 ): Promise<WorkerResources> {
-  try {
-    return await ensureResources(nc, prefix, options, log);
-  } catch (err) {
-    if (!isPermissionDenied(err)) throw err;
-  }
+  const managed = await manageResources(nc, prefix, options, log);
+  if (managed !== null) return managed;
   const name = resourceNames(prefix).buckets.workers;
   const workers = await retryTransient(() => new Kvm(nc).open(name));
   const { ttl } = await retryTransient(() => workers.status()).catch((err: unknown) => {
