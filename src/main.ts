@@ -21,6 +21,8 @@ function help(): string {
     "credentials, as the nats CLI names them: --user U --password P | --token T | --creds FILE | --nkey SEEDFILE",
     "              --tlsca FILE --tlscert FILE --tlskey FILE   (env: NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS,",
     "              NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY)",
+    "submitter:   --submitter NAME (env: DROVER_SUBMITTER): send API requests as this submitter, on <prefix>.api.as.NAME.>",
+    "              (taken from a --creds file made by `drover creds --jwt` when not given)",
   ].join("\n");
 }
 

@@ -37,3 +37,4 @@ export type {
 export * from "./demand.ts";
 export * from "./foreign-tasks.ts";
 export * from "./autoscaler-machine.ts";
+export * from "./admission.ts";

@@ -42,6 +42,12 @@ export class Interner<V> {
     this.#free.push(n);
   }
 
+  /** The uses of the value under `key` (0 when none). */
+  uses(key: string): number {
+    const n = this.#byKey.get(key);
+    return n === undefined ? 0 : this.#refs[n]!;
+  }
+
   get(n: number): V {
     const v = this.#values[n];
     if (v === undefined) throw new Error(`interned value ${n} is not in use`);

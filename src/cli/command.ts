@@ -21,6 +21,7 @@ export const globalFlags = {
   tlscert: { type: "string" },
   tlskey: { type: "string" },
   tlsca: { type: "string" },
+  submitter: { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];

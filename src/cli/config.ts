@@ -47,6 +47,17 @@ export const GlobalConfig = z.object({
     tlsKey: optText,
     tlsCa: optText,
   }),
+  /**
+   * `DROVER_SUBMITTER` / `--submitter`: the submitter a client sends as (its own API subjects,
+   * its limits, its tasks). @default the one a `--creds` file's permissions name, else none
+   */
+  submitter: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,128}$/, "letters, digits, _ and - (max 128)")
+      .optional(),
+  ),
   /** `DROVER_PREFIX` / `--prefix`: subjects, streams and buckets prefix. @default "drover" */
   prefix: z
     .string()
@@ -102,6 +113,7 @@ export function loadConfig(
       tlsKey: pick("tlskey", "NATS_KEY"),
       tlsCa: pick("tlsca", "NATS_CA"),
     },
+    submitter: pick("submitter", "DROVER_SUBMITTER"),
     prefix: pick("prefix", "DROVER_PREFIX"),
     replicas: env.DROVER_REPLICAS,
     logLevel: pick("log-level", "DROVER_LOG_LEVEL"),

@@ -8,6 +8,9 @@
  *   (`--signer FILE --workers ID`), with no change to the server: for workers started on the
  *   fly.
  *
+ * Submitters are named (`--submitters alice,bob`; always one named `submitter`): each may send
+ * only on its own API subjects, so its tasks are its own and its limits its own.
+ *
  * Keys already in the folder are kept, so running it again adds users without changing
  * anyone's key.
  */
@@ -18,6 +21,7 @@ import { WorkerId } from "../protocol/index.ts";
 import type { OperatorSeeds, RoleUser, WorkerSigner } from "../runtime/index.ts";
 import {
   authorizationBlock,
+  DEFAULT_SUBMITTER,
   newOperatorSeeds,
   operatorServerConfig,
   roleCreds,
@@ -43,6 +47,28 @@ export function workerIds(list: string | undefined, count: number): string[] {
   if (new Set(ids).size !== ids.length) throw new UsageError("worker ids must be distinct");
   return ids;
 }
+
+const SubmitterName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,128}$/, "letters, digits, _ and - (max 128)");
+
+/** The submitter names of `--submitters a,b`, after the default one (`submitter`). */
+export function submitterNames(list: string | undefined): string[] {
+  const names = [DEFAULT_SUBMITTER];
+  for (const raw of (list ?? "").split(",")) {
+    const name = raw.trim();
+    if (name.length === 0) continue;
+    const ok = SubmitterName.safeParse(name);
+    if (!ok.success) throw new UsageError(`submitter '${name}': ${ok.error.issues[0]?.message}`);
+    if (names.includes(name)) throw new UsageError(`submitter names must be distinct: '${name}'`);
+    names.push(name);
+  }
+  return names;
+}
+
+/** The file (without extension) of a submitter's user: `submitter`, `submitter.<name>`. */
+const submitterFile = (name: string): string =>
+  name === DEFAULT_SUBMITTER ? DEFAULT_SUBMITTER : `${DEFAULT_SUBMITTER}.${name}`;
 
 const Seed = z.string().regex(/^S[A-Z2-7]{57}$/, "must be an NKey seed (S…)");
 const OperatorSeedsFile = z.strictObject({
@@ -87,7 +113,12 @@ function mintWorkers(out: string, signer: WorkerSigner, ids: readonly string[]):
 }
 
 /** `--jwt`: the operator's keys (kept), the server's configuration, every role's creds. */
-function jwtMode(out: string, prefix: string, ids: readonly string[]): void {
+function jwtMode(
+  out: string,
+  prefix: string,
+  ids: readonly string[],
+  submitters: readonly string[],
+): void {
   const keysFile = join(out, "operator-keys.json");
   let seeds: OperatorSeeds;
   if (existsSync(keysFile)) seeds = readJson(keysFile, OperatorSeedsFile);
@@ -101,10 +132,15 @@ function jwtMode(out: string, prefix: string, ids: readonly string[]): void {
   const signer = workerSigner(seeds);
   writeSecret(signerFile, `${JSON.stringify(signer, null, 2)}\n`);
   console.log(`wrote ${conf} (JWT mode) and, owner-only, ${keysFile} and ${signerFile}:`);
-  for (const role of ["admin", "scheduler", "submitter", "observer"] as const) {
+  for (const role of ["admin", "scheduler", "observer"] as const) {
     const file = join(out, `${role}.creds`);
     writeSecret(file, roleCreds(seeds, role, prefix));
     console.log(`  ${role}`.padEnd(26) + `--creds ${file}`);
+  }
+  for (const name of submitters) {
+    const file = join(out, `${submitterFile(name)}.creds`);
+    writeSecret(file, roleCreds(seeds, "submitter", prefix, name));
+    console.log(`  ${submitterFile(name)}`.padEnd(26) + `--creds ${file}   (sends as '${name}')`);
   }
   mintWorkers(out, signer, ids);
   console.log(
@@ -117,9 +153,10 @@ export const credsCommand: Command = {
   name: "creds",
   summary: "make NATS users for each role (admin, scheduler, submitter, observer, one per worker)",
   usage:
-    "drover creds [--out DIR] [--workers ID,ID...] [--worker-count N] [--jwt [--signer FILE]] [--prefix P]   (NKeys: DIR/auth.conf and DIR/<user>.nk; --jwt: DIR/server.conf and DIR/<user>.creds)",
+    "drover creds [--out DIR] [--workers ID,ID...] [--worker-count N] [--submitters NAME,NAME...] [--jwt [--signer FILE]] [--prefix P]   (NKeys: DIR/auth.conf and DIR/<user>.nk; --jwt: DIR/server.conf and DIR/<user>.creds)",
   options: {
     out: { type: "string" },
+    submitters: { type: "string" },
     workers: { type: "string" },
     "worker-count": { type: "string" },
     jwt: { type: "boolean" },
@@ -128,6 +165,7 @@ export const credsCommand: Command = {
   async run({ config, values }) {
     const out = resolve((values.out as string | undefined) ?? "drover-creds");
     const ids = workerIds(values.workers as string | undefined, intFlag(values, "worker-count", 0));
+    const submitters = submitterNames(values.submitters as string | undefined);
     const signerFile = values.signer as string | undefined;
     if (signerFile !== undefined && values.jwt !== true)
       throw new UsageError("--signer mints JWT users: give --jwt too");
@@ -138,13 +176,17 @@ export const credsCommand: Command = {
       return 0;
     }
     if (values.jwt === true) {
-      jwtMode(out, config.prefix, ids);
+      jwtMode(out, config.prefix, ids, submitters);
       return 0;
     }
     const wanted: Omit<RoleUser, "nkey">[] = [
       { name: "admin", role: "admin" },
       { name: "scheduler", role: "scheduler" },
-      { name: "submitter", role: "submitter" },
+      ...submitters.map((submitter) => ({
+        name: submitterFile(submitter),
+        role: "submitter" as const,
+        submitter,
+      })),
       { name: "observer", role: "observer" },
       ...ids.map((id) => ({ name: `worker.${id}`, role: "worker" as const, workerId: id })),
     ];
@@ -166,7 +208,9 @@ export const credsCommand: Command = {
           ? `drover worker --id ${u.workerId} --nkey ${join(out, `${u.name}.nk`)}`
           : u.role === "scheduler"
             ? `drover scheduler --nkey ${join(out, "scheduler.nk")}`
-            : `--nkey ${join(out, `${u.name}.nk`)}`;
+            : u.role === "submitter"
+              ? `--nkey ${join(out, `${u.name}.nk`)} --submitter ${u.submitter}`
+              : `--nkey ${join(out, `${u.name}.nk`)}`;
       console.log(`  ${u.name.padEnd(24)} ${u.role.padEnd(10)} ${how}`);
     }
     console.log(

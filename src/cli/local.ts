@@ -125,7 +125,7 @@ export async function waitForCluster(
   for (;;) {
     try {
       const ws = await client.workers();
-      const reply = await client.nc.request(client.subjects.api.health, "{}", { timeout: 1_000 });
+      const reply = await client.nc.request(client.api.health, "{}", { timeout: 1_000 });
       const health = JSON.parse(reply.string()) as { leaderId?: string | null; role?: string };
       if (ws.length >= workers && (health.role === "leader" || (health.leaderId ?? null) !== null))
         return;

@@ -3,7 +3,13 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
+import type { AdmissionLimits } from "../actors/index.ts";
+import {
+  checkLimits,
+  DEFAULT_ADMISSION_LIMITS,
+  isStrategyName,
+  STRATEGY_NAMES,
+} from "../actors/index.ts";
 import { DEFAULT_POOL, PoolName, subjects } from "../protocol/index.ts";
 import type { HandlerMap } from "../runtime/index.ts";
 import {
@@ -29,11 +35,14 @@ const until = (signal: AbortSignal): Promise<void> =>
 export const schedulerCommand: Command = {
   name: "scheduler",
   summary: "run a scheduler replica (API, election; the leader assigns tasks)",
-  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--retention-ms 86400000] ${METRICS_USAGE}`,
+  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--retention-ms 86400000] [--submitter-rate ${DEFAULT_ADMISSION_LIMITS.rate}] [--submitter-burst ${DEFAULT_ADMISSION_LIMITS.burst}] [--submitter-max-unfinished ${DEFAULT_ADMISSION_LIMITS.maxUnfinished}] ${METRICS_USAGE}`,
   options: {
     strategy: { type: "string" },
     id: { type: "string" },
     "retention-ms": { type: "string" },
+    "submitter-rate": { type: "string" },
+    "submitter-burst": { type: "string" },
+    "submitter-max-unfinished": { type: "string" },
     ...metricsOptions,
   },
   async run({ config, values, log, signal }: CommandContext) {
@@ -54,6 +63,7 @@ export const schedulerCommand: Command = {
       prefix: config.prefix,
       leaseThread: { servers: config.natsUrl, auth: config.auth },
       retentionMs: retentionFlag(values, config.retentionMs),
+      admission: admissionFlags(values, process.env),
       strategy,
       ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
       resources: resourceSettings(config),
@@ -72,6 +82,39 @@ export const schedulerCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * Each named submitter's limits, per replica: `--submitter-rate` (submits and retries per
+ * second), `--submitter-burst` and `--submitter-max-unfinished` (0 turns a limit off), or
+ * `DROVER_SUBMITTER_RATE`, `DROVER_SUBMITTER_BURST`, `DROVER_SUBMITTER_MAX_UNFINISHED`.
+ */
+export function admissionFlags(
+  values: CommandContext["values"],
+  env: NodeJS.ProcessEnv,
+): AdmissionLimits {
+  const v = {
+    "submitter-rate": values["submitter-rate"] ?? env.DROVER_SUBMITTER_RATE,
+    "submitter-burst": values["submitter-burst"] ?? env.DROVER_SUBMITTER_BURST,
+    "submitter-max-unfinished":
+      values["submitter-max-unfinished"] ?? env.DROVER_SUBMITTER_MAX_UNFINISHED,
+  };
+  const rate = numFlag(v, "submitter-rate", DEFAULT_ADMISSION_LIMITS.rate);
+  const limits: AdmissionLimits = {
+    rate,
+    // Without a burst: the default one, or a second of the rate given.
+    burst: intFlag(
+      v,
+      "submitter-burst",
+      v["submitter-rate"] === undefined
+        ? DEFAULT_ADMISSION_LIMITS.burst
+        : Math.max(1, Math.ceil(rate)),
+    ),
+    maxUnfinished: intFlag(v, "submitter-max-unfinished", DEFAULT_ADMISSION_LIMITS.maxUnfinished),
+  };
+  const problem = checkLimits(limits);
+  if (problem !== null) throw new UsageError(`submitter limits: ${problem}`);
+  return limits;
+}
 
 /** `--retention-ms`: at least one second (NATS message TTLs count whole seconds). */
 function retentionFlag(values: CommandContext["values"], def: number): number {

@@ -15,7 +15,10 @@ export async function withClient<T>(
 ): Promise<T> {
   const client = await DroverClient.connect(
     { servers: ctx.config.natsUrl, auth: ctx.config.auth },
-    { prefix: ctx.config.prefix },
+    {
+      prefix: ctx.config.prefix,
+      ...(ctx.config.submitter !== undefined ? { submitter: ctx.config.submitter } : {}),
+    },
   );
   try {
     return await fn(client);

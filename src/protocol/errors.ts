@@ -20,6 +20,10 @@ export const ErrorCode = {
   Timeout: "timeout",
   /** The task store is (nearly) full: retry once retention has freed space. */
   CapacityExhausted: "capacity_exhausted",
+  /** A submitter's rate or unfinished-task limit: retry later (the message says when). */
+  RateLimited: "rate_limited",
+  /** The request is not this submitter's to make (another submitter's task, an admin's endpoint). */
+  Forbidden: "forbidden",
   Internal: "internal",
 } as const;
 

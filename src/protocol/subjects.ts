@@ -42,20 +42,36 @@ function token(kind: string, value: string): string {
   return value;
 }
 
+/** The request/reply API's subjects. */
+export interface ApiSubjects {
+  readonly submit: string;
+  readonly get: string;
+  readonly cancel: string;
+  readonly retry: string;
+  readonly list: string;
+  readonly workers: string;
+  readonly health: string;
+  readonly pools: { readonly list: string; readonly set: string; readonly delete: string };
+}
+
 /** Subject names and builders for one prefix; see {@link subjects}. */
 export interface Subjects {
   readonly prefix: string;
-  /** Request/reply API subjects. */
-  readonly api: {
-    readonly submit: string;
-    readonly get: string;
-    readonly cancel: string;
-    readonly retry: string;
-    readonly list: string;
-    readonly workers: string;
-    readonly health: string;
-    readonly pools: { readonly list: string; readonly set: string; readonly delete: string };
-  };
+  /** Request/reply API subjects (`<p>.api.tasks.submit`, …): requests of no named submitter. */
+  readonly api: ApiSubjects;
+  /**
+   * The API as submitter `name` (`<p>.api.as.<name>.tasks.submit`, …). A NATS user allowed to
+   * publish only `<p>.api.as.<its name>.>` cannot speak for anyone else, so the replicas know
+   * who submitted, cancelled or retried a task, and apply that submitter's limits.
+   */
+  apiAs(name: string): ApiSubjects;
+  /** `<p>.api.as.<name>.>`: every API subject of one submitter (its publish permission). */
+  submitterApi(name: string): string;
+  /**
+   * What an API subject asks for: the plain subject of its endpoint (`<p>.api.tasks.submit`)
+   * and the submitter it names (null on a plain subject); null for a malformed `as` subject.
+   */
+  parseApi(subject: string): { endpoint: string; submitter: string | null } | null;
   /** `<p>.api.>` */
   readonly apiWildcard: string;
   /** `<p>.worker.<id>.assign`: leader → worker assignment (request/reply). */
@@ -107,21 +123,18 @@ export interface Subjects {
 export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
   assertPrefix(prefix);
   const p = prefix;
+  const asHead = `${p}.api.as.`;
   return {
     prefix: p,
-    api: {
-      submit: `${p}.api.tasks.submit`,
-      get: `${p}.api.tasks.get`,
-      cancel: `${p}.api.tasks.cancel`,
-      retry: `${p}.api.tasks.retry`,
-      list: `${p}.api.tasks.list`,
-      workers: `${p}.api.workers.list`,
-      health: `${p}.api.health`,
-      pools: {
-        list: `${p}.api.pools.list`,
-        set: `${p}.api.pools.set`,
-        delete: `${p}.api.pools.delete`,
-      },
+    api: apiSubjects(`${p}.api`),
+    apiAs: (name) => apiSubjects(`${asHead}${token("submitter", name)}`),
+    submitterApi: (name) => `${asHead}${token("submitter", name)}.>`,
+    parseApi: (subject) => {
+      if (!subject.startsWith(asHead)) return { endpoint: subject, submitter: null };
+      const dot = subject.indexOf(".", asHead.length);
+      const name = subject.slice(asHead.length, dot);
+      if (dot < 0 || !TOKEN_RE.test(name)) return null;
+      return { endpoint: `${p}.api${subject.slice(dot)}`, submitter: name };
     },
     apiWildcard: `${p}.api.>`,
     workerAssign: (id) => `${p}.worker.${token("workerId", id)}.assign`,
@@ -155,6 +168,20 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     finishedFilter: (state, type) =>
       `${p}.finished.${state}.${type === undefined ? "*" : typeToken(type)}`,
     finishedWildcard: `${p}.finished.>`,
+  };
+}
+
+/** The API's subjects under `head` (`<p>.api` or `<p>.api.as.<name>`). */
+function apiSubjects(head: string): ApiSubjects {
+  return {
+    submit: `${head}.tasks.submit`,
+    get: `${head}.tasks.get`,
+    cancel: `${head}.tasks.cancel`,
+    retry: `${head}.tasks.retry`,
+    list: `${head}.tasks.list`,
+    workers: `${head}.workers.list`,
+    health: `${head}.health`,
+    pools: { list: `${head}.pools.list`, set: `${head}.pools.set`, delete: `${head}.pools.delete` },
   };
 }
 

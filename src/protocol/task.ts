@@ -241,6 +241,12 @@ export const TaskRecord = z.strictObject({
    * so records stay readable by replicas that predate the field).
    */
   retentionMs: z.number().int().min(0).optional(),
+  /**
+   * The submitter that submitted the task on its own API subjects (`<p>.api.as.<name>.…`); only
+   * that submitter (or a request of no named submitter: an admin) may cancel or retry it.
+   * Absent for a task submitted on the plain subjects.
+   */
+  submitter: z.string().optional(),
   state: TaskState,
   /** Assignments so far (including released ones). */
   attempt: z.number().int().min(0),
@@ -309,7 +315,12 @@ export function dueTime(
  * Builds the initial record of a submitted task. Pure: the id and clock are given.
  * The state is `delayed` when the due time is in the future, else `queued`.
  */
-export function newTaskRecord(id: string, req: SubmitTaskRequest, now: number): TaskRecord {
+export function newTaskRecord(
+  id: string,
+  req: SubmitTaskRequest,
+  now: number,
+  submitter: string | null = null,
+): TaskRecord {
   const due = dueTime(req, now);
   const state: TaskState = due !== null && due > now ? "delayed" : "queued";
   return {
@@ -325,6 +336,7 @@ export function newTaskRecord(id: string, req: SubmitTaskRequest, now: number): 
     retry: req.retry,
     idempotencyKey: req.idempotencyKey ?? null,
     ...(req.retentionMs !== undefined ? { retentionMs: req.retentionMs } : {}),
+    ...(submitter !== null ? { submitter } : {}),
     state,
     attempt: 0,
     failures: 0,

@@ -2,6 +2,11 @@
  * The request/reply API (`<prefix>.api.>`), served by every scheduler replica in one queue
  * group so any of them can answer. Every request is decoded with its zod schema at the edge;
  * a failure is answered with a structured error and changes nothing.
+ *
+ * A request on a submitter's own subjects (`<prefix>.api.as.<name>.…`) comes from that
+ * submitter (NATS permissions let each submitter user publish only its own): its submits and
+ * retries pass its admission limits (see admission.ts), refused at once when over, and it may
+ * cancel or retry only the tasks it submitted.
  */
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -36,6 +41,8 @@ import {
   TASK_STATES,
   TERMINAL_STATES,
 } from "../protocol/index.ts";
+import { Admission } from "./admission.ts";
+import type { AdmissionLimits } from "../actors/index.ts";
 import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
 import type { CapacityGate } from "./capacity.ts";
 import { storeFullError } from "./capacity.ts";
@@ -72,11 +79,21 @@ export interface ApiDeps {
   processStats?: () => HealthProcessStats;
   /** More endpoints (subject → handler), decoding with the service's limits. */
   routes?: (decode: ApiDecode) => Iterable<[string, ApiHandler]>;
+  /** Plain endpoints a named submitter may not call (an admin's: changing pools). */
+  adminOnly?: readonly string[];
+  /** Each named submitter's limits. @default DEFAULT_ADMISSION_LIMITS */
+  admission?: AdmissionLimits;
+}
+
+/** Who sent a request: the submitter its subject names, or null (a plain subject). */
+export interface Caller {
+  readonly submitter: string | null;
 }
 
 /** Answers one request body (the reply is encoded by the service). */
-export type ApiHandler = (data: Uint8Array) => Promise<unknown>;
+export type ApiHandler = (data: Uint8Array, caller: Caller) => Promise<unknown>;
 type Handler = ApiHandler;
+const PLAIN: Caller = { submitter: null };
 /** Decodes a request body with the service's limits (an empty body is `{}`). */
 export type ApiDecode = <S extends z.ZodType>(schema: S, data: Uint8Array) => z.output<S>;
 
@@ -100,23 +117,32 @@ export class ApiService {
   /** Waiting for every taken request to be answered (see {@link stop}). */
   readonly #settled: (() => void)[] = [];
   readonly #fullLog = rateLimited(10_000);
+  readonly #admission: Admission;
+  readonly #adminOnly: ReadonlySet<string>;
 
   constructor(deps: ApiDeps) {
     this.#d = deps;
+    this.#admission = new Admission(deps.admission, (name) => deps.mirror.tasks.heldBy(name));
+    this.#adminOnly = new Set(deps.adminOnly ?? []);
     this.#max = deps.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
     this.#maxConcurrent = deps.maxConcurrent ?? 256;
     this.#maxQueued = deps.maxQueued ?? 8_192;
     const api = deps.subjects.api;
     this.#routes = new Map<string, Handler>([
-      [api.submit, (d) => this.submit(d)],
+      [api.submit, (d, c) => this.submit(d, c)],
       [api.get, (d) => this.get(d)],
-      [api.cancel, (d) => this.cancel(d)],
-      [api.retry, (d) => this.retry(d)],
+      [api.cancel, (d, c) => this.cancel(d, c)],
+      [api.retry, (d, c) => this.retry(d, c)],
       [api.list, (d) => this.list(d)],
       [api.workers, (d) => this.workers(d)],
       [api.health, (d) => this.health(d)],
       ...(deps.routes?.((schema, data) => this.#decode(schema, data)) ?? []),
     ]);
+  }
+
+  /** Requests refused by admission control, by reason, since the start. */
+  get refused(): ReadonlyMap<string, number> {
+    return this.#admission.refused;
   }
 
   start(): void {
@@ -135,9 +161,37 @@ export class ApiService {
    * when the replica is busy.
    */
   #admit(msg: Msg): void {
-    if (msg.subject === this.#d.subjects.api.health) {
+    const parsed = this.#d.subjects.parseApi(msg.subject);
+    if (parsed === null) {
+      this.#send(
+        msg,
+        errorReply(
+          new DroverError(
+            ErrorCode.NotFound,
+            `malformed API subject ${msg.subject}: a submitter's subjects are ${this.#d.subjects.prefix}.api.as.<name>.<endpoint>, the name matching /^[A-Za-z0-9_-]{1,128}$/`,
+          ),
+        ),
+      );
+      return;
+    }
+    const { endpoint, submitter } = parsed;
+    if (endpoint === this.#d.subjects.api.health) {
       this.#run(msg);
       return;
+    }
+    if (submitter !== null) {
+      // Refused here, before the queue: a flood costs a check, not a place in the queue.
+      const refusal = this.#admission.check(endpoint, submitter, this.#d.subjects.api);
+      if (refusal !== null) {
+        this.#shedLog((n) =>
+          this.#d.log.warn(
+            { refused: n, submitter, reason: refusal.code },
+            "submitter over its limits: refusing requests",
+          ),
+        );
+        this.#send(msg, errorReply(refusal));
+        return;
+      }
     }
     if (this.#waiting.length - this.#waitingHead >= this.#maxQueued) {
       this.#shedLog((n) =>
@@ -220,17 +274,27 @@ export class ApiService {
   }
 
   async #handle(msg: Msg): Promise<void> {
-    const route = this.#routes.get(msg.subject);
+    const parsed = this.#d.subjects.parseApi(msg.subject);
+    const route = parsed === null ? undefined : this.#routes.get(parsed.endpoint);
+    const caller: Caller = parsed?.submitter == null ? PLAIN : { submitter: parsed.submitter };
     const started = Date.now();
     let body: unknown;
     try {
-      if (route === undefined)
+      if (route === undefined || parsed === null)
         throw new DroverError(ErrorCode.NotFound, `unknown API subject ${msg.subject}`);
-      body = await route(msg.data);
+      if (caller.submitter !== null && this.#adminOnly.has(parsed.endpoint))
+        throw new DroverError(
+          ErrorCode.Forbidden,
+          `${parsed.endpoint.slice(this.#d.subjects.prefix.length + 5)} is an admin's request, not a submitter's`,
+        );
+      body = await route(msg.data, caller);
     } catch (err) {
       if (!(err instanceof DroverError))
         this.#d.log.error({ err, subject: msg.subject }, "API request failed");
       body = errorReply(err);
+    } finally {
+      if (caller.submitter !== null && parsed?.endpoint === this.#d.subjects.api.submit)
+        this.#admission.done(caller.submitter);
     }
     const tookMs = Date.now() - started;
     // Clients give up after a few seconds: a slow answer is worth knowing about.
@@ -271,10 +335,13 @@ export class ApiService {
   }
 
   /** Accepts a task: answered only once the record is durable in JetStream. */
-  async submit(data: Uint8Array): Promise<{ ok: true; id: string; duplicate: boolean }> {
+  async submit(
+    data: Uint8Array,
+    caller: Caller = PLAIN,
+  ): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const req = this.#decode(SubmitTaskRequest, data);
     try {
-      return await this.#submit(req, data.length);
+      return await this.#submit(req, data.length, caller.submitter);
     } catch (err) {
       if (
         !(err instanceof DroverError && err.code === ErrorCode.CapacityExhausted) &&
@@ -292,6 +359,7 @@ export class ApiService {
   async #submit(
     req: SubmitTaskRequest,
     size: number,
+    submitter: string | null,
   ): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const now = Date.now();
     let id = nuid.next();
@@ -326,7 +394,7 @@ export class ApiService {
     // is the request plus about a kilobyte of bookkeeping.
     await this.#d.capacity?.check(size + 1_024);
     try {
-      await this.#d.store.create(newTaskRecord(id, req, now));
+      await this.#d.store.create(newTaskRecord(id, req, now, submitter));
     } catch (err) {
       if (
         err instanceof DroverError &&
@@ -352,10 +420,11 @@ export class ApiService {
     return { ok: true, task: t.record };
   }
 
-  async cancel(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
+  async cancel(data: Uint8Array, caller: Caller = PLAIN): Promise<{ ok: true; task: TaskRecord }> {
     const req = this.#decode(CancelTaskRequest, data);
     let before: TaskRecord | null = null;
     const res = await this.#d.store.apply(req.id, (rec) => {
+      checkOwner(rec, caller, "cancel");
       before = rec;
       return {
         type: "CANCEL",
@@ -388,9 +457,12 @@ export class ApiService {
     return { ok: true, task: res.record };
   }
 
-  async retry(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
+  async retry(data: Uint8Array, caller: Caller = PLAIN): Promise<{ ok: true; task: TaskRecord }> {
     const { id } = this.#decode(RetryTaskRequest, data);
-    const res = await this.#d.store.apply(id, () => ({ type: "RETRY", at: Date.now() }));
+    const res = await this.#d.store.apply(id, (rec) => {
+      checkOwner(rec, caller, "retry");
+      return { type: "RETRY", at: Date.now() };
+    });
     if (!res.ok) {
       if (res.record === null) throw new DroverError(ErrorCode.NotFound, `task ${id} not found`);
       throw new DroverError(ErrorCode.IllegalTransition, `cannot retry task ${id}: ${res.reason}`);
@@ -472,4 +544,16 @@ export class ApiService {
       ...(this.#d.processStats !== undefined ? { process: this.#d.processStats() } : {}),
     };
   }
+}
+
+/**
+ * Refuses a named submitter's cancel or retry of a task it did not submit. A request on the
+ * plain subjects (an admin's, or any client's in a cluster without users) may touch any task.
+ */
+function checkOwner(rec: TaskRecord, caller: Caller, what: string): void {
+  if (caller.submitter === null || rec.submitter === caller.submitter) return;
+  throw new DroverError(
+    ErrorCode.Forbidden,
+    `cannot ${what} task ${rec.id}: only its submitter (or an admin) may`,
+  );
 }

@@ -8,6 +8,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { NoRespondersError } from "@nats-io/transport-node";
 import type { z } from "zod";
 import type {
+  ApiSubjects,
+  ErrorCodeValue,
   PoolPolicy,
   PoolStatus,
   SetPoolRequestInput,
@@ -40,12 +42,20 @@ import {
 import type { ConnectOptions } from "./connection.ts";
 import { connectNats, leaveIfSilent } from "./connection.ts";
 import { isPermissionDenied, isTimeout, retryTransient } from "./kv-util.ts";
+import { submitterOfCreds } from "./nats-jwt.ts";
 
 export interface ClientOptions {
   /** Subject/stream prefix. @default "drover" */
   prefix?: string;
   /** Request timeout. @default 5000 */
   timeoutMs?: number;
+  /**
+   * Send every request as this submitter, on its own subjects (`<prefix>.api.as.<name>.…`): the
+   * tasks it submits are its own (only it, or an admin, may cancel or retry them) and count
+   * against its limits. A NATS user made with `drover creds --submitters NAME` may publish
+   * nothing else. @default none: the plain subjects
+   */
+  submitter?: string;
 }
 
 export interface ListOptions {
@@ -62,6 +72,8 @@ export interface ListOptions {
 export class DroverClient {
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
+  /** The API subjects this client sends on (its submitter's, or the plain ones). */
+  readonly api: ApiSubjects;
   readonly #prefix: string;
   readonly #timeout: number;
   readonly #owned: boolean;
@@ -72,17 +84,27 @@ export class DroverClient {
     this.nc = nc;
     this.#prefix = options.prefix ?? "drover";
     this.subjects = subjects(this.#prefix);
+    this.api =
+      options.submitter === undefined ? this.subjects.api : this.subjects.apiAs(options.submitter);
     this.#timeout = options.timeoutMs ?? 5_000;
     this.#owned = owned;
   }
 
-  /** Connects and returns a client that closes its connection on {@link close}. */
+  /**
+   * Connects and returns a client that closes its connection on {@link close}. With a `.creds`
+   * file whose user may send only as one submitter (`drover creds --jwt`), the client sends as
+   * that submitter unless `options.submitter` says otherwise.
+   */
   static async connect(
     conn: Omit<ConnectOptions, "name"> & { name?: string },
     options: ClientOptions = {},
   ): Promise<DroverClient> {
     const nc = await connectNats({ name: "drover-client", reconnectForever: false, ...conn });
-    return new DroverClient(nc, options, true);
+    const creds = conn.auth?.creds;
+    const submitter =
+      options.submitter ??
+      (creds !== undefined ? submitterOfCreds(creds, options.prefix ?? "drover") : null);
+    return new DroverClient(nc, { ...options, ...(submitter !== null ? { submitter } : {}) }, true);
   }
 
   async #request<S extends z.ZodType>(
@@ -99,6 +121,15 @@ export class DroverClient {
       // does not answer a ping either, the connection moves to another server now, so the
       // caller's retry does not wait out the client's pings (seconds) as well.
       if (isTimeout(err)) await leaveIfSilent(this.nc, 500);
+      if (isPermissionDenied(err))
+        throw new DroverError(
+          ErrorCode.Forbidden,
+          `this NATS user may not publish ${subject} (${msg})` +
+            (this.api === this.subjects.api
+              ? ` (a submitter user sends on ${this.#prefix}.api.as.<its name>.>: give the client its name, --submitter NAME or DROVER_SUBMITTER)`
+              : ""),
+          { cause: err },
+        );
       throw new DroverError(
         ErrorCode.Unavailable,
         err instanceof NoRespondersError || (err as Error).cause instanceof NoRespondersError
@@ -109,26 +140,29 @@ export class DroverClient {
     }
     const raw = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: unknown };
     if (raw.ok === false) {
-      const e = decode(ErrorReply, reply.data).error;
-      throw new DroverError(e.code, e.message, e.issues !== undefined ? { issues: e.issues } : {});
+      const e = errorOf(raw);
+      throw new DroverError(e.code, e.message, {
+        ...(e.issues !== undefined ? { issues: e.issues } : {}),
+        retryable: e.code === ErrorCode.RateLimited || e.code === ErrorCode.Unavailable,
+      });
     }
     return decode(schema, reply.data, { maxBytes: 64 * MAX_MESSAGE_BYTES });
   }
 
   /** Submits a task; resolves once it is durable. Returns its id (the first one's for a duplicate idempotency key). */
   async submit(task: SubmitTaskRequestInput): Promise<{ id: string; duplicate: boolean }> {
-    const r = await this.#request(this.subjects.api.submit, task, SubmitTaskReply);
+    const r = await this.#request(this.api.submit, task, SubmitTaskReply);
     return { id: r.id, duplicate: r.duplicate };
   }
 
   async get(id: string): Promise<TaskRecord> {
-    return (await this.#request(this.subjects.api.get, { id }, TaskReply)).task;
+    return (await this.#request(this.api.get, { id }, TaskReply)).task;
   }
 
   async cancel(id: string, reason?: string): Promise<TaskRecord> {
     return (
       await this.#request(
-        this.subjects.api.cancel,
+        this.api.cancel,
         { id, ...(reason !== undefined ? { reason } : {}) },
         TaskReply,
       )
@@ -136,37 +170,37 @@ export class DroverClient {
   }
 
   async retry(id: string): Promise<TaskRecord> {
-    return (await this.#request(this.subjects.api.retry, { id }, TaskReply)).task;
+    return (await this.#request(this.api.retry, { id }, TaskReply)).task;
   }
 
   async list(
     options: ListOptions = {},
   ): Promise<{ tasks: TaskRecord[]; nextCursor: string | null }> {
-    const r = await this.#request(this.subjects.api.list, options, ListTasksReply);
+    const r = await this.#request(this.api.list, options, ListTasksReply);
     return { tasks: r.tasks, nextCursor: r.nextCursor };
   }
 
   async workers(): Promise<WorkerView[]> {
-    return (await this.#request(this.subjects.api.workers, {}, ListWorkersReply)).workers;
+    return (await this.#request(this.api.workers, {}, ListWorkersReply)).workers;
   }
   /** Every pool with a policy or a live worker: its policy, live workers and the last scale decision. */
   async pools(): Promise<PoolStatus[]> {
-    return (await this.#request(this.subjects.api.pools.list, {}, ListPoolsReply)).pools;
+    return (await this.#request(this.api.pools.list, {}, ListPoolsReply)).pools;
   }
 
   /** Creates or replaces a pool's template and scaling policy. */
   async setPool(req: SetPoolRequestInput): Promise<PoolPolicy> {
-    return (await this.#request(this.subjects.api.pools.set, req, SetPoolReply)).pool;
+    return (await this.#request(this.api.pools.set, req, SetPoolReply)).pool;
   }
 
   /** Deletes a pool's policy (its workers stay; the autoscaler stops scaling it). */
   async deletePool(pool: string): Promise<void> {
-    await this.#request(this.subjects.api.pools.delete, { pool }, DeletePoolReply);
+    await this.#request(this.api.pools.delete, { pool }, DeletePoolReply);
   }
 
   /** Health of whichever scheduler replica answers (role, term, the leader it knows, counts). */
   async health(): Promise<HealthReply> {
-    return await this.#request(this.subjects.api.health, {}, HealthReply);
+    return await this.#request(this.api.health, {}, HealthReply);
   }
 
   /**
@@ -289,4 +323,19 @@ export class DroverClient {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * The error of an error reply. A code this version does not know (a newer replica's) is kept
+ * as `internal` with the code in the message, rather than failing the reply's decoding.
+ */
+function errorOf(reply: unknown): ErrorReply["error"] {
+  const r = ErrorReply.safeParse(reply);
+  if (r.success) return r.data.error;
+  const raw = (reply as { error?: { code?: unknown; message?: unknown } }).error;
+  const text = (v: unknown, otherwise: string): string => (typeof v === "string" ? v : otherwise);
+  return {
+    code: ErrorCode.Internal satisfies ErrorCodeValue,
+    message: `${text(raw?.code, "unknown")}: ${text(raw?.message, "unreadable error reply")}`,
+  };
 }

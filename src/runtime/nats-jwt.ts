@@ -10,9 +10,11 @@
  * `drover creds --jwt`) mints a user for a new worker without touching the server.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { nkeys } from "@nats-io/transport-node";
+import { subjects } from "../protocol/index.ts";
 import type { Permissions, Role } from "./nats-roles.ts";
-import { rolePermissions, workerPermissions } from "./nats-roles.ts";
+import { DEFAULT_SUBMITTER, rolePermissions, workerPermissions } from "./nats-roles.ts";
 
 type KeyPair = ReturnType<typeof nkeys.createUser>;
 
@@ -153,20 +155,52 @@ export function operatorServerConfig(seeds: OperatorSeeds, prefix: string): stri
   );
 }
 
-/** A `.creds` file for a fixed role (not a worker), signed by the account. */
+/**
+ * A `.creds` file for a fixed role (not a worker), signed by the account; a submitter user is
+ * named `submitter` (default: {@link DEFAULT_SUBMITTER}) and may send only as that submitter.
+ */
 export function roleCreds(
   seeds: OperatorSeeds,
   role: Exclude<Role, "worker">,
   prefix: string,
+  submitter: string = DEFAULT_SUBMITTER,
 ): string {
   const account = pair(seeds.account);
   const user = nkeys.createUser();
-  const jwt = encodeJwt(account, user.getPublicKey(), role, {
+  const jwt = encodeJwt(account, user.getPublicKey(), role === "submitter" ? submitter : role, {
     type: "user",
     version: 2,
-    ...userLimits(rolePermissions(role, prefix)),
+    ...userLimits(rolePermissions(role, prefix, submitter)),
   });
   return credsFile(jwt, seedOf(user));
+}
+
+/**
+ * The submitter a `.creds` file's user must send as: the `<name>` of the
+ * `<prefix>.api.as.<name>.>` its permissions allow, or null (another role, or no such file).
+ */
+export function submitterOfCreds(file: string, prefix: string): string | null {
+  let jwt: string | undefined;
+  try {
+    jwt = /-----BEGIN NATS USER JWT-----\s*(\S+)/.exec(readFileSync(file, "utf8"))?.[1];
+  } catch {
+    return null;
+  }
+  if (jwt === undefined) return null;
+  let allow: unknown;
+  try {
+    allow = (decodeJwtClaims(jwt).nats as { pub?: { allow?: unknown } } | undefined)?.pub?.allow;
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(allow)) return null;
+  const s = subjects(prefix);
+  for (const subject of allow) {
+    if (typeof subject !== "string" || !subject.endsWith(".>")) continue;
+    const name = s.parseApi(`${subject.slice(0, -2)}.health`)?.submitter;
+    if (name != null && s.submitterApi(name) === subject) return name;
+  }
+  return null;
 }
 
 /**

@@ -9,7 +9,9 @@
  *   heartbeats but cannot write them, and cannot create, change or delete a stream.
  * - **worker** (one user per worker id): its own heartbeat key, its own assignment and cancel
  *   subjects, reports on its own report subjects; replies to the leader's requests.
- * - **submitter**: the task API (submit, get, list, cancel, retry) and the read-only API.
+ * - **submitter** (one user per submitter name): the API on its own subjects
+ *   (`<prefix>.api.as.<name>.>`), so the replicas know who submits, apply its limits, and let
+ *   it cancel or retry only its own tasks.
  * - **observer**: the read-only API and the events (live, or from the events stream).
  *
  * Every user may subscribe to `_INBOX.>` for its replies. NATS lets such a subscriber see
@@ -48,12 +50,15 @@ function readStream(stream: string): string[] {
   ];
 }
 
+/** The submitter name of a submitter user made without one. */
+export const DEFAULT_SUBMITTER = "submitter";
+
 /**
- * The permissions of `role` for the installation with `prefix`; `workerId` names the worker
- * a worker user speaks for (required for that role, ignored otherwise). Null for admin: no
- * restriction.
+ * The permissions of `role` for the installation with `prefix`; `id` names the worker a worker
+ * user speaks for (required for that role) or the submitter a submitter user is (default
+ * {@link DEFAULT_SUBMITTER}), ignored otherwise. Null for admin: no restriction.
  */
-export function rolePermissions(role: Role, prefix: string, workerId?: string): Permissions | null {
+export function rolePermissions(role: Role, prefix: string, id?: string): Permissions | null {
   const s = subjects(prefix);
   const n = resourceNames(prefix);
   const kv = (bucket: string): string => `KV_${bucket}`;
@@ -91,14 +96,14 @@ export function rolePermissions(role: Role, prefix: string, workerId?: string): 
         allow_responses: true,
       };
     case "worker": {
-      if (workerId === undefined) throw new Error("a worker user needs its worker id");
+      if (id === undefined) throw new Error("a worker user needs its worker id");
       // Checked here, since workerPermissions also takes a template in place of the id.
-      s.workerReports(workerId);
-      return workerPermissions(prefix, workerId);
+      s.workerReports(id);
+      return workerPermissions(prefix, id);
     }
     case "submitter":
       return {
-        publish: { allow: [s.api.submit, s.api.cancel, s.api.retry, ...readApi] },
+        publish: { allow: [s.submitterApi(id ?? DEFAULT_SUBMITTER)] },
         subscribe: { allow: ["_INBOX.>"] },
       };
     case "observer":
@@ -137,7 +142,10 @@ export interface RoleUser {
   role: Role;
   /** The user's public NKey (`U…`). */
   nkey: string;
+  /** The worker a worker user speaks for. */
   workerId?: string;
+  /** The name a submitter user submits as. @default DEFAULT_SUBMITTER */
+  submitter?: string;
 }
 
 /**
@@ -151,7 +159,7 @@ export function authorizationBlock(prefix: string, users: readonly RoleUser[]): 
     "  users: [",
   ];
   for (const u of users) {
-    const p = rolePermissions(u.role, prefix, u.workerId);
+    const p = rolePermissions(u.role, prefix, u.role === "worker" ? u.workerId : u.submitter);
     lines.push(`    # ${u.name}`);
     lines.push(
       p === null

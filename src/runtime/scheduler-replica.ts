@@ -10,7 +10,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { StrategyName } from "../actors/index.ts";
+import type { AdmissionLimits, StrategyName } from "../actors/index.ts";
 import type { Subjects } from "../protocol/index.ts";
 import { resourceNames, subjects } from "../protocol/index.ts";
 import { ApiService } from "./api.ts";
@@ -67,6 +67,8 @@ export interface ReplicaOptions {
   leaseThread?: { servers: string[]; auth?: NatsAuth; watchdogMs?: number };
   /** How long a finished task's record is kept when its submit did not say. @default 86_400_000 (24 h) */
   retentionMs?: number;
+  /** Each named submitter's limits (per replica). @default DEFAULT_ADMISSION_LIMITS */
+  admission?: AdmissionLimits;
   /** How often the leader measures demand and runs the pools' autoscalers. @default 1000 */
   autoscaleIntervalMs?: number;
 }
@@ -117,6 +119,7 @@ export class SchedulerReplica {
       mirror: () => this.#mirror,
       scheduler: () => this.#scheduler,
       autoscaler: () => this.#autoscaler,
+      api: () => this.#api,
     });
   }
 
@@ -278,6 +281,8 @@ export class SchedulerReplica {
       // previous health request this process answered.
       processStats: processStats().readAndReset,
       routes: (decode) => poolRoutes({ subjects: subj, pools, mirror }, decode),
+      adminOnly: [subj.api.pools.set, subj.api.pools.delete],
+      ...(this.#o.admission !== undefined ? { admission: this.#o.admission } : {}),
     });
     this.#api.start();
     await leadership.start();

@@ -48,6 +48,7 @@ class Rows {
   readonly priority = new Int32Array(CHUNK);
   readonly shape = new Int32Array(CHUNK);
   readonly worker = new Int32Array(CHUNK).fill(NONE);
+  readonly submitter = new Int32Array(CHUNK).fill(NONE);
   readonly epoch = new Uint32Array(CHUNK);
   readonly timeoutMs = new Uint32Array(CHUNK);
   readonly revision = new Float64Array(CHUNK);
@@ -74,6 +75,8 @@ export class TaskTable {
   readonly #typeCounts = new Map<string, number[]>();
   readonly #shapes = new Interner<Shape>();
   readonly #workers = new Interner<string>();
+  /** Named submitters, each counted once per task held (their unfinished tasks). */
+  readonly #submitters = new Interner<string>();
   /** Slots of deleted tasks, to reuse. */
   #free: number[] = [];
   /** Free slots that may not be reused yet (see the constructor). */
@@ -116,6 +119,11 @@ export class TaskTable {
     }
     counts[state] = (counts[state] ?? 0) + by;
     if (by < 0 && counts.every((n) => n === 0)) this.#typeCounts.delete(type);
+  }
+
+  /** Tasks held (unfinished ones, in a replica's mirror) that named submitter `name` submitted. */
+  heldBy(name: string): number {
+    return this.#submitters.uses(name);
   }
 
   /** Shapes in use by the tasks held. */
@@ -293,6 +301,9 @@ export class TaskTable {
     }));
     const workerId = r.workerId;
     c.worker[i] = workerId === null ? NONE : this.#workers.acquire(workerId, () => workerId);
+    const submitter = r.submitter;
+    c.submitter[i] =
+      submitter === undefined ? NONE : this.#submitters.acquire(submitter, () => submitter);
     c.epoch[i] = r.epoch;
     c.timeoutMs[i] = Math.min(r.timeoutMs, MAX_TIMEOUT);
     c.revision[i] = revision;
@@ -346,7 +357,7 @@ export class TaskTable {
     }
   }
 
-  /** Lets go of what a held row refers to (its count, shape, worker id, times, reason). */
+  /** Lets go of what a held row refers to (its count, shape, worker and submitter, times, reason). */
   #release(slot: number): void {
     const c = this.#rows(slot);
     const i = slot & ROW;
@@ -356,6 +367,9 @@ export class TaskTable {
     const worker = c.worker[i]!;
     if (worker !== NONE) this.#workers.release(worker);
     c.worker[i] = NONE;
+    const submitter = c.submitter[i]!;
+    if (submitter !== NONE) this.#submitters.release(submitter);
+    c.submitter[i] = NONE;
     this.#times.delete(slot);
     this.#reasons.delete(slot);
   }

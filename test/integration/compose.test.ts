@@ -96,7 +96,7 @@ async function natsAs(user: "admin" | "submitter", ...args: string[]): Promise<s
   return stdout;
 }
 
-/** The `nats` CLI as the submitter: the task API and the read-only API. */
+/** The `nats` CLI as the submitter: the API on its own subjects (`drover.api.as.submitter.>`). */
 const nats = (...args: string[]): Promise<string> => natsAs("submitter", ...args);
 
 async function request<T>(subject: string, body: string): Promise<T> {
@@ -134,7 +134,7 @@ async function waitFor<T>(
 async function submitEcho(count: number, tag: string): Promise<string[]> {
   const out = await nats(
     "request",
-    "drover.api.tasks.submit",
+    "drover.api.as.submitter.tasks.submit",
     `{"type":"echo","payload":{"tag":"${tag}","n":{{Count}}}}`,
     "--count",
     String(count),
@@ -159,7 +159,7 @@ async function waitSucceeded(ids: string[], timeoutMs: number): Promise<TaskSumm
   try {
     return await waitFor(`${ids.length} tasks to succeed`, timeoutMs, async () => {
       const { tasks } = await request<{ ok: boolean; tasks: TaskSummary[] }>(
-        "drover.api.tasks.list",
+        "drover.api.as.submitter.tasks.list",
         '{"state":"succeeded","limit":1000}',
       );
       const done = new Map(tasks.map((t) => [t.id, t]));
@@ -175,7 +175,7 @@ async function waitSucceeded(ids: string[], timeoutMs: number): Promise<TaskSumm
 }
 
 async function health(): Promise<Health> {
-  return await request<Health>("drover.api.health", "");
+  return await request<Health>("drover.api.as.submitter.health", "");
 }
 
 /** The leader's own health reply (asked until the leader, not a follower, answers). */
@@ -238,7 +238,7 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
       const h = await health();
       if (h.leaderId === null || !/^scheduler-[12]$/.test(h.leaderId) || h.workers !== 3) return;
       const { workers } = await request<{ workers: { id: string; state: string }[] }>(
-        "drover.api.workers.list",
+        "drover.api.as.submitter.workers.list",
         "",
       );
       return workers.filter((w) => w.state === "ready").length === 3 ? true : undefined;
@@ -246,7 +246,10 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
     const h = await leaderHealth("the leader's health reply", () => true);
     expect(h.term).toBeGreaterThan(0);
     expect(await lease()).toMatchObject({ replicaId: h.leaderId });
-    const { workers } = await request<{ workers: { id: string }[] }>("drover.api.workers.list", "");
+    const { workers } = await request<{ workers: { id: string }[] }>(
+      "drover.api.as.submitter.workers.list",
+      "",
+    );
     expect(workers.map((w) => w.id).sort()).toEqual(["worker-1", "worker-2", "worker-3"]);
 
     for (const stream of [
@@ -354,7 +357,7 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
       decision: { desired: number } | null;
     }
     const elastic = async (): Promise<Pool | undefined> =>
-      (await request<{ pools: Pool[] }>("drover.api.pools.list", "")).pools.find(
+      (await request<{ pools: Pool[] }>("drover.api.as.submitter.pools.list", "")).pools.find(
         (p) => p.pool === "elastic",
       );
     await waitFor("the pool's first worker container", 90_000, async () =>
@@ -364,7 +367,7 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
     const ids = (
       await nats(
         "request",
-        "drover.api.tasks.submit",
+        "drover.api.as.submitter.tasks.submit",
         `{"type":"sleep","payload":{"ms":3000,"n":{{Count}}}}`,
         "--count",
         "100",

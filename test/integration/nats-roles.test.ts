@@ -15,7 +15,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { headers } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopChildren, waitForCluster } from "../../src/cli/local.ts";
-import { resourceNames, subjects } from "../../src/protocol/index.ts";
+import { DroverError, resourceNames, subjects } from "../../src/protocol/index.ts";
 import { connectNats, DroverClient } from "../../src/runtime/index.ts";
 import type { ServerProcess } from "../fixtures/nats-process.ts";
 import {
@@ -52,6 +52,8 @@ beforeAll(async () => {
     join(dir, "creds"),
     "--workers",
     "w1,w2",
+    "--submitters",
+    "alice",
     "--prefix",
     prefix,
   ]);
@@ -98,7 +100,7 @@ describe("roles as NATS users", () => {
   it("a submitter submits and waits through the API alone; a scheduler and a worker run the task", async () => {
     const client = await DroverClient.connect(
       { servers: [server.url], auth: { nkey: key("submitter") } },
-      { prefix, timeoutMs: 10_000 },
+      { prefix, timeoutMs: 10_000, submitter: "submitter" },
     );
     try {
       await waitForCluster(client, 1, AbortSignal.timeout(60_000));
@@ -121,6 +123,44 @@ describe("roles as NATS users", () => {
     } finally {
       await client.close();
     }
+  });
+
+  it("a submitter speaks only for itself: not on the plain subjects, not as another, not on another's task", async () => {
+    expect(taskId).not.toBe("");
+    const nc = await as("submitter.alice");
+    try {
+      await expectDenied(
+        nc.request(s.api.cancel, JSON.stringify({ id: taskId }), { timeout: 5_000 }),
+        "a cancel on the plain subject",
+      );
+      await expectDenied(
+        nc.request(s.apiAs("submitter").retry, JSON.stringify({ id: taskId }), { timeout: 5_000 }),
+        "a retry as another submitter",
+      );
+      // On her own subjects, the replica refuses: the task is not hers.
+      const mine = new DroverClient(nc, { prefix, submitter: "alice", timeoutMs: 10_000 });
+      const refused = await failure(mine.retry(taskId));
+      expect(refused).toBeInstanceOf(DroverError);
+      expect((refused as DroverError).code).toBe("forbidden");
+      // A task of her own she may cancel.
+      const { id } = await mine.submit({ type: "sleep", payload: { ms: 60_000 } });
+      expect((await mine.cancel(id)).state).toBe("cancelled");
+    } finally {
+      await nc.close();
+    }
+    // The CLI without --submitter says what is missing.
+    const cli = await drover([
+      "retry",
+      taskId,
+      "--nats",
+      server.url,
+      "--prefix",
+      prefix,
+      "--nkey",
+      key("submitter.alice"),
+    ]);
+    expect(cli.code).not.toBe(0);
+    expect(cli.out).toMatch(/Permissions Violation.*--submitter NAME/s);
   });
 
   it("an observer reads through the API and may not submit", async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { workerIds } from "../../src/cli/creds.ts";
+import { submitterNames, workerIds } from "../../src/cli/creds.ts";
 import { authorizationBlock, rolePermissions, userSeedFile } from "../../src/runtime/index.ts";
 
 const pub = (role: Parameters<typeof rolePermissions>[0], id?: string): string[] =>
@@ -27,7 +27,11 @@ describe("role permissions", () => {
     for (const role of ["submitter", "observer"] as const)
       for (const subject of pub(role))
         expect(subject).not.toMatch(/^\$KV\.|reports|STREAM\.(CREATE|UPDATE|DELETE)/);
-    expect(pub("submitter")).toContain("p.api.tasks.submit");
+    // A submitter sends only on its own subjects: it cannot speak for another, nor use the
+    // plain subjects (whose requests may touch anyone's task).
+    expect(pub("submitter")).toEqual(["p.api.as.submitter.>"]);
+    expect(pub("submitter", "alice")).toEqual(["p.api.as.alice.>"]);
+    expect(() => pub("submitter", "a.b")).toThrow(/invalid submitter/);
     expect(pub("observer")).not.toContain("p.api.tasks.submit");
     expect(pub("observer")).not.toContain("p.api.tasks.cancel");
   });
@@ -51,6 +55,16 @@ describe("role permissions", () => {
     expect(conf).toContain(
       '{ nkey: UW1, permissions: {"publish":{"allow":["$JS.API.STREAM.INFO.KV_p-workers"',
     );
+  });
+});
+
+describe("drover creds submitter names", () => {
+  it("always has the default one, takes more, and refuses bad or repeated names", () => {
+    expect(submitterNames(undefined)).toEqual(["submitter"]);
+    expect(submitterNames("alice, bob")).toEqual(["submitter", "alice", "bob"]);
+    expect(() => submitterNames("a.b")).toThrow(/submitter 'a.b'/);
+    expect(() => submitterNames("alice,alice")).toThrow(/distinct/);
+    expect(() => submitterNames("submitter")).toThrow(/distinct/);
   });
 });
 

@@ -20,6 +20,8 @@ export interface ReplicaSource {
   mirror(): Mirror | null;
   scheduler(): Scheduler | null;
   autoscaler(): Autoscaler | null;
+  /** The replica's API (its admission refusals). */
+  api?(): { readonly refused: ReadonlyMap<string, number> } | null;
 }
 
 /** Queue and run latencies: from a few milliseconds to half an hour. */
@@ -182,6 +184,16 @@ export class ReplicaMetrics {
         const mirror = source.mirror();
         for (const { info } of mirror?.workers.values() ?? [])
           this.set({ worker: info.id, pool: info.pool }, mirror?.byWorker.get(info.id)?.size ?? 0);
+      },
+    });
+    new Counter({
+      name: "drover_api_refused_total",
+      help: "Submits and retries of named submitters refused by this replica's admission control, by reason (rate, unfinished).",
+      labelNames: ["reason"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of source.api?.()?.refused ?? []) this.inc({ reason }, n);
       },
     });
     for (const [key, name, help] of COUNTERS)
