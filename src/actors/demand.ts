@@ -141,11 +141,20 @@ export function poolDemand(input: DemandInput): DemandResult {
     a.capacity = addResources(a.capacity, w.capacity);
     a.used = addResources(a.used, w.used);
   }
+  // The pools whose template runs each type, in `order`: a shape is checked only against
+  // those, so the cost is not queued shapes × pools when there are many of both.
+  const byType = new Map<string, string[]>();
+  for (const p of order)
+    for (const t of new Set(input.templates.get(p)!.types)) {
+      const list = byType.get(t);
+      if (list === undefined) byType.set(t, [p]);
+      else list.push(p);
+    }
   let unplaceable = 0;
   const fitsNow = liveFit(input.workers);
   for (const { shape, size } of input.queued) {
     if (size === 0) continue;
-    const pool = order.find((p) => templateRuns(input.templates.get(p)!, shape));
+    const pool = byType.get(shape.type)?.find((p) => templateRuns(input.templates.get(p)!, shape));
     if (pool === undefined) {
       unplaceable += size;
       continue;

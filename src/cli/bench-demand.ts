@@ -17,12 +17,16 @@ interface Size {
   workers: number;
   shapes: number;
   queued: number;
+  /** Every third shape of a type no pool runs (a full scan of the pools without an index). */
+  strangers?: boolean;
 }
 
 const SIZES: Record<string, Size> = {
   "1x": { pools: 2, workers: 10, shapes: 10, queued: 1_000 },
   "10x": { pools: 8, workers: 100, shapes: 100, queued: 10_000 },
   "100x": { pools: 32, workers: 1_000, shapes: 1_000, queued: 100_000 },
+  // Many pools and many shapes at once (what a client creating pools freely can cause).
+  pools: { pools: 3_000, workers: 100, shapes: 3_000, queued: 6_000, strangers: true },
 };
 
 function inputs(s: Size): {
@@ -56,7 +60,12 @@ function inputs(s: Size): {
     const p = i % s.pools;
     const shape: Shape = {
       id: `shape-${i}`,
-      type: i % 2 === 0 ? "shared" : `type-${p}`,
+      type:
+        s.strangers === true && i % 3 === 2
+          ? `stranger-${i}`
+          : i % 2 === 0
+            ? "shared"
+            : `type-${p}`,
       resources: { cpu: (i % 4) + 1, memoryMb: 512 * ((i % 3) + 1), slots: 1 },
       labels: { zone: `z${p % 3}` },
     };

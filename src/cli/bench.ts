@@ -19,6 +19,7 @@ import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { numFlag, positiveIntFlag } from "./flags.ts";
 import type { ThrowawayNats } from "./local.ts";
+import { BENCH_LIMITS_ENV, BENCH_SUBMITTER } from "./bench-limits.ts";
 import { benchNats, mainScript, runGuard, stopChildren, waitForCluster } from "./local.ts";
 
 /** Epoch milliseconds with sub-millisecond resolution (same clock as `Date.now()`). */
@@ -145,6 +146,7 @@ async function runBench(ctx: CommandContext): Promise<number> {
       DROVER_PREFIX: prefix,
       DROVER_LOG_LEVEL: "warn",
       DROVER_REPLICAS: String(replicas),
+      ...BENCH_LIMITS_ENV,
     };
     const roles: [string, string[]][] = [
       ...Array.from({ length: schedulers }, (_, i): [string, string[]] => [
@@ -202,7 +204,7 @@ async function runBench(ctx: CommandContext): Promise<number> {
       proc.once("error", (err) => onGone(`could not start (${err.message})`));
       proc.once("exit", (code, sig) => onGone(`exited (${sig ?? code})`));
     }
-    const client = new DroverClient(nc, { prefix, timeoutMs: 10_000 });
+    const client = new DroverClient(nc, { prefix, timeoutMs: 10_000, submitter: BENCH_SUBMITTER });
     const clusterStarted = now();
     await guard(waitForCluster(client, workers, signal));
     ctx.log.debug({ ms: now() - clusterStarted }, "cluster up");

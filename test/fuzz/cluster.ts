@@ -27,7 +27,7 @@ export async function startFuzzCluster(prefix = "fuzz"): Promise<FuzzCluster> {
     ...process.env,
     DROVER_NATS_URL: nats.url,
     DROVER_PREFIX: prefix,
-    DROVER_LOG_LEVEL: "error",
+    DROVER_LOG_LEVEL: process.env.DROVER_LOG_LEVEL ?? "error",
   };
   const exits: string[] = [];
   const role = (name: string, args: string[]): ChildProcess => {

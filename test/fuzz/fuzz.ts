@@ -185,6 +185,10 @@ function plan(
     [s.api.pools.list, fc.constant({})],
     [s.api.pools.set, poolSet],
     [s.api.pools.delete, fc.record({ pool: poolName })],
+    // As a named submitter: its limits and ownership checks on the way.
+    [s.apiAs("fuzzer").submit, submit],
+    [s.apiAs("fuzzer").cancel, byId],
+    [s.apiAs("fuzzer").retry, byId],
   ] as const;
   return [
     ...api.map(([subject, valid]) => ({
@@ -286,7 +290,7 @@ export async function fuzz(
       if (j.ok) {
         result.accepted++;
         if (
-          step.subject === s.api.submit &&
+          (step.subject === s.api.submit || step.subject === s.apiAs("fuzzer").submit) &&
           !(JSON.parse(reply) as { duplicate: boolean }).duplicate
         )
           report.newTasks++;

@@ -28,7 +28,7 @@ describe("a flood of submits", () => {
     // Everything at once from one connection of another process: more than both replicas
     // will queue.
     const { stdout } = await run(process.execPath, [
-      join(root, "test", "fixtures", "flood-client.ts"),
+      join(root, "bench", "flood-client.ts"),
       env.nats.servers[0]!,
       subject,
       String(N),

@@ -381,7 +381,11 @@ describe("failover and fencing", () => {
     for (const t of finals) {
       expect(t.state).toBe("succeeded");
       expect(t.workerId).toBeNull();
-      expect(t.attempt).toBe(2);
+      // Attempt 2 normally. On a loaded machine the survivor may hand a task back once more
+      // (an assignment it answered too late, or a heartbeat late enough to fence itself) and
+      // run it at attempt 3: recovery, not loss. The history says which, should this fail.
+      expect(t.attempt, JSON.stringify(t.history)).toBeGreaterThanOrEqual(2);
+      expect(t.attempt, JSON.stringify(t.history)).toBeLessThanOrEqual(3);
       expect(t.history.some((h) => h.event === "WORKER_LOST")).toBe(true);
       expect(t.placement?.workerId).toBe("survivor");
     }

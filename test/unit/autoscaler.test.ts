@@ -252,6 +252,40 @@ describe("poolDemand", () => {
     expect(unplaceable).toBe(7);
   });
 
+  it("among many pools, counts a shape for the first in order whose template runs it, type, labels and all", () => {
+    // 2,000 pools of other types; then, in name order, pools that run "render" but differ in labels.
+    const templates = new Map<string, PoolTemplate>(
+      Array.from({ length: 2_000 }, (_, i) => [
+        `other-${String(i).padStart(4, "0")}`,
+        { ...template, types: [`t${i}`] },
+      ]),
+    );
+    templates.set("r-1-blue", { ...template, types: ["render"], labels: { colour: "blue" } });
+    templates.set("r-2-red", {
+      ...template,
+      types: ["sleep", "render"],
+      labels: { colour: "red" },
+    });
+    templates.set("r-3-red", { ...template, types: ["render"], labels: { colour: "red" } });
+    const { pools, unplaceable } = poolDemand({
+      templates,
+      workers: [],
+      queued: [
+        { shape: shape("render", 1, { colour: "red" }), size: 4 },
+        { shape: shape("render", 1, { colour: "blue" }), size: 2 },
+        { shape: shape("t1999"), size: 1 },
+        { shape: shape("stranger"), size: 3 },
+      ],
+      autoscaled: new Set(["r-3-red"]),
+    });
+    // The autoscaled pool comes first for red; blue runs only on r-1-blue.
+    expect(pools.get("r-3-red")!.queuedTasks).toBe(4);
+    expect(pools.get("r-2-red")!.queuedTasks).toBe(0);
+    expect(pools.get("r-1-blue")!.queuedTasks).toBe(2);
+    expect(pools.get("other-1999")!.queuedTasks).toBe(1);
+    expect(unplaceable).toBe(3);
+  });
+
   it("counts queued work for autoscaled pools before the others", () => {
     const input = {
       templates: new Map([

@@ -18,6 +18,7 @@ import {
   round1,
   sleep,
 } from "./support.ts";
+import { BENCH_SUBMITTER } from "../bench-limits.ts";
 
 export interface FailoverFigures {
   killed: string;
@@ -100,7 +101,11 @@ export async function measureFailover(o: {
   // gives up after 500 ms and is sent again; its idempotency key makes a retry of a submit that
   // was in fact stored return the same task instead of a second one.
   let probeSubmitRetries = 0;
-  const submitter = new DroverClient(quick.nc, { prefix: o.prefix, timeoutMs: 500 });
+  const submitter = new DroverClient(quick.nc, {
+    prefix: o.prefix,
+    timeoutMs: 500,
+    submitter: BENCH_SUBMITTER,
+  });
   const idempotencyKey = `failover-probe-${randomBytes(6).toString("hex")}`;
   const probeTask = (async (): Promise<{ seen: Seen | null }> => {
     let id: string | null = null;

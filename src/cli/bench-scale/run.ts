@@ -46,6 +46,7 @@ import {
   PROBE_TYPE,
   round1,
 } from "./support.ts";
+import { BENCH_LIMITS_ENV, BENCH_SUBMITTER } from "../bench-limits.ts";
 
 export async function runScaleBench(ctx: CommandContext): Promise<number> {
   const { values, config, signal } = ctx;
@@ -113,6 +114,7 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
       DROVER_PREFIX: prefix,
       DROVER_LOG_LEVEL: "warn",
       DROVER_REPLICAS: String(replicas),
+      ...BENCH_LIMITS_ENV,
     };
     const specs: [string, Role["kind"], string[]][] = [
       ...Array.from({ length: schedulers }, (_, i): [string, Role["kind"], string[]] => [
@@ -171,9 +173,9 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
     };
     rssTimer = setInterval(sampleRss, 1_000);
 
-    const client = new DroverClient(nc, { prefix, timeoutMs: 10_000 });
+    const client = new DroverClient(nc, { prefix, timeoutMs: 10_000, submitter: BENCH_SUBMITTER });
     // Health and failover requests must not hide a stall behind a long timeout.
-    const quick = new DroverClient(nc, { prefix, timeoutMs: 2_000 });
+    const quick = new DroverClient(nc, { prefix, timeoutMs: 2_000, submitter: BENCH_SUBMITTER });
     await guard(waitForCluster(client, workers, signal));
     say(
       `cluster up (prefix ${prefix}, ${schedulers} schedulers, ${workers} worker(s)); filling ${backlog} tasks`,
@@ -332,7 +334,11 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
       flood > 0
         ? await guard(
             measureFlood({
-              client: new DroverClient(nc, { prefix, timeoutMs: 60_000 }),
+              client: new DroverClient(nc, {
+                prefix,
+                timeoutMs: 60_000,
+                submitter: BENCH_SUBMITTER,
+              }),
               quick,
               schedulerIds,
               perRound: flood,
