@@ -178,7 +178,8 @@ function applyEvent(context: TaskRecord, event: TaskEvent, to: TaskState): TaskR
     case "PROGRESS":
       return { ...base, progress: event.progress, startedAt: context.startedAt ?? event.at };
     case "SUCCEED":
-      return { ...base, result: event.result, error: null, workerId: null, finishedAt: event.at };
+      // The record keeps the worker that ran the accepted attempt (see TaskRecord.workerId).
+      return { ...base, result: event.result, error: null, finishedAt: event.at };
     case "FAIL":
     case "TIME_OUT": {
       const failures = context.failures + 1;
@@ -188,7 +189,8 @@ function applyEvent(context: TaskRecord, event: TaskEvent, to: TaskState): TaskR
         ...base,
         failures,
         error,
-        workerId: null,
+        // A finished task keeps the worker of its last attempt; one waiting to retry has none.
+        workerId: retrying ? null : context.workerId,
         nextRunAt: retrying ? event.at + backoffDelay(context.retry, failures, event.rand) : null,
         finishedAt: retrying ? null : event.at,
       };
@@ -207,6 +209,7 @@ function applyEvent(context: TaskRecord, event: TaskEvent, to: TaskState): TaskR
     case "RETRY":
       return {
         ...base,
+        workerId: null,
         failures: 0,
         error: null,
         result: null,

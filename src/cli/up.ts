@@ -68,6 +68,28 @@ async function metricsPorts(values: CommandContext["values"], n: number): Promis
   return ports;
 }
 
+/** The local nats-server's default monitoring port (nats.conf's `http`). */
+const DEFAULT_MONITOR_PORT = 8222;
+
+/**
+ * The local nats-server's monitoring port: the one asked for (0: a free one; taken: an error),
+ * else 8222 when free, else a free one — so that a second `drover up` does not fail on it.
+ */
+async function monitorPort(values: CommandContext["values"]): Promise<number> {
+  const raw = values["monitor-port"];
+  if (raw === undefined)
+    return (await portFree(DEFAULT_MONITOR_PORT)) ? DEFAULT_MONITOR_PORT : await freePort();
+  const n = Number(raw);
+  if (!/^\d+$/.test(String(raw)) || n > 65535)
+    throw new UsageError(`--monitor-port must be 0..65535, got ${String(raw)}`);
+  if (n === 0) return await freePort();
+  if (!(await portFree(n)))
+    throw new UsageError(
+      `--monitor-port ${n}: the port is taken (choose another, or 0 for a free one)`,
+    );
+  return n;
+}
+
 /**
  * `drover up`: the embedded default. Starts a local nats-server with JetStream from
  * `nats.conf`, then scheduler and worker processes on it (2 and 2 by default, with the example
@@ -78,7 +100,7 @@ export const upCommand: Command = {
   name: "up",
   summary: "run Drover locally: a nats-server, schedulers and workers on this machine",
   usage:
-    "drover up [--schedulers 2] [--workers 2] [--strategy best-fit] [--port 4222] [--metrics-port 9464|off] [--data-dir .drover/nats] [--log-dir .drover/logs] [--no-nats]\n" +
+    "drover up [--schedulers 2] [--workers 2] [--strategy best-fit] [--port 4222] [--monitor-port 8222] [--metrics-port 9464|off] [--data-dir .drover/nats] [--log-dir .drover/logs] [--no-nats]\n" +
     `          [--autoscale [--min 1] [--max 4] [--slots 4] [--up-window-ms 2000] [--down-window-ms 15000] [--max-step 4] [--image drover/drover:0.1.0] [--demo N [--task-ms 1000] [--chart .drover/autoscale.svg]]]`,
   options: {
     schedulers: { type: "string", default: "2" },
@@ -86,6 +108,7 @@ export const upCommand: Command = {
     strategy: { type: "string", default: "best-fit" },
     "log-dir": { type: "string", default: ".drover/logs" },
     port: { type: "string", default: "4222" },
+    "monitor-port": { type: "string" },
     "metrics-port": { type: "string" },
     "data-dir": { type: "string", default: ".drover/nats" },
     "no-nats": { type: "boolean", default: false },
@@ -118,7 +141,10 @@ export const upCommand: Command = {
     if (schedulers < 1) throw new UsageError("--schedulers must be at least 1");
     if (!isStrategyName(String(values.strategy)))
       throw new UsageError(`unknown --strategy '${String(values.strategy)}'`);
+    if (values["no-nats"] === true && values["monitor-port"] !== undefined)
+      throw new UsageError("--monitor-port is the local nats-server's: not with --no-nats");
     const children: ChildProcess[] = [];
+    let monitor: string | null = null;
     let server: ChildProcess | null = null;
     let driver: DockerDriver | null = null;
     // Roles drain first (workers finish or hand back their tasks through NATS), then NATS stops.
@@ -132,14 +158,16 @@ export const upCommand: Command = {
       if (values["no-nats"] !== true) {
         const dataDir = resolve(String(values["data-dir"]));
         mkdirSync(dataDir, { recursive: true });
+        const mport = await monitorPort(values);
         const nats = await startNatsServer(
-          ["-c", join(root, "nats.conf"), "-p", String(port), "-sd", dataDir],
+          ["-c", join(root, "nats.conf"), "-p", String(port), "-m", String(mport), "-sd", dataDir],
           url,
           signal,
         );
         server = nats.proc;
         children.push(nats.proc);
-        log.info({ url, dataDir }, "nats-server is up");
+        monitor = `http://127.0.0.1:${mport}`;
+        log.info({ url, monitor, dataDir }, "nats-server is up");
       }
       // With --no-nats the server is the user's own, which may want credentials.
       const auth = values["no-nats"] === true ? config.auth : {};
@@ -207,6 +235,7 @@ export const upCommand: Command = {
           JSON.stringify({
             healthy: true,
             nats: url,
+            ...(monitor !== null ? { natsMonitor: monitor } : {}),
             prefix: config.prefix,
             schedulers,
             workers,
@@ -216,6 +245,7 @@ export const upCommand: Command = {
         console.log(
           `Drover is up: ${schedulers} schedulers and ${workers} workers on ${url} (logs in ${logDir}).`,
         );
+        if (monitor !== null) console.log(`NATS monitoring: ${monitor}`);
         for (const [name, u] of Object.entries(urls)) console.log(`Metrics of ${name}: ${u}`);
         console.log(
           `Try:  nats --server ${url} request ${config.prefix}.api.tasks.submit '{"type":"echo","payload":{"hello":"world"}}'`,

@@ -256,7 +256,10 @@ export const TaskRecord = z.strictObject({
   epoch: z.number().int().min(0),
   /** Leader term of the last assignment; 0 if never assigned. */
   term: z.number().int().min(0),
-  /** Worker holding the task; non-null exactly in `assigned` / `running`. */
+  /**
+   * The worker holding the task in `assigned` / `running`; in `succeeded`, `failed`, `dead`
+   * and `timed_out`, the worker that ran its last attempt; null otherwise.
+   */
   workerId: z.string().nullable(),
   /** Last placement decision (or why nothing fits). */
   placement: Placement.nullable(),

@@ -201,11 +201,12 @@ export function analyse({
     else {
       report.succeeded++;
       // The accepted completion came from an execution of the record's last assignment: its
-      // epoch, its attempt and the worker it named.
+      // epoch, its attempt and the worker it named (which the finished record names too).
       const last = assigns.at(-1);
       const ran = execByEpoch.get(`${id}:${r.epoch}`) ?? [];
       if (
         last?.epoch !== r.epoch ||
+        r.workerId !== last.workerId ||
         !ran.some((e) => e.attempt === r.attempt && e.workerId === last.workerId)
       )
         report.completedWithoutExecution.push(

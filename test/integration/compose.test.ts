@@ -61,6 +61,8 @@ interface TaskSummary {
 
 const project = `drover${randomBytes(4).toString("hex")}`;
 let natsPort = 0;
+/** Each node's published client port: n1, n2, n3. */
+let nodePorts: number[] = [];
 /** This run's secrets (scripts/cluster-secrets.sh): creds/, tls/, nats.conf. */
 let secrets = "";
 let env: NodeJS.ProcessEnv = process.env;
@@ -78,13 +80,16 @@ async function compose(...args: string[]): Promise<string> {
   return stdout + stderr;
 }
 
-/** The real `nats` CLI against this project's n1, over TLS, as `user` (a role's `.creds`). */
+/**
+ * The real `nats` CLI against this project's three nodes (as the README shows: every node's
+ * published port), over TLS, as `user` (a role's `.creds`).
+ */
 async function natsAs(user: "admin" | "submitter", ...args: string[]): Promise<string> {
   const { stdout } = await run(
     "nats",
     [
       "--server",
-      `tls://127.0.0.1:${natsPort}`,
+      nodePorts.map((p) => `tls://127.0.0.1:${p}`).join(","),
       "--tlsca",
       join(secrets, "tls", "ca.pem"),
       "--creds",
@@ -213,12 +218,16 @@ beforeAll(async () => {
   }
   secrets = mkdtempSync(join(tmpdir(), "drover-compose-secrets-"));
   await run("bash", ["scripts/cluster-secrets.sh", secrets], { cwd: root, timeout: 120_000 });
-  natsPort = await freePort();
-  let monitorPort = await freePort();
-  while (monitorPort === natsPort) monitorPort = await freePort();
+  const ports = new Set<number>();
+  while (ports.size < 4) ports.add(await freePort());
+  const [p1, p2, p3, monitorPort] = [...ports] as [number, number, number, number];
+  natsPort = p1;
+  nodePorts = [p1, p2, p3];
   env = {
     ...process.env,
-    DROVER_NATS_PORT: String(natsPort),
+    DROVER_NATS_PORT: String(p1),
+    DROVER_NATS_PORT_2: String(p2),
+    DROVER_NATS_PORT_3: String(p3),
     DROVER_NATS_MONITOR_PORT: String(monitorPort),
     DROVER_SECRETS_DIR: secrets,
   };
@@ -347,6 +356,35 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
     const ids = await submitEcho(10, "after-failover");
     expect(await waitSucceeded(ids, 30_000)).toHaveLength(10);
   }, 75_000);
+
+  it("a client outside Docker given all three nodes keeps working while n1 is stopped", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    await compose("stop", "n1");
+    try {
+      // n1's port refuses now; the CLI (given n1, n2 and n3) connects to another node.
+      expect(
+        await failure(
+          connectNats({
+            servers: [`tls://127.0.0.1:${natsPort}`],
+            name: "t",
+            reconnectForever: false,
+            auth: {
+              tlsCa: join(secrets, "tls", "ca.pem"),
+              creds: join(secrets, "creds", "submitter.creds"),
+            },
+          }),
+        ),
+      ).not.toBeNull();
+      // Streams whose leader was n1 elect another first: a submit succeeds once they have.
+      await waitFor("a submit without n1", 60_000, async () =>
+        (await submitEcho(1, "probe-without-n1")).length === 1 ? true : undefined,
+      );
+      const ids = await submitEcho(10, "without-n1");
+      expect(await waitSucceeded(ids, 60_000)).toHaveLength(10);
+    } finally {
+      await compose("start", "n1");
+    }
+  }, 120_000);
   it("grows the optional autoscaled pool (docker-compose.autoscale.yml) and drains it on stop", async (ctx) => {
     ctx.skip(noCompose !== undefined, noCompose);
     const files = ["-f", "docker-compose.yml", "-f", "docker-compose.autoscale.yml"];

@@ -25,13 +25,18 @@ describe("fuzzing", () => {
     });
     const check = await checkAfter(cluster, report);
     expect(check.problems).toEqual([]);
-    expect(report.sent).toBe(12 * 300);
+    // 10 API subjects, 3 as a named submitter, a worker's assignments, the reports path.
+    expect(Object.keys(report.subjects)).toHaveLength(15);
+    expect(report.sent).toBe(15 * 300);
     // The generators reach both sides of every API subject.
     for (const [subject, r] of Object.entries(report.subjects)) {
       if (subject.endsWith(".reports.>")) continue;
       expect(Object.keys(r.refused).length, subject).toBeGreaterThan(0);
     }
     expect(report.subjects[cluster.client.subjects.api.submit]!.accepted).toBeGreaterThan(0);
+    expect(
+      report.subjects[cluster.client.subjects.apiAs("fuzzer").submit]!.accepted,
+    ).toBeGreaterThan(0);
     expect(report.newTasks).toBeGreaterThan(0);
   }, 300_000);
 });

@@ -380,7 +380,8 @@ describe("failover and fencing", () => {
     const finals = await Promise.all(ids.map(({ id }) => d.client.wait(id)));
     for (const t of finals) {
       expect(t.state).toBe("succeeded");
-      expect(t.workerId).toBeNull();
+      // The record names the worker that ran the accepted attempt.
+      expect(t.workerId).toBe("survivor");
       // Attempt 2 normally. On a loaded machine the survivor may hand a task back once more
       // (an assignment it answered too late, or a heartbeat late enough to fence itself) and
       // run it at attempt 3: recovery, not loss. The history says which, should this fail.

@@ -23,6 +23,46 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Runs `drover up` with `args` until its banner says it is ready; `stop()` ends it (exit code). */
+async function startUp(
+  args: string[],
+): Promise<{ out: () => string; stop: () => Promise<number | null> }> {
+  const up = spawn(process.execPath, [join(root, "src", "main.ts"), "up", ...args], {
+    cwd: root,
+    env: { ...process.env, DROVER_LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  up.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const stop = async (): Promise<number | null> => {
+    up.kill("SIGINT");
+    await new Promise((r) => (up.exitCode !== null ? r(null) : up.once("exit", r)));
+    return up.exitCode;
+  };
+  try {
+    await new Promise<void>((ready, fail) => {
+      up.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("Press Ctrl-C to stop.")) ready();
+      });
+      up.once("exit", (code) => fail(new Error(`drover up exited ${code}: ${err}`)));
+    });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { out: () => out, stop };
+}
+
+/** The JSON line of `drover up`'s banner. */
+function bannerOf(out: string): { metrics: Record<string, string>; natsMonitor: string } {
+  return JSON.parse(out.split("\n").find((l) => l.includes('"healthy":true'))!) as {
+    metrics: Record<string, string>;
+    natsMonitor: string;
+  };
+}
+
 describe("README", () => {
   it("`drover up` comes up healthy and the nats CLI walkthrough works as written", async () => {
     const readme = readFileSync(join(root, "README.md"), "utf8");
@@ -33,43 +73,23 @@ describe("README", () => {
     expect(block).toBeDefined();
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "drover-up-"));
-    const up = spawn(
-      process.execPath,
-      [
-        join(root, "src", "main.ts"),
-        "up",
-        "--port",
-        String(port),
-        "--data-dir",
-        join(dir, "nats"),
-        "--log-dir",
-        join(dir, "logs"),
-        "--metrics-port",
-        "0",
-      ],
-      {
-        cwd: root,
-        env: { ...process.env, DROVER_LOG_LEVEL: "warn" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let out = "";
-    let err = "";
-    up.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const up = await startUp([
+      "--port",
+      String(port),
+      "--data-dir",
+      join(dir, "nats"),
+      "--log-dir",
+      join(dir, "logs"),
+      "--metrics-port",
+      "0",
+    ]);
+    let exitCode: number | null;
     try {
-      await new Promise<void>((ready, fail) => {
-        up.stdout.on("data", (d: Buffer) => {
-          out += d.toString();
-          if (out.includes("Press Ctrl-C to stop.")) ready();
-        });
-        up.once("exit", (code) => fail(new Error(`drover up exited ${code}: ${err}`)));
-      });
+      const out = up.out();
       expect(out).toMatch(/"healthy":true/);
       expect(out).toContain(`nats://127.0.0.1:${port}`);
       // The banner names every role's /metrics; a leader is among the schedulers.
-      const banner = JSON.parse(out.split("\n").find((l) => l.includes('"healthy":true'))!) as {
-        metrics: Record<string, string>;
-      };
+      const banner = bannerOf(out);
       expect(Object.keys(banner.metrics).sort()).toEqual([
         "scheduler-1",
         "scheduler-2",
@@ -86,6 +106,35 @@ describe("README", () => {
       expect((await fetch(banner.metrics["worker-1"]!.replace("/metrics", "/readyz"))).status).toBe(
         200,
       );
+      // The nats-server's monitoring port is printed, and answers for this server.
+      expect(out).toContain(`NATS monitoring: ${banner.natsMonitor}`);
+      const varz = (await (await fetch(`${banner.natsMonitor}/varz`)).json()) as { port: number };
+      expect(varz.port).toBe(port);
+      // A second `drover up` beside it opens no port the first holds: it comes up on its own
+      // client port with a monitoring port of its own (once: "can't listen to the monitor port").
+      const dir2 = mkdtempSync(join(tmpdir(), "drover-up-"));
+      const second = await startUp([
+        "--port",
+        String(await freePort()),
+        "--schedulers",
+        "1",
+        "--workers",
+        "0",
+        "--data-dir",
+        join(dir2, "nats"),
+        "--log-dir",
+        join(dir2, "logs"),
+        "--metrics-port",
+        "off",
+      ]);
+      try {
+        const other = bannerOf(second.out()).natsMonitor;
+        expect(other).not.toBe(banner.natsMonitor);
+        expect((await fetch(`${other}/varz`)).status).toBe(200);
+      } finally {
+        expect(await second.stop()).toBe(0);
+        rmSync(dir2, { recursive: true, force: true });
+      }
 
       const env = {
         ...process.env,
@@ -126,10 +175,9 @@ describe("README", () => {
       expect(cli.stdout).toMatch(/ succeeded /);
       expect(cli.stderr).toMatch(/progress \{"step":1,"of":3\}/);
     } finally {
-      up.kill("SIGINT");
-      await new Promise((r) => (up.exitCode !== null ? r(null) : up.once("exit", r)));
+      exitCode = await up.stop();
       rmSync(dir, { recursive: true, force: true });
     }
-    expect(up.exitCode).toBe(0);
+    expect(exitCode).toBe(0);
   });
 });

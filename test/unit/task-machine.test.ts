@@ -146,7 +146,13 @@ describe("task machine graph", () => {
     actor.send({ type: "SUCCEED", at: T0 + 3, epoch: 1, result: 42 });
     const snap = actor.getSnapshot();
     expect(snap.status).toBe("done");
-    expect(snap.context).toMatchObject({ state: "succeeded", result: 42, finishedAt: T0 + 3 });
+    // The finished record says which worker ran the accepted attempt.
+    expect(snap.context).toMatchObject({
+      state: "succeeded",
+      result: 42,
+      finishedAt: T0 + 3,
+      workerId: "w1",
+    });
     actor.stop();
   });
 });
@@ -499,11 +505,17 @@ describe("lifecycle", () => {
       state: "dead",
       failures: 3,
       attempt: 3,
-      workerId: null,
+      // A finished task names the worker of its last attempt.
+      workerId: "w1",
       finishedAt: T0 + 3002,
     });
     expect(r.error).toEqual({ code: "io", message: "boom", retryable: true });
     expect(r.history.at(-1)).toMatchObject({ to: "dead", reason: "io: boom" });
+    // A user's retry queues it again, held by no worker.
+    expect(step(r, { type: "RETRY", at: T0 + 4000 })).toMatchObject({
+      state: "queued",
+      workerId: null,
+    });
   });
 
   it("a non-retryable error fails immediately whatever the policy", () => {
