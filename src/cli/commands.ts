@@ -18,6 +18,7 @@ import {
   workersCommand,
 } from "./tasks.ts";
 import { upCommand } from "./up.ts";
+import { watchCommand } from "./watch.ts";
 
 export const commands: Command[] = [
   upCommand,
@@ -28,6 +29,7 @@ export const commands: Command[] = [
   cancelCommand,
   retryCommand,
   lsCommand,
+  watchCommand,
   workersCommand,
   poolsCommand,
   poolCommand,

@@ -6,8 +6,9 @@ import type { Command } from "./command.ts";
 export const healthCommand: Command = {
   name: "health",
   summary: "connect to NATS, set up streams and buckets, report health",
-  usage: "drover health [--nats URL] [--prefix P]",
-  options: {},
+  usage: "drover health [--nats URL] [--prefix P] [--json]",
+  // One JSON line either way; --json is accepted like on every read command.
+  options: { json: { type: "boolean", default: false } },
   async run({ config }) {
     const started = Date.now();
     const nc = await connectNats({

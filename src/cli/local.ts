@@ -15,8 +15,10 @@ import { connectNats } from "../runtime/index.ts";
 
 /** The repository (package) root. */
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-/** The entry point child roles are started with. */
-export const mainScript = join(root, "src", "main.ts");
+/** The entry point child roles are started with: src/main.ts, or dist/main.js in the package. */
+export const mainScript = fileURLToPath(
+  new URL(import.meta.url.endsWith(".ts") ? "../main.ts" : "../main.js", import.meta.url),
+);
 
 /** The provisioned nats-server in .tools/bin, else the one on PATH. */
 export function natsServerBinary(): string {

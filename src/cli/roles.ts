@@ -127,7 +127,10 @@ function retentionFlag(values: CommandContext["values"], def: number): number {
 export async function loadHandlers(spec: string | undefined): Promise<HandlerMap> {
   const url =
     spec === undefined
-      ? new URL("../examples/handlers.ts", import.meta.url).href
+      ? new URL(
+          `../examples/handlers${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`,
+          import.meta.url,
+        ).href
       : pathToFileURL(resolve(spec)).href;
   let mod: { default?: unknown; handlers?: unknown };
   try {

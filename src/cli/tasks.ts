@@ -176,8 +176,9 @@ export const submitCommand: Command = {
 export const getCommand: Command = {
   name: "get",
   summary: "show a task's record (state, attempts, placement, result)",
-  usage: "drover get <task-id>",
-  options: {},
+  usage: "drover get <task-id> [--json]",
+  // The record is printed as JSON either way; --json is accepted like on every read command.
+  options: { json: { type: "boolean", default: false } },
   run: (ctx) => {
     const id = oneId(ctx, "get");
     return withClient(ctx, async (c) => (print(await c.get(id)), 0));
@@ -187,13 +188,14 @@ export const getCommand: Command = {
 export const cancelCommand: Command = {
   name: "cancel",
   summary: "cancel a queued, delayed, retrying or running task",
-  usage: "drover cancel <task-id> [--reason TEXT]",
-  options: { reason: { type: "string" } },
+  usage: "drover cancel <task-id> [--reason TEXT] [--json]",
+  options: { reason: { type: "string" }, json: { type: "boolean", default: false } },
   run: (ctx) => {
     const id = oneId(ctx, "cancel");
     return withClient(ctx, async (c) => {
       const t = await c.cancel(id, ctx.values.reason as string | undefined);
-      console.log(`${t.id} ${t.state}`);
+      if (ctx.values.json === true) print(t);
+      else console.log(`${t.id} ${t.state}`);
       return 0;
     });
   },
@@ -202,13 +204,14 @@ export const cancelCommand: Command = {
 export const retryCommand: Command = {
   name: "retry",
   summary: "re-run a dead, failed or timed-out task",
-  usage: "drover retry <task-id>",
-  options: {},
+  usage: "drover retry <task-id> [--json]",
+  options: { json: { type: "boolean", default: false } },
   run: (ctx) => {
     const id = oneId(ctx, "retry");
     return withClient(ctx, async (c) => {
       const t = await c.retry(id);
-      console.log(`${t.id} ${t.state}`);
+      if (ctx.values.json === true) print(t);
+      else console.log(`${t.id} ${t.state}`);
       return 0;
     });
   },

@@ -85,6 +85,8 @@ export class DroverError extends Error {
   }
 }
 
+const NON_RETRYABLE = Symbol.for("drover.NonRetryableError");
+
 /**
  * Thrown by a task handler to say "do not retry this task": the task goes to
  * `failed` instead of `retrying`, whatever its retry policy.
@@ -92,6 +94,21 @@ export class DroverError extends Error {
 export class NonRetryableError extends Error {
   /** Application-level code reported with the failure. @default "non_retryable" */
   readonly code: string;
+  /** Marks the error across copies of this module (see `Symbol.hasInstance` below). */
+  readonly [NON_RETRYABLE] = true;
+
+  /**
+   * `instanceof` holds for a NonRetryableError from any copy of Drover: a handler module that
+   * imports the npm package while the worker runs another copy (a checkout's sources, a second
+   * installed version) still fails its task without retries.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[NON_RETRYABLE] === true
+    );
+  }
 
   constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -150,7 +150,9 @@ export class LeaseThread {
       logLevel: this.#o.log.level,
       shared: this.#shared.buffer,
     };
-    const worker = new Worker(new URL("./lease-thread-entry.ts", import.meta.url), {
+    // Its sibling module: .ts in a checkout, .js once compiled into the npm package.
+    const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+    const worker = new Worker(new URL(`./lease-thread-entry${ext}`, import.meta.url), {
       workerData: data,
     });
     this.#worker = worker;

@@ -81,6 +81,7 @@ describe("drover CLI errors", () => {
       "cancel",
       "retry",
       "ls",
+      "watch",
       "workers",
       "bench",
     ])

@@ -1,4 +1,5 @@
 import { describe, it, expect } from "vitest";
+import type * as ErrorsModule from "../../../src/protocol/errors.ts";
 import { z } from "zod";
 import {
   DroverError,
@@ -48,6 +49,20 @@ describe("errorReply", () => {
     expect(e.cause).toBe(cause);
     expect(e).toBeInstanceOf(Error);
     expect(new NonRetryableError("bad input").code).toBe("non_retryable");
+  });
+
+  it("a NonRetryableError from another copy of the module is one too (instanceof)", async () => {
+    // A second copy of errors.ts, as a handler importing the npm package beside a checkout has.
+    const spec = new URL("../../../src/protocol/errors.ts?copy", import.meta.url).href;
+    const copy = (await import(/* @vite-ignore */ spec)) as typeof ErrorsModule;
+    expect(copy.NonRetryableError).not.toBe(NonRetryableError);
+    const foreign = new copy.NonRetryableError("from the package");
+    expect(foreign instanceof NonRetryableError).toBe(true);
+    expect(new NonRetryableError("x") instanceof copy.NonRetryableError).toBe(true);
+    class Custom extends NonRetryableError {}
+    expect(new Custom("sub") instanceof NonRetryableError).toBe(true);
+    expect(new Error("plain") instanceof NonRetryableError).toBe(false);
+    expect((null as unknown) instanceof NonRetryableError).toBe(false);
   });
 
   it("okReply adds ok: true", () => {
