@@ -1,5 +1,6 @@
 /**
- * Architecture rules (docs/architecture.md): protocol ← actors ← runtime ← drivers ← cli/main.
+ * Architecture rules (docs/architecture.md): protocol ← actors ← runtime ← drivers, dashboard ←
+ * cli/main.
  * `npm run lint` fails on any violation and on any import cycle.
  */
 module.exports = {
@@ -43,8 +44,15 @@ module.exports = {
       name: "runtime-below-cli",
       severity: "error",
       comment: "the runtime never depends on the CLI or the composition root",
-      from: { path: "^src/(runtime|actors|protocol|drivers)/" },
+      from: { path: "^src/(runtime|actors|protocol|drivers|dashboard)/" },
       to: { path: "^src/(cli/|main\\.ts)" },
+    },
+    {
+      name: "dashboard-above-runtime",
+      severity: "error",
+      comment: "the dashboard serves what the runtime's client asks; nothing below depends on it",
+      from: { path: "^src/(runtime|actors|protocol|drivers)/" },
+      to: { path: "^src/dashboard/" },
     },
     {
       name: "docker-only-in-drivers",

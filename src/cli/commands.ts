@@ -11,6 +11,7 @@ import { schedulerCommand, workerCommand } from "./roles.ts";
 import { schemaCommand } from "./schema.ts";
 import {
   cancelCommand,
+  drainCommand,
   getCommand,
   lsCommand,
   retryCommand,
@@ -31,6 +32,7 @@ export const commands: Command[] = [
   lsCommand,
   watchCommand,
   workersCommand,
+  drainCommand,
   poolsCommand,
   poolCommand,
   autoscaleCommand,

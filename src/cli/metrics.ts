@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { Probe } from "../runtime/index.ts";
+import type { HttpRoutes, Probe } from "../runtime/index.ts";
 import { MetricsServer } from "../runtime/index.ts";
 import type { CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -43,7 +43,7 @@ export async function serveMetrics(
   values: CommandContext["values"],
   log: Logger,
   defaultPort: number,
-  endpoints: { registry: Registry; healthy(): Probe; ready(): Probe },
+  endpoints: { registry: Registry; healthy(): Probe; ready(): Probe; routes?: HttpRoutes },
 ): Promise<MetricsServer | null> {
   const where = metricsPort(values, defaultPort);
   if (where === null) return null;

@@ -12,8 +12,10 @@ import {
 } from "../actors/index.ts";
 import { DEFAULT_POOL, PoolName, subjects } from "../protocol/index.ts";
 import type { HandlerMap } from "../runtime/index.ts";
+import { Dashboard } from "../dashboard/server.ts";
 import {
   connectNats,
+  DroverClient,
   jetstreamClient,
   SchedulerReplica,
   Worker,
@@ -35,7 +37,7 @@ const until = (signal: AbortSignal): Promise<void> =>
 export const schedulerCommand: Command = {
   name: "scheduler",
   summary: "run a scheduler replica (API, election; the leader assigns tasks)",
-  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--retention-ms 86400000] [--submitter-rate ${DEFAULT_ADMISSION_LIMITS.rate}] [--submitter-burst ${DEFAULT_ADMISSION_LIMITS.burst}] [--submitter-max-unfinished ${DEFAULT_ADMISSION_LIMITS.maxUnfinished}] ${METRICS_USAGE}`,
+  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--dashboard on|read-only|off] [--retention-ms 86400000] [--submitter-rate ${DEFAULT_ADMISSION_LIMITS.rate}] [--submitter-burst ${DEFAULT_ADMISSION_LIMITS.burst}] [--submitter-max-unfinished ${DEFAULT_ADMISSION_LIMITS.maxUnfinished}] ${METRICS_USAGE}`,
   options: {
     strategy: { type: "string" },
     id: { type: "string" },
@@ -43,9 +45,11 @@ export const schedulerCommand: Command = {
     "submitter-rate": { type: "string" },
     "submitter-burst": { type: "string" },
     "submitter-max-unfinished": { type: "string" },
+    dashboard: { type: "string" },
     ...metricsOptions,
   },
   async run({ config, values, log, signal }: CommandContext) {
+    const dashboardMode = dashboardFlag(values, process.env);
     // A heap sized for a long-lived mirror (may restart this process with V8 flags).
     applyHeapFlags();
     const strategy =
@@ -68,14 +72,27 @@ export const schedulerCommand: Command = {
       ...(typeof values.id === "string" ? { replicaId: values.id } : {}),
       resources: resourceSettings(config),
     });
+    // The dashboard asks the API on the plain subjects (an admin's), through this connection.
+    const dashboard =
+      dashboardMode === "off"
+        ? null
+        : new Dashboard({
+            client: new DroverClient(nc, { prefix: config.prefix }),
+            log,
+            readOnly: dashboardMode === "read-only",
+          });
     // Served from before the start, so that probes say "starting" rather than nothing.
     const metrics = await serveMetrics(values, log, DEFAULT_METRICS_PORT, {
       registry: replica.metrics.registry,
       healthy: () => replica.healthy(),
       ready: () => replica.ready(),
+      ...(dashboard !== null ? { routes: dashboard.routes } : {}),
     });
+    if (dashboard !== null && metrics !== null)
+      log.info({ url: `${metrics.baseUrl}/`, mode: dashboardMode }, "serving the dashboard");
     await replica.start();
     await until(signal);
+    dashboard?.close();
     await replica.close();
     await nc.drain();
     await metrics?.close();
@@ -114,6 +131,19 @@ export function admissionFlags(
   const problem = checkLimits(limits);
   if (problem !== null) throw new UsageError(`submitter limits: ${problem}`);
   return limits;
+}
+
+/**
+ * `--dashboard on|read-only|off` (or `DROVER_DASHBOARD`): the dashboard on the metrics port,
+ * with actions, without them, or not at all. @default on
+ */
+export function dashboardFlag(
+  values: CommandContext["values"],
+  env: NodeJS.ProcessEnv,
+): "on" | "read-only" | "off" {
+  const raw = (values.dashboard as string | undefined) ?? env.DROVER_DASHBOARD ?? "on";
+  if (raw === "on" || raw === "read-only" || raw === "off") return raw;
+  throw new UsageError(`--dashboard must be on, read-only or off, got '${raw}'`);
 }
 
 /** `--retention-ms`: at least one second (NATS message TTLs count whole seconds). */
@@ -220,7 +250,8 @@ export const workerCommand: Command = {
       ready: () => worker.ready(),
     });
     await worker.start();
-    await until(signal);
+    // Ctrl-C / SIGTERM, or a drain asked for through the API (the worker then stops itself).
+    await Promise.race([until(signal), worker.closed]);
     await worker.drain();
     await nc.drain();
     await metrics?.close();

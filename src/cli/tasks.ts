@@ -176,12 +176,38 @@ export const submitCommand: Command = {
 export const getCommand: Command = {
   name: "get",
   summary: "show a task's record (state, attempts, placement, result)",
-  usage: "drover get <task-id> [--json]",
+  usage: "drover get <task-id> | --key IDEMPOTENCY_KEY [--json]",
   // The record is printed as JSON either way; --json is accepted like on every read command.
-  options: { json: { type: "boolean", default: false } },
+  options: { key: { type: "string" }, json: { type: "boolean", default: false } },
   run: (ctx) => {
+    const key = ctx.values.key as string | undefined;
+    if (key !== undefined) {
+      if (ctx.positionals.length > 0)
+        throw new UsageError("usage: drover get <task-id>, or drover get --key KEY (not both)");
+      return withClient(ctx, async (c) => (print(await c.getByKey(key)), 0));
+    }
     const id = oneId(ctx, "get");
     return withClient(ctx, async (c) => (print(await c.get(id)), 0));
+  },
+};
+
+export const drainCommand: Command = {
+  name: "drain",
+  summary:
+    "drain a worker: no new work, running tasks finish within the grace period, then it stops",
+  usage: "drover drain <worker-id> [--grace-ms N] [--json]",
+  options: { "grace-ms": { type: "string" }, json: { type: "boolean", default: false } },
+  run: (ctx) => {
+    const [id, ...extra] = ctx.positionals;
+    if (id === undefined || extra.length > 0)
+      throw new UsageError("usage: drover drain <worker-id> [--grace-ms N]");
+    const graceMs = optIntFlag(ctx.values, "grace-ms");
+    return withClient(ctx, async (c) => {
+      const r = await c.drain(id, graceMs);
+      if (ctx.values.json === true) print(r);
+      else console.log(`${r.workerId} draining (${r.running} running)`);
+      return 0;
+    });
   },
 };
 

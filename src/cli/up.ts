@@ -200,6 +200,8 @@ export const upCommand: Command = {
           args.push("--metrics-port", port === undefined ? "off" : String(port));
           if (port !== undefined) urls[name] = `http://127.0.0.1:${port}/metrics`;
         });
+        // Every replica serves the dashboard; the banner shows the first one's.
+        const dashboard = metrics?.[0] !== undefined ? `http://127.0.0.1:${metrics[0]}/` : null;
         for (const [name, args] of roles) {
           const out = openSync(join(logDir, `${name}.log`), "a");
           const child = spawn(process.execPath, [...process.execArgv, mainScript, ...args], {
@@ -208,7 +210,10 @@ export const upCommand: Command = {
           });
           children.push(child);
           child.once("exit", (code, sig) => {
-            if (!signal.aborted && !stopping)
+            if (signal.aborted || stopping) return;
+            // A worker drained through the API stops on its own, with status 0.
+            if (code === 0) log.info({ role: name }, `${name} stopped`);
+            else
               log.error(
                 { role: name, code, sig },
                 `${name} exited; see ${join(logDir, `${name}.log`)}`,
@@ -240,11 +245,13 @@ export const upCommand: Command = {
             schedulers,
             workers,
             metrics: urls,
+            ...(dashboard !== null ? { dashboard } : {}),
           }),
         );
         console.log(
           `Drover is up: ${schedulers} schedulers and ${workers} workers on ${url} (logs in ${logDir}).`,
         );
+        if (dashboard !== null) console.log(`Dashboard: ${dashboard}`);
         if (monitor !== null) console.log(`NATS monitoring: ${monitor}`);
         for (const [name, u] of Object.entries(urls)) console.log(`Metrics of ${name}: ${u}`);
         console.log(

@@ -16,7 +16,14 @@ import {
   TaskRecord,
   TaskReply,
 } from "./task.ts";
-import { ListWorkersReply, ListWorkersRequest, WorkerInfo } from "./worker.ts";
+import {
+  DrainNotice,
+  DrainWorkerReply,
+  DrainWorkerRequest,
+  ListWorkersReply,
+  ListWorkersRequest,
+  WorkerInfo,
+} from "./worker.ts";
 import { Assignment, AssignmentReply, CancelNotice } from "./assignment.ts";
 import { Report } from "./report.ts";
 import { TaskTransitionEvent } from "./events.ts";
@@ -44,6 +51,9 @@ export const wireSchemas = {
   ListTasksReply,
   ListWorkersRequest,
   ListWorkersReply,
+  DrainWorkerRequest,
+  DrainWorkerReply,
+  DrainNotice,
   HealthRequest,
   HealthReply,
   ListPoolsRequest,

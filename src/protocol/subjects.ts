@@ -51,6 +51,8 @@ export interface ApiSubjects {
   readonly list: string;
   readonly workers: string;
   readonly health: string;
+  /** `…workers.drain`: an admin asks a worker to drain (no new work, finish, stop). */
+  readonly drain: string;
   readonly pools: { readonly list: string; readonly set: string; readonly delete: string };
 }
 
@@ -78,6 +80,13 @@ export interface Subjects {
   workerAssign(workerId: string): string;
   /** `<p>.worker.<id>.cancel`: leader → worker cancel notice. */
   workerCancel(workerId: string): string;
+  /** `<p>.worker.<id>.drain`: replica → worker drain request (request/reply). */
+  workerDrain(workerId: string): string;
+  /**
+   * `<p>.api.replicas`: answered by every scheduler replica (no queue group), each with its
+   * health, so that one request lists them all.
+   */
+  readonly replicas: string;
   /** `<p>.worker.>` */
   readonly workerWildcard: string;
   /**
@@ -139,6 +148,8 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     apiWildcard: `${p}.api.>`,
     workerAssign: (id) => `${p}.worker.${token("workerId", id)}.assign`,
     workerCancel: (id) => `${p}.worker.${token("workerId", id)}.cancel`,
+    workerDrain: (id) => `${p}.worker.${token("workerId", id)}.drain`,
+    replicas: `${p}.api.replicas`,
     workerWildcard: `${p}.worker.>`,
     report: (workerId, taskId) =>
       `${p}.reports.${token("workerId", workerId)}.${token("taskId", taskId)}`,
@@ -181,6 +192,7 @@ function apiSubjects(head: string): ApiSubjects {
     list: `${head}.tasks.list`,
     workers: `${head}.workers.list`,
     health: `${head}.health`,
+    drain: `${head}.workers.drain`,
     pools: { list: `${head}.pools.list`, set: `${head}.pools.set`, delete: `${head}.pools.delete` },
   };
 }

@@ -374,7 +374,16 @@ export const SubmitTaskReply = z.strictObject({
 export type SubmitTaskReply = z.infer<typeof SubmitTaskReply>;
 
 /** Request body of `drover.api.tasks.get`. */
-export const GetTaskRequest = z.strictObject({ v: OptionalVersion, id: TaskId });
+export const GetTaskRequest = z
+  .strictObject({
+    v: OptionalVersion,
+    id: TaskId.optional(),
+    /** Finds the task by the idempotency key it was submitted with, in place of `id`. */
+    idempotencyKey: z.string().min(1).max(256).optional(),
+  })
+  .refine((r) => (r.id === undefined) !== (r.idempotencyKey === undefined), {
+    message: "give exactly one of id and idempotencyKey",
+  });
 /** Request body of get. */
 export type GetTaskRequest = z.output<typeof GetTaskRequest>;
 

@@ -86,3 +86,34 @@ export const ListWorkersReply = z.strictObject({
 });
 /** Reply of workers list. */
 export type ListWorkersReply = z.output<typeof ListWorkersReply>;
+
+/** Request body of `drover.api.workers.drain` (an admin's request). */
+export const DrainWorkerRequest = z.strictObject({
+  v: OptionalVersion,
+  workerId: WorkerId,
+  /**
+   * How long running tasks may go on before they are handed back to the scheduler.
+   * @default the worker's own `--drain-grace-ms`
+   */
+  graceMs: z.number().int().min(0).max(3_600_000).optional(),
+});
+/** Request body of drain. */
+export type DrainWorkerRequest = z.output<typeof DrainWorkerRequest>;
+
+/** What a replica sends a worker on `<p>.worker.<id>.drain`. */
+export const DrainNotice = z.strictObject({
+  v: Version,
+  graceMs: z.number().int().min(0).max(3_600_000).optional(),
+});
+/** What a replica sends a worker to drain it. */
+export type DrainNotice = z.output<typeof DrainNotice>;
+
+/** The worker's answer to a drain notice, and the reply of drain. */
+export const DrainWorkerReply = z.strictObject({
+  ok: z.literal(true),
+  workerId: WorkerId,
+  /** Tasks still running when the drain began (they finish within the grace period). */
+  running: z.number().int().min(0),
+});
+/** Reply of drain. */
+export type DrainWorkerReply = z.infer<typeof DrainWorkerReply>;

@@ -12,7 +12,7 @@ import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { nuid } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { z } from "zod";
+import { z } from "zod";
 import type {
   CancelNotice,
   HealthProcessStats,
@@ -26,10 +26,13 @@ import type {
 import {
   CancelTaskRequest,
   decode,
+  DrainWorkerReply,
+  DrainWorkerRequest,
   DEFAULT_MAX_REQUEST_BYTES,
   DroverError,
   encode,
   ErrorCode,
+  ErrorReply,
   errorReply,
   GetTaskRequest,
   HealthRequest,
@@ -104,6 +107,7 @@ const PUMP_SLICE_MS = 10;
 export class ApiService {
   readonly #d: ApiDeps;
   #sub: Subscription | null = null;
+  #replicasSub: Subscription | null = null;
   readonly #routes: Map<string, Handler>;
   readonly #max: number;
   readonly #maxConcurrent: number;
@@ -136,6 +140,8 @@ export class ApiService {
       [api.list, (d) => this.list(d)],
       [api.workers, (d) => this.workers(d)],
       [api.health, (d) => this.health(d)],
+      [api.drain, (d) => this.drain(d)],
+      [deps.subjects.replicas, (d) => this.health(d)],
       ...(deps.routes?.((schema, data) => this.#decode(schema, data)) ?? []),
     ]);
   }
@@ -150,6 +156,12 @@ export class ApiService {
       queue: `${this.#d.subjects.prefix}-api`,
       callback: (err, msg) => {
         if (err === null) this.#admit(msg);
+      },
+    });
+    // Outside the queue group: every replica answers, so one request lists them all.
+    this.#replicasSub = this.#d.nc.subscribe(this.#d.subjects.replicas, {
+      callback: (err, msg) => {
+        if (err === null) this.#run(msg);
       },
     });
   }
@@ -175,6 +187,8 @@ export class ApiService {
       return;
     }
     const { endpoint, submitter } = parsed;
+    // Answered by every replica on its own subscription (see start), not by one of the group.
+    if (msg.subject === this.#d.subjects.replicas) return;
     if (endpoint === this.#d.subjects.api.health) {
       this.#run(msg);
       return;
@@ -263,7 +277,9 @@ export class ApiService {
    */
   async stop(graceMs = 5_000): Promise<void> {
     await this.#sub?.drain().catch(() => undefined);
+    await this.#replicasSub?.drain().catch(() => undefined);
     this.#sub = null;
+    this.#replicasSub = null;
     if (this.#active === 0 && this.#waitingHead >= this.#waiting.length) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -408,7 +424,8 @@ export class ApiService {
   }
 
   async get(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
-    const { id } = this.#decode(GetTaskRequest, data);
+    const req = this.#decode(GetTaskRequest, data);
+    const id = req.id ?? (await this.#idOfKey(req.idempotencyKey ?? ""));
     const t = await this.#d.store.lookup(id);
     if ("missing" in t)
       throw new DroverError(
@@ -418,6 +435,44 @@ export class ApiService {
           : `task ${id} not found (never submitted, or finished and expired after its retention period)`,
       );
     return { ok: true, task: t.record };
+  }
+
+  /** The task an idempotency key created; `not_found` when the key is unknown or expired. */
+  async #idOfKey(idempotencyKey: string): Promise<string> {
+    const e = await this.#d.idempotencyKv.get(idempotencyEntryKey(idempotencyKey));
+    const entry = e?.operation === "PUT" ? parseIdempotencyEntry(e.value) : null;
+    if (entry === null)
+      throw new DroverError(
+        ErrorCode.NotFound,
+        `no task with idempotency key ${JSON.stringify(idempotencyKey)} (never used, or expired after its task's retention period)`,
+      );
+    return entry.id;
+  }
+
+  /**
+   * Asks a live worker to drain: it takes no new work, lets running tasks finish within the
+   * grace period, hands back the rest and stops. Answered once the worker has begun.
+   */
+  async drain(data: Uint8Array): Promise<DrainWorkerReply> {
+    const req = this.#decode(DrainWorkerRequest, data);
+    if (!this.#d.mirror.workers.has(req.workerId))
+      throw new DroverError(ErrorCode.NotFound, `worker ${req.workerId} is not live`);
+    const notice = { v: 1, ...(req.graceMs !== undefined ? { graceMs: req.graceMs } : {}) };
+    let reply;
+    try {
+      reply = await this.#d.nc.request(this.#d.subjects.workerDrain(req.workerId), encode(notice), {
+        timeout: 3_000,
+      });
+    } catch (err) {
+      throw new DroverError(
+        ErrorCode.Unavailable,
+        `worker ${req.workerId} did not answer the drain request (${(err as Error).message}); it may be of an older version, or busy: retry, or stop its process with SIGTERM`,
+        { retryable: true },
+      );
+    }
+    const answer = decode(z.union([DrainWorkerReply, ErrorReply]), reply.data);
+    if (!answer.ok) throw new DroverError(answer.error.code, answer.error.message);
+    return answer;
   }
 
   async cancel(data: Uint8Array, caller: Caller = PLAIN): Promise<{ ok: true; task: TaskRecord }> {

@@ -21,6 +21,7 @@ import type {
 } from "../protocol/index.ts";
 import {
   decode,
+  DrainWorkerReply,
   DroverError,
   encode,
   ErrorCode,
@@ -159,6 +160,11 @@ export class DroverClient {
     return (await this.#request(this.api.get, { id }, TaskReply)).task;
   }
 
+  /** The task submitted with `idempotencyKey` (`not_found` when the key is unknown or expired). */
+  async getByKey(idempotencyKey: string): Promise<TaskRecord> {
+    return (await this.#request(this.api.get, { idempotencyKey }, TaskReply)).task;
+  }
+
   async cancel(id: string, reason?: string): Promise<TaskRecord> {
     return (
       await this.#request(
@@ -196,6 +202,43 @@ export class DroverClient {
   /** Deletes a pool's policy (its workers stay; the autoscaler stops scaling it). */
   async deletePool(pool: string): Promise<void> {
     await this.#request(this.api.pools.delete, { pool }, DeletePoolReply);
+  }
+
+  /**
+   * Asks a live worker to drain (an admin's request): it takes no new work, lets its running
+   * tasks finish within `graceMs` (default: its own grace period), hands back the rest and stops.
+   */
+  async drain(workerId: string, graceMs?: number): Promise<DrainWorkerReply> {
+    return await this.#request(
+      this.api.drain,
+      { workerId, ...(graceMs !== undefined ? { graceMs } : {}) },
+      DrainWorkerReply,
+    );
+  }
+
+  /**
+   * The health of every scheduler replica that answers within `waitMs` (each answers for
+   * itself), sorted by id. Replies that are not a health reply are left out.
+   */
+  async replicas(waitMs = 1_000): Promise<HealthReply[]> {
+    const out: HealthReply[] = [];
+    try {
+      const replies = await this.nc.requestMany(this.subjects.replicas, encode({}), {
+        strategy: "stall",
+        maxWait: waitMs,
+        stall: Math.min(300, waitMs),
+      });
+      for await (const m of replies) {
+        const r = HealthReply.safeParse(safeJson(m.data));
+        // An error reply, or a reply of another version, is not a replica's health.
+        if (r.success) out.push(r.data);
+      }
+    } catch (err) {
+      // No replica at all (no responders) is an empty list; anything else is the caller's.
+      if (!(err instanceof NoRespondersError || (err as Error).cause instanceof NoRespondersError))
+        throw err;
+    }
+    return out.sort((a, b) => (a.replicaId < b.replicaId ? -1 : 1));
   }
 
   /** Health of whichever scheduler replica answers (role, term, the leader it knows, counts). */
@@ -288,6 +331,20 @@ export class DroverClient {
   }
 
   /**
+   * Follows the cluster's events live (`<prefix>.events.>`, core NATS: nothing is replayed):
+   * `onEvent` sees each one's subject and JSON body (null when the body is not JSON; the
+   * caller validates what it uses). Returns a function that stops following.
+   */
+  follow(onEvent: (subject: string, body: unknown) => void): () => void {
+    const sub = this.nc.subscribe(this.subjects.eventsWildcard, {
+      callback: (err, msg) => {
+        if (err === null) onEvent(msg.subject, safeJson(msg.data));
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  /**
    * Watches every task record of this prefix from now on (updates only, no current values):
    * `onRecord` sees each PUT, decoded. Resolves once the watch is in place, with a function
    * that stops it (also stopped when `signal` aborts). A record that fails its schema is skipped.
@@ -338,4 +395,12 @@ function errorOf(reply: unknown): ErrorReply["error"] {
     code: ErrorCode.Internal satisfies ErrorCodeValue,
     message: `${text(raw?.code, "unknown")}: ${text(raw?.message, "unreadable error reply")}`,
   };
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return null;
+  }
 }

@@ -19,6 +19,6 @@ export * from "./scheduler-replica.ts";
 export * from "./worker.ts";
 export * from "./client.ts";
 export { MetricsServer } from "./metrics/http.ts";
-export type { Probe } from "./metrics/http.ts";
+export type { HttpRoutes, Probe } from "./metrics/http.ts";
 export { ReplicaMetrics } from "./metrics/replica-metrics.ts";
 export { workerMetrics } from "./metrics/worker-metrics.ts";

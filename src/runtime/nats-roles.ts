@@ -5,10 +5,11 @@
  *
  * - **admin**: everything (creates and updates streams and buckets: `drover init`).
  * - **scheduler**: reads and writes task records, the lease, idempotency keys and pools;
- *   consumes reports; sends assignments; publishes events; answers the API. It reads
+ *   consumes reports; sends assignments and drain requests; publishes events; answers the
+ *   API, and asks it on behalf of its dashboard (which also follows the events). It reads
  *   heartbeats but cannot write them, and cannot create, change or delete a stream.
- * - **worker** (one user per worker id): its own heartbeat key, its own assignment and cancel
- *   subjects, reports on its own report subjects; replies to the leader's requests.
+ * - **worker** (one user per worker id): its own heartbeat key, its own assignment, cancel and
+ *   drain subjects, reports on its own report subjects; replies to the leader's requests.
  * - **submitter** (one user per submitter name): the API on its own subjects
  *   (`<prefix>.api.as.<name>.>`), so the replicas know who submits, apply its limits, and let
  *   it cancel or retry only its own tasks.
@@ -62,7 +63,14 @@ export function rolePermissions(role: Role, prefix: string, id?: string): Permis
   const s = subjects(prefix);
   const n = resourceNames(prefix);
   const kv = (bucket: string): string => `KV_${bucket}`;
-  const readApi = [s.api.get, s.api.list, s.api.workers, s.api.health, s.api.pools.list];
+  const readApi = [
+    s.api.get,
+    s.api.list,
+    s.api.workers,
+    s.api.health,
+    s.api.pools.list,
+    s.replicas,
+  ];
   switch (role) {
     case "admin":
       return null;
@@ -88,11 +96,15 @@ export function rolePermissions(role: Role, prefix: string, id?: string): Permis
             `$KV.${n.buckets.pools}.>`,
             `${prefix}.worker.*.assign`,
             `${prefix}.worker.*.cancel`,
+            `${prefix}.worker.*.drain`,
+            // The dashboard each replica serves asks the API like any client does.
+            s.apiWildcard,
             s.eventsWildcard,
             s.finishedWildcard,
           ],
         },
-        subscribe: { allow: [s.apiWildcard, "_INBOX.>"] },
+        // Events: the dashboard's live updates.
+        subscribe: { allow: [s.apiWildcard, s.eventsWildcard, "_INBOX.>"] },
         allow_responses: true,
       };
     case "worker": {
@@ -129,7 +141,12 @@ export function workerPermissions(prefix: string, id: string): Permissions {
       ],
     },
     subscribe: {
-      allow: [`${prefix}.worker.${id}.assign`, `${prefix}.worker.${id}.cancel`, "_INBOX.>"],
+      allow: [
+        `${prefix}.worker.${id}.assign`,
+        `${prefix}.worker.${id}.cancel`,
+        `${prefix}.worker.${id}.drain`,
+        "_INBOX.>",
+      ],
     },
     allow_responses: true,
   };

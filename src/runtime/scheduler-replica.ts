@@ -281,7 +281,7 @@ export class SchedulerReplica {
       // previous health request this process answered.
       processStats: processStats().readAndReset,
       routes: (decode) => poolRoutes({ subjects: subj, pools, mirror }, decode),
-      adminOnly: [subj.api.pools.set, subj.api.pools.delete],
+      adminOnly: [subj.api.pools.set, subj.api.pools.delete, subj.api.drain],
       ...(this.#o.admission !== undefined ? { admission: this.#o.admission } : {}),
     });
     this.#api.start();

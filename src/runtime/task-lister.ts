@@ -5,7 +5,8 @@
  * columns selects a page). Finished tasks follow, in the order they finished (from the
  * finished index: entries are read a batch at a time, checked against their records, and
  * the page's records come from KV in one batch read). The cursor says which of the two a
- * page ended in and where. A task that finishes while someone pages may appear in both parts.
+ * page ended in and where. A task that finishes while someone pages may appear in both parts
+ * (on two pages; within one page it is listed once, finished).
  */
 import type { ListTasksRequest, Subjects, TaskRecord, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode, TASK_STATES, TERMINAL_STATES } from "../protocol/index.ts";
@@ -117,7 +118,7 @@ async function listFinished(
   let fromTime = fromSeq === undefined ? req.since : undefined;
   let scanned = 0;
   for (;;) {
-    const want = req.limit - page.records.length;
+    const want = req.limit - page.count;
     const { entries, more } = await index.scan({
       filter,
       ...(fromSeq !== undefined ? { fromSeq } : fromTime !== undefined ? { fromTime } : {}),
@@ -165,9 +166,13 @@ function current(e: FinishedEntry, r: TaskRecord): boolean {
   return r.state === e.state && finishedAtOf(r) === e.finishedAt;
 }
 
-/** The records of one reply, capped by count and by size (a reply fits in one message). */
+/**
+ * The records of one reply, capped by count and by size (a reply fits in one message). A task
+ * that finished while the page was read may come twice (unfinished, then finished): the page
+ * keeps it once, as finished.
+ */
 class Page {
-  readonly records: TaskRecord[] = [];
+  readonly #records = new Map<string, { record: TaskRecord; size: number }>();
   readonly #budget: number;
   readonly #limit: number;
   #bytes = 64;
@@ -177,16 +182,27 @@ class Page {
     this.#limit = limit;
   }
 
-  get full(): boolean {
-    return this.records.length >= this.#limit;
+  get records(): TaskRecord[] {
+    return [...this.#records.values()].map((e) => e.record);
   }
 
-  /** Adds a record; false (and nothing added) when it would not fit. */
+  get count(): number {
+    return this.#records.size;
+  }
+
+  get full(): boolean {
+    return this.#records.size >= this.#limit;
+  }
+
+  /** Adds a record (replacing an earlier one of the same task); false when it would not fit. */
   add(r: TaskRecord): boolean {
     const size = JSON.stringify(r).length + 1;
-    if (this.records.length > 0 && this.#bytes + size > this.#budget) return false;
-    this.records.push(r);
-    this.#bytes += size;
+    const earlier = this.#records.get(r.id);
+    const bytes = this.#bytes - (earlier?.size ?? 0);
+    if (this.#records.size > 0 && bytes + size > this.#budget) return false;
+    this.#records.delete(r.id);
+    this.#records.set(r.id, { record: r, size });
+    this.#bytes = bytes + size;
     return true;
   }
 }

@@ -24,6 +24,7 @@ import {
   DEFAULT_POOL,
   Assignment,
   CancelNotice,
+  DrainNotice,
   DroverError,
   encode,
   ErrorCode,
@@ -117,6 +118,7 @@ export class Worker {
   #startedAt = Date.now();
   #stopped = false;
   #draining: Promise<void> | null = null;
+  readonly #closed = Promise.withResolvers<void>();
   #closing: Promise<void> | null = null;
   /** The heartbeat being written, if any (closing waits for it before removing the key). */
   #beat: Promise<void> | null = null;
@@ -209,6 +211,9 @@ export class Worker {
       }),
       nc.subscribe(subjects.workerCancel(this.id), {
         callback: (err, msg) => (err ? undefined : this.#onCancel(msg)),
+      }),
+      nc.subscribe(subjects.workerDrain(this.id), {
+        callback: (err, msg) => (err ? undefined : this.#onDrain(msg)),
       }),
     ];
     await nc.flush();
@@ -410,6 +415,18 @@ export class Worker {
     e.controller.abort(new DroverError(ErrorCode.Conflict, `cancelled: ${parsed.value.reason}`));
   }
 
+  /** A replica passes on an admin's drain request: answer, then drain (and stop). */
+  #onDrain(msg: Msg): void {
+    const parsed = safeDecode(DrainNotice, msg.data);
+    if (!parsed.ok) {
+      msg.respond(encode(errorReply(parsed.error)));
+      return;
+    }
+    msg.respond(encode({ ok: true, workerId: this.id, running: this.#running.size }));
+    this.#log.info({ workerId: this.id }, "drain requested through the API");
+    void this.drain(parsed.value.graceMs);
+  }
+
   #execute(a: Assignment, handler: HandlerMap[string]): void {
     const log = this.#log.child({ taskId: a.taskId, attempt: a.attempt, epoch: a.epoch });
     const exec: Execution = {
@@ -548,6 +565,12 @@ export class Worker {
     this.#publisher?.close();
     this.#publisher = null;
     this.#log.info({ workerId: this.id }, "stopped");
+    this.#closed.resolve();
+  }
+
+  /** Resolves once the worker has stopped (closed, or drained through the API). */
+  get closed(): Promise<void> {
+    return this.#closed.promise;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

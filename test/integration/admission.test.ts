@@ -86,6 +86,11 @@ describe("admission control", () => {
     // A submitter may not change pools (an admin's request).
     expect(await codeOf(alice.deletePool("gpu"))).toBe("forbidden");
     expect(await alice.pools()).toEqual([]);
+    // Nor drain a worker; and a task is found by its idempotency key only by what it is.
+    expect(await codeOf(alice.drain("any-worker"))).toBe("forbidden");
+    const keyed = await alice.submit({ type: "nohandler", idempotencyKey: "order-7" });
+    expect((await alice.getByKey("order-7")).id).toBe(keyed.id);
+    expect(await codeOf(alice.getByKey("order-8"))).toBe("not_found");
   });
 
   it("refuses submits beyond a submitter's unfinished limit, and admits again once some finish", async () => {

@@ -112,6 +112,12 @@ describe("the npm package", () => {
     expect(readdirSync(join(installed, "dist"))).toEqual(
       expect.arrayContaining(["index.js", "index.d.ts", "main.js"]),
     );
+    // The dashboard's page is static files the build copies beside the compiled code.
+    expect(readdirSync(join(installed, "dist", "dashboard", "assets")).sort()).toEqual([
+      "app.css",
+      "app.js",
+      "index.html",
+    ]);
   });
 
   it("runs drover up from its bin, a worker with the project's own handlers, and the client by package name", async () => {

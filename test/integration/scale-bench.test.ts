@@ -18,7 +18,11 @@ interface ScaleReport {
   idleCpu: { leader: string; percentOfCore: Record<string, number> };
   probes: { sent: number; missed: number; submitToStartRecordMs: { count: number } };
   failover: { oldTerm: number; newTerm: number; newLeader: string; killed: string };
-  listing: { requests: number; pages: Record<string, { count: number }> };
+  listing: {
+    requests: number;
+    pages: Record<string, { count: number }>;
+    dashboard: Record<string, { count: number }>;
+  };
   flood: {
     leaseKept: boolean;
     rounds: {
@@ -66,6 +70,17 @@ describe("drover bench --backlog (smoke)", () => {
     expect(r.failover.newTerm).toBeGreaterThan(r.failover.oldTerm);
     expect(r.listing.requests).toBe(41);
     expect(Object.values(r.listing.pages).map((p) => p.count)).toEqual([1, 10, 20, 5, 5]);
+    // The dashboard of scheduler-1 answered every kind of request its page makes (a page of 50
+    // of 500 queued tasks has a next page; a failed request would have failed the bench).
+    expect(Object.keys(r.listing.dashboard)).toEqual([
+      "the page (HTML)",
+      "cluster overview",
+      "first page of all tasks (50)",
+      "next page after a cursor",
+      "filtered by type and state",
+      "a task's page",
+    ]);
+    expect(r.listing.dashboard["a task's page"]?.count).toBe(10);
     expect(r.flood.rounds).toHaveLength(2);
     for (const round of r.flood.rounds) {
       expect(round.unanswered).toBe(0);
@@ -75,6 +90,7 @@ describe("drover bench --backlog (smoke)", () => {
     expect(r.flood.leaseKept).toBe(true);
     expect(Object.keys(r.goals).sort()).toEqual([
       "apiAnsweredWithinMsAfter1s",
+      "dashboardRequestAtMostMs",
       "eventLoopDelayAtMostMs",
       "firstAssignmentAtMostMs",
       "floodLeaseKept",

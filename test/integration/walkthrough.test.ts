@@ -3,16 +3,15 @@
  * (a local nats-server, 2 schedulers, 2 workers) and the shell block between the
  * walkthrough markers, with the nats CLI pointed at this test's port through NATS_URL.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { bannerOf, root, startUp } from "../fixtures/drover-up.ts";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const run = promisify(execFile);
 
 async function freePort(): Promise<number> {
@@ -21,46 +20,6 @@ async function freePort(): Promise<number> {
   const { port } = srv.address() as { port: number };
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
-}
-
-/** Runs `drover up` with `args` until its banner says it is ready; `stop()` ends it (exit code). */
-async function startUp(
-  args: string[],
-): Promise<{ out: () => string; stop: () => Promise<number | null> }> {
-  const up = spawn(process.execPath, [join(root, "src", "main.ts"), "up", ...args], {
-    cwd: root,
-    env: { ...process.env, DROVER_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  up.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  const stop = async (): Promise<number | null> => {
-    up.kill("SIGINT");
-    await new Promise((r) => (up.exitCode !== null ? r(null) : up.once("exit", r)));
-    return up.exitCode;
-  };
-  try {
-    await new Promise<void>((ready, fail) => {
-      up.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.includes("Press Ctrl-C to stop.")) ready();
-      });
-      up.once("exit", (code) => fail(new Error(`drover up exited ${code}: ${err}`)));
-    });
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { out: () => out, stop };
-}
-
-/** The JSON line of `drover up`'s banner. */
-function bannerOf(out: string): { metrics: Record<string, string>; natsMonitor: string } {
-  return JSON.parse(out.split("\n").find((l) => l.includes('"healthy":true'))!) as {
-    metrics: Record<string, string>;
-    natsMonitor: string;
-  };
 }
 
 describe("README", () => {

@@ -18,6 +18,7 @@ describe("role permissions", () => {
     expect(rolePermissions("worker", "p", "w1")?.subscribe.allow).toEqual([
       "p.worker.w1.assign",
       "p.worker.w1.cancel",
+      "p.worker.w1.drain",
       "_INBOX.>",
     ]);
     expect(() => rolePermissions("worker", "p")).toThrow(/worker id/);
@@ -34,6 +35,8 @@ describe("role permissions", () => {
     expect(() => pub("submitter", "a.b")).toThrow(/invalid submitter/);
     expect(pub("observer")).not.toContain("p.api.tasks.submit");
     expect(pub("observer")).not.toContain("p.api.tasks.cancel");
+    expect(pub("observer")).not.toContain("p.api.workers.drain");
+    expect(pub("observer")).toContain("p.api.replicas");
   });
 
   it("a scheduler writes task records and the lease, not heartbeats or stream configurations", () => {

@@ -128,6 +128,18 @@ export function printReport(
       .join(", ")}`,
   );
   lines.push(`  ${ok(listMax <= GOALS.listPageMs)}`);
+  const dash = Object.entries(l.dashboard);
+  if (dash.length > 0) {
+    const dashMax = Math.max(...dash.map(([, x]) => x.max));
+    lines.push(
+      `dashboard: what its page asks one replica for over HTTP, request → whole body (goal: ≤ ${GOALS.dashboardPageMs} ms)`,
+    );
+    table([
+      ["request", "median", "max", "n"],
+      ...dash.map(([kind, x]) => [kind, ms(x.median), ms(x.max), String(x.count)]),
+    ]);
+    lines.push(`  ${ok(dashMax <= GOALS.dashboardPageMs)}`);
+  }
   lines.push("");
   if (f.flood !== null) {
     const fl = f.flood;

@@ -33,6 +33,7 @@ export const GOALS = {
   firstAssignmentMs: 2_000,
   eventLoopDelayMs: 100,
   listPageMs: 100,
+  dashboardPageMs: 200,
 } as const;
 
 export interface Role {

@@ -2,7 +2,8 @@
  * The HTTP endpoints of a long-running role: `/metrics` (Prometheus text format), `/healthz`
  * (alive: the process answers and its NATS connection is not closed for good) and `/readyz`
  * (ready for its job: a replica serving the API, a worker taking assignments). Health and
- * readiness answer 200 or 503 with a small JSON body saying why.
+ * readiness answer 200 or 503 with a small JSON body saying why. More routes (a scheduler
+ * replica's dashboard) may be added by the role.
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
@@ -15,15 +16,27 @@ export interface Probe {
   reason?: string;
 }
 
+/**
+ * More HTTP routes, asked for every request the built-in endpoints do not answer: resolves
+ * true when it answered.
+ */
+export type HttpRoutes = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+) => Promise<boolean>;
+
 export interface MetricsServerOptions {
   registry: Registry;
   healthy(): Probe;
   ready(): Probe;
+  routes?: HttpRoutes;
 }
 
 export class MetricsServer {
   readonly #o: MetricsServerOptions;
   #server: Server | null = null;
+  #base: string | null = null;
 
   constructor(options: MetricsServerOptions) {
     this.#o = options;
@@ -45,7 +58,13 @@ export class MetricsServer {
     this.#server = server;
     const { port: bound } = server.address() as AddressInfo;
     const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-    return `http://${shown.includes(":") ? `[${shown}]` : shown}:${bound}/metrics`;
+    this.#base = `http://${shown.includes(":") ? `[${shown}]` : shown}:${bound}`;
+    return `${this.#base}/metrics`;
+  }
+
+  /** `http://host:port` once listening, else null. */
+  get baseUrl(): string | null {
+    return this.#base;
   }
 
   async close(): Promise<void> {
@@ -57,13 +76,16 @@ export class MetricsServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET" && req.method !== "HEAD") {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const builtIn = path === "/metrics" || path === "/healthz" || path === "/readyz";
+    if (builtIn && req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
     try {
-      if (path === "/metrics") {
+      if (!builtIn && this.#o.routes !== undefined && (await this.#o.routes(req, res, path))) {
+        return;
+      } else if (path === "/metrics") {
         const body = await this.#o.registry.metrics();
         res.writeHead(200, { "content-type": this.#o.registry.contentType }).end(body);
       } else if (path === "/healthz" || path === "/readyz") {
@@ -77,7 +99,8 @@ export class MetricsServer {
           .end("not found: try /metrics, /healthz or /readyz\n");
       }
     } catch (err) {
-      res.writeHead(500, { "content-type": "text/plain" }).end(`${(err as Error).message}\n`);
+      if (res.headersSent) res.destroy();
+      else res.writeHead(500, { "content-type": "text/plain" }).end(`${(err as Error).message}\n`);
     }
   }
 }

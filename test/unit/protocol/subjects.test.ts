@@ -21,6 +21,7 @@ describe("subjects", () => {
       list: "acme-prod.api.tasks.list",
       workers: "acme-prod.api.workers.list",
       health: "acme-prod.api.health",
+      drain: "acme-prod.api.workers.drain",
       pools: {
         list: "acme-prod.api.pools.list",
         set: "acme-prod.api.pools.set",
@@ -29,6 +30,8 @@ describe("subjects", () => {
     });
     expect(s.workerAssign("w-1")).toBe("acme-prod.worker.w-1.assign");
     expect(s.workerCancel("w-1")).toBe("acme-prod.worker.w-1.cancel");
+    expect(s.workerDrain("w-1")).toBe("acme-prod.worker.w-1.drain");
+    expect(s.replicas).toBe("acme-prod.api.replicas");
     expect(s.report("w-1", "t_9")).toBe("acme-prod.reports.w-1.t_9");
     expect(s.legacyReport("t_9")).toBe("acme-prod.reports.t_9");
     expect(s.workerReports("w-1")).toBe("acme-prod.reports.w-1.>");
