@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import type { SubmitTaskRequestInput } from "../protocol/index.ts";
+import type { HealthReply, SubmitTaskRequestInput } from "../protocol/index.ts";
 import {
   DroverError,
   ErrorCode,
@@ -39,6 +39,8 @@ export class Dashboard {
   readonly #o: DashboardOptions;
   readonly #assets = new Map<string, Buffer>();
   readonly #live: LiveFeed;
+  /** The last collection of the replicas' health, and when it was asked for. */
+  #replicaCache: { at: number; value: Promise<HealthReply[]> } | null = null;
 
   constructor(options: DashboardOptions) {
     this.#o = options;
@@ -89,6 +91,21 @@ export class Dashboard {
     return true;
   };
 
+  /**
+   * Every replica's health. Collecting the answers takes a moment (until none came for 100 ms),
+   * so a page's overview uses the last collection while a newer one is gathered, once a second
+   * at most: the first overview waits, later ones do not.
+   */
+  #replicas(): Promise<HealthReply[]> {
+    const now = Date.now();
+    const c = this.#replicaCache;
+    if (c !== null && now - c.at < 1_000) return c.value;
+    const fresh = this.#o.client.replicas(1_000, 100).catch(() => c?.value ?? []);
+    this.#replicaCache = { at: now, value: fresh };
+    // The earlier answer while the new one is gathered.
+    return c?.value ?? fresh;
+  }
+
   /** Ends the live streams (the replica stops). */
   close(): void {
     this.#live.close();
@@ -136,7 +153,7 @@ export class Dashboard {
       }
       case "overview": {
         const [replicas, workers, pools] = await Promise.all([
-          c.replicas(800),
+          this.#replicas(),
           c.workers(),
           c.pools().catch(() => []),
         ]);

@@ -217,16 +217,17 @@ export class DroverClient {
   }
 
   /**
-   * The health of every scheduler replica that answers within `waitMs` (each answers for
-   * itself), sorted by id. Replies that are not a health reply are left out.
+   * The health of every scheduler replica that answers (each answers for itself), sorted by
+   * id: replies are collected until none came for `stallMs`, or `waitMs` passed. Replies that
+   * are not a health reply are left out.
    */
-  async replicas(waitMs = 1_000): Promise<HealthReply[]> {
+  async replicas(waitMs = 1_000, stallMs = 300): Promise<HealthReply[]> {
     const out: HealthReply[] = [];
     try {
       const replies = await this.nc.requestMany(this.subjects.replicas, encode({}), {
         strategy: "stall",
         maxWait: waitMs,
-        stall: Math.min(300, waitMs),
+        stall: Math.min(stallMs, waitMs),
       });
       for await (const m of replies) {
         const r = HealthReply.safeParse(safeJson(m.data));

@@ -99,6 +99,9 @@ export function rolePermissions(role: Role, prefix: string, id?: string): Permis
             `${prefix}.worker.*.drain`,
             // The dashboard each replica serves asks the API like any client does.
             s.apiWildcard,
+            // Replies: every replica answers one `replicas` request, and nats-server's
+            // allow_responses let only one of several responders through.
+            "_INBOX.>",
             s.eventsWildcard,
             s.finishedWildcard,
           ],

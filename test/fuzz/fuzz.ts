@@ -185,6 +185,15 @@ function plan(
     [s.api.pools.list, fc.constant({})],
     [s.api.pools.set, poolSet],
     [s.api.pools.delete, fc.record({ pool: poolName })],
+    // Never the live worker: draining it would leave the last valid task nobody to run it.
+    [
+      s.api.drain,
+      fc.record({
+        workerId: fc.stringMatching(/^fz-[a-z0-9]{1,8}$/),
+        graceMs: fc.integer({ min: 0, max: 5_000 }),
+      }),
+    ],
+    [s.replicas, fc.constant({})],
     // As a named submitter: its limits and ownership checks on the way.
     [s.apiAs("fuzzer").submit, submit],
     [s.apiAs("fuzzer").cancel, byId],

@@ -61,6 +61,8 @@ interface TaskSummary {
 
 const project = `drover${randomBytes(4).toString("hex")}`;
 let natsPort = 0;
+/** Each scheduler's dashboard on the host. */
+let dashboards: string[] = [];
 /** Each node's published client port: n1, n2, n3. */
 let nodePorts: number[] = [];
 /** This run's secrets (scripts/cluster-secrets.sh): creds/, tls/, nats.conf. */
@@ -219,8 +221,16 @@ beforeAll(async () => {
   secrets = mkdtempSync(join(tmpdir(), "drover-compose-secrets-"));
   await run("bash", ["scripts/cluster-secrets.sh", secrets], { cwd: root, timeout: 120_000 });
   const ports = new Set<number>();
-  while (ports.size < 4) ports.add(await freePort());
-  const [p1, p2, p3, monitorPort] = [...ports] as [number, number, number, number];
+  while (ports.size < 6) ports.add(await freePort());
+  const [p1, p2, p3, monitorPort, d1, d2] = [...ports] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  dashboards = [`http://127.0.0.1:${d1}/`, `http://127.0.0.1:${d2}/`];
   natsPort = p1;
   nodePorts = [p1, p2, p3];
   env = {
@@ -229,6 +239,8 @@ beforeAll(async () => {
     DROVER_NATS_PORT_2: String(p2),
     DROVER_NATS_PORT_3: String(p3),
     DROVER_NATS_MONITOR_PORT: String(monitorPort),
+    DROVER_DASHBOARD_PORT: String(d1),
+    DROVER_DASHBOARD_PORT_2: String(d2),
     DROVER_SECRETS_DIR: secrets,
   };
   // Returns once NATS is started and `setup` has created the R3 streams and buckets.
@@ -307,6 +319,39 @@ describe("docker-compose.yml (npm run cluster:up)", () => {
     // echo returns its payload
     expect(done.every((t) => JSON.stringify(t.result) === JSON.stringify(t.payload))).toBe(true);
   }, 75_000);
+
+  it("each scheduler serves the dashboard on loopback: as the secured scheduler user it reads the API and follows events", async (ctx) => {
+    ctx.skip(noCompose !== undefined, noCompose);
+    for (const url of dashboards) {
+      const o = await waitFor(`${url} to answer`, 60_000, async () => {
+        const res = await fetch(new URL("api/overview", url)).catch(() => null);
+        return res?.ok === true
+          ? ((await res.json()) as { replicas: { replicaId: string }[]; workers: unknown[] })
+          : undefined;
+      });
+      expect(o.replicas.map((r) => r.replicaId)).toEqual(["scheduler-1", "scheduler-2"]);
+      expect(o.workers).toHaveLength(3);
+      expect((await fetch(url)).headers.get("content-type")).toMatch(/^text\/html/);
+    }
+    // The live stream carries a task's state changes (the scheduler user may follow events).
+    const stop = new AbortController();
+    const res = await fetch(new URL("api/events", dashboards[0]), {
+      signal: AbortSignal.any([stop.signal, AbortSignal.timeout(30_000)]),
+    });
+    const reader = res.body!.getReader();
+    const [id] = await submitEcho(1, "dashboard");
+    let seen = "";
+    try {
+      while (!seen.includes(`"taskId":"${id}"`)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += new TextDecoder().decode(value as Uint8Array);
+      }
+    } finally {
+      stop.abort();
+    }
+    expect(seen).toContain(`"taskId":"${id}"`);
+  }, 90_000);
 
   it("refuses connections without credentials or the cluster's CA, and a submitter's forgeries", async (ctx) => {
     ctx.skip(noCompose !== undefined, noCompose);

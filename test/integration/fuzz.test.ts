@@ -26,8 +26,8 @@ describe("fuzzing", () => {
     const check = await checkAfter(cluster, report);
     expect(check.problems).toEqual([]);
     // 10 API subjects, 3 as a named submitter, a worker's assignments, the reports path.
-    expect(Object.keys(report.subjects)).toHaveLength(15);
-    expect(report.sent).toBe(15 * 300);
+    expect(Object.keys(report.subjects)).toHaveLength(17);
+    expect(report.sent).toBe(17 * 300);
     // The generators reach both sides of every API subject.
     for (const [subject, r] of Object.entries(report.subjects)) {
       if (subject.endsWith(".reports.>")) continue;

@@ -209,6 +209,9 @@ describe("roles as NATS users", () => {
         );
         const refused = await subscribeRefusal(nc, s.workerAssign("w2"));
         expect(String(refused)).toMatch(/Permissions Violation/);
+        expect(String(await subscribeRefusal(nc, s.workerDrain("w2")))).toMatch(
+          /Permissions Violation/,
+        );
       } finally {
         await nc.close();
       }
@@ -226,4 +229,32 @@ describe("roles as NATS users", () => {
       }
     });
   }
+
+  it("an admin drains a worker through the API: the scheduler passes it on, the worker stops; an observer may not", async () => {
+    const w2 = droverProcess(
+      ["worker", "--id", "w2", "--metrics-port", "off", "--nkey", key("worker.w2")],
+      { DROVER_NATS_URL: server.url, DROVER_PREFIX: prefix },
+    );
+    procs.push(w2);
+    const exited = new Promise<number | null>((r) => w2.once("exit", (code) => r(code)));
+    const admin = await DroverClient.connect(
+      { servers: [server.url], auth: { nkey: key("admin") } },
+      { prefix, timeoutMs: 10_000 },
+    );
+    const observer = await DroverClient.connect(
+      { servers: [server.url], auth: { nkey: key("observer") } },
+      { prefix, timeoutMs: 10_000 },
+    );
+    try {
+      await waitForCluster(admin, 2, AbortSignal.timeout(60_000));
+      await expectDenied(observer.drain("w2"), "an observer's drain");
+      expect(await admin.drain("w2")).toEqual({ ok: true, workerId: "w2", running: 0 });
+      expect(await exited).toBe(0);
+      // Every replica answers `replicas` (here the one), through the scheduler's reply.
+      expect((await observer.replicas()).map((r) => r.role)).toEqual(["leader"]);
+    } finally {
+      await admin.close();
+      await observer.close();
+    }
+  });
 });
