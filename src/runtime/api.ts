@@ -54,6 +54,7 @@ import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
+import { RequestQueue } from "./request-queue.ts";
 import { listTasks } from "./task-lister.ts";
 
 export interface ApiDeps {
@@ -102,24 +103,15 @@ export type ApiDecode = <S extends z.ZodType>(schema: S, data: Uint8Array) => z.
 
 const TERMINAL: ReadonlySet<TaskState> = new Set(TERMINAL_STATES);
 
-/** Longest stretch one turn of the API's pump spends starting requests. */
-const PUMP_SLICE_MS = 10;
 export class ApiService {
   readonly #d: ApiDeps;
   #sub: Subscription | null = null;
   #replicasSub: Subscription | null = null;
   readonly #routes: Map<string, Handler>;
   readonly #max: number;
-  readonly #maxConcurrent: number;
-  readonly #maxQueued: number;
-  #active = 0;
-  readonly #waiting: (Msg | undefined)[] = [];
-  #waitingHead = 0;
+  readonly #queue: RequestQueue<Msg>;
   /** Log lines for refusals: back-pressure, a full task store. */
   readonly #shedLog = rateLimited(5_000);
-  #pumpScheduled = false;
-  /** Waiting for every taken request to be answered (see {@link stop}). */
-  readonly #settled: (() => void)[] = [];
   readonly #fullLog = rateLimited(10_000);
   readonly #admission: Admission;
   readonly #adminOnly: ReadonlySet<string>;
@@ -129,8 +121,11 @@ export class ApiService {
     this.#admission = new Admission(deps.admission, (name) => deps.mirror.tasks.heldBy(name));
     this.#adminOnly = new Set(deps.adminOnly ?? []);
     this.#max = deps.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
-    this.#maxConcurrent = deps.maxConcurrent ?? 256;
-    this.#maxQueued = deps.maxQueued ?? 8_192;
+    this.#queue = new RequestQueue(
+      (msg) => this.#handle(msg),
+      deps.maxConcurrent ?? 256,
+      deps.maxQueued ?? 8_192,
+    );
     const api = deps.subjects.api;
     this.#routes = new Map<string, Handler>([
       [api.submit, (d, c) => this.submit(d, c)],
@@ -161,16 +156,15 @@ export class ApiService {
     // Outside the queue group: every replica answers, so one request lists them all.
     this.#replicasSub = this.#d.nc.subscribe(this.#d.subjects.replicas, {
       callback: (err, msg) => {
-        if (err === null) this.#run(msg);
+        if (err === null) this.#queue.run(msg);
       },
     });
   }
 
   /**
-   * Back-pressure: at most `maxConcurrent` requests in flight, the rest wait in arrival order;
-   * a full queue refuses at once (retryable) rather than letting every request time out.
-   * Health requests skip the queue: they touch only memory, and operators need them most
-   * when the replica is busy.
+   * Back-pressure (see request-queue.ts): a full queue refuses at once (retryable). Health
+   * requests skip the queue: they touch only memory, and operators need them most when the
+   * replica is busy.
    */
   #admit(msg: Msg): void {
     const parsed = this.#d.subjects.parseApi(msg.subject);
@@ -190,7 +184,7 @@ export class ApiService {
     // Answered by every replica on its own subscription (see start), not by one of the group.
     if (msg.subject === this.#d.subjects.replicas) return;
     if (endpoint === this.#d.subjects.api.health) {
-      this.#run(msg);
+      this.#queue.run(msg);
       return;
     }
     if (submitter !== null) {
@@ -207,68 +201,23 @@ export class ApiService {
         return;
       }
     }
-    if (this.#waiting.length - this.#waitingHead >= this.#maxQueued) {
-      this.#shedLog((n) =>
-        this.#d.log.warn(
-          { refused: n, queued: this.#maxQueued },
-          "API overloaded: refusing requests",
+    if (this.#queue.offer(msg)) return;
+    this.#shedLog((n) =>
+      this.#d.log.warn(
+        { refused: n, queued: this.#queue.maxQueued },
+        "API overloaded: refusing requests",
+      ),
+    );
+    this.#send(
+      msg,
+      errorReply(
+        new DroverError(
+          ErrorCode.Unavailable,
+          `scheduler replica overloaded (${this.#queue.maxQueued} requests waiting); retry shortly`,
+          { retryable: true },
         ),
-      );
-      this.#send(
-        msg,
-        errorReply(
-          new DroverError(
-            ErrorCode.Unavailable,
-            `scheduler replica overloaded (${this.#maxQueued} requests waiting); retry shortly`,
-            { retryable: true },
-          ),
-        ),
-      );
-      return;
-    }
-    this.#waiting.push(msg);
-    this.#schedulePump();
-  }
-
-  #run(msg: Msg): void {
-    this.#active++;
-    void this.#handle(msg).finally(() => {
-      this.#active--;
-      this.#schedulePump();
-      if (this.#active === 0 && this.#waitingHead >= this.#waiting.length)
-        for (const resolve of this.#settled.splice(0)) resolve();
-    });
-  }
-
-  /**
-   * Starts waiting requests from a macrotask of their own, never from the code that delivered
-   * them: one socket read can hold hundreds of requests (and JetStream acknowledgements arrive
-   * in batches), and starting each inside the delivery would run hundreds of handlers in one
-   * turn of the event loop and starve its timers and I/O. A pump starts requests for at most
-   * PUMP_SLICE_MS, then leaves the rest to the next turn.
-   */
-  #schedulePump(): void {
-    if (this.#pumpScheduled) return;
-    this.#pumpScheduled = true;
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      const sliceEnd = performance.now() + PUMP_SLICE_MS;
-      while (this.#active < this.#maxConcurrent) {
-        const next = this.#waiting[this.#waitingHead];
-        if (next === undefined) break;
-        if (performance.now() > sliceEnd) {
-          this.#schedulePump();
-          break;
-        }
-        this.#waiting[this.#waitingHead++] = undefined;
-        this.#run(next);
-      }
-      // Compact now and then so the queue's array does not grow without end.
-      if (this.#waitingHead > 1_024 && this.#waitingHead * 2 > this.#waiting.length) {
-        this.#waiting.splice(0, this.#waitingHead);
-        this.#waitingHead = 0;
-      }
-    });
+      ),
+    );
   }
 
   /**
@@ -280,13 +229,7 @@ export class ApiService {
     await this.#replicasSub?.drain().catch(() => undefined);
     this.#sub = null;
     this.#replicasSub = null;
-    if (this.#active === 0 && this.#waitingHead >= this.#waiting.length) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      new Promise<void>((resolve) => this.#settled.push(resolve)),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-    ]);
-    clearTimeout(timer);
+    await this.#queue.settled(graceMs);
   }
 
   async #handle(msg: Msg): Promise<void> {

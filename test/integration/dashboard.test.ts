@@ -4,7 +4,7 @@
  * reach `succeeded` on it without a reload; a task's page explains its placement; a running task
  * is cancelled and a worker drained from the page. Screenshots go to .drover/screenshots/.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
@@ -19,9 +19,16 @@ const shots = join(root, ".drover", "screenshots");
 /** How long the page may take to show a change (a loaded 2-core machine; it is usually < 1 s). */
 const WAIT = { timeout: 15_000 };
 
-/** An attribute of every element a locator matches, in order. */
+/**
+ * An attribute of every element a locator matches, in order, read in one step in the page (a
+ * locator per element would wait for an element that a re-render has just removed).
+ */
 async function attrs(l: Locator, name: string): Promise<(string | null)[]> {
-  return await Promise.all((await l.all()).map((e) => e.getAttribute(name)));
+  type El = { getAttribute(n: string): string | null };
+  return await l.evaluateAll(
+    (els: unknown[], n: string) => (els as El[]).map((e) => e.getAttribute(n)),
+    name,
+  );
 }
 
 describe("dashboard (headless Chromium)", () => {
@@ -195,9 +202,27 @@ describe("dashboard (headless Chromium)", () => {
     await expect
       .poll(async () => (await client.workers()).map((w) => w.id), WAIT)
       .toEqual(["worker-1"]);
-    await expect
-      .poll(() => attrs(page.getByTestId("worker-row"), "data-id"), WAIT)
-      .toEqual(["worker-1"]);
+    try {
+      await expect
+        .poll(() => attrs(page.getByTestId("worker-row"), "data-id"), WAIT)
+        .toEqual(["worker-1"]);
+    } catch (err) {
+      // What the page, its replica and the worker said, to tell a stale page from a stale replica.
+      const overview = await fetch(new URL("api/overview", url))
+        .then(async (r) => `${r.status} ${(await r.text()).slice(0, 2_000)}`)
+        .catch((e: unknown) => String(e));
+      const log = (name: string): string => {
+        try {
+          return readFileSync(join(dir, "logs", `${name}.log`), "utf8").slice(-3_000);
+        } catch (e) {
+          return String(e);
+        }
+      };
+      throw new Error(
+        `${String(err)}\nflash: ${await page.getByTestId("flash").textContent()}\noverview: ${overview}\nworker-2 log: ${log("worker-2")}\nscheduler-1 log: ${log("scheduler-1")}\nup: ${up.out().slice(-2_000)}`,
+        { cause: err },
+      );
+    }
     const { id } = await client.submit({ type: "echo", payload: 1 });
     expect((await client.wait(id, { signal: AbortSignal.timeout(15_000) })).workerId).toBe(
       "worker-1",
