@@ -146,7 +146,8 @@ ensure_compose() {
 
 ensure_redis() {
   local major
-  major="$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')"
+  # No redis-server yet is an empty version, not a failed pipeline (set -o pipefail).
+  major="$( (redis-server --version 2>/dev/null || true) | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')"
   if [ -n "$major" ] && [ "$major" -ge 7 ]; then return; fi
   [ "$(id -u)" = 0 ] || { log "redis-server >= 7 is needed for the BullMQ comparison and this is not root: install it (Debian: apt-get install redis-server), then retry"; exit 1; }
   log "installing Debian's redis-server"
