@@ -37,7 +37,7 @@ const until = (signal: AbortSignal): Promise<void> =>
 export const schedulerCommand: Command = {
   name: "scheduler",
   summary: "run a scheduler replica (API, election; the leader assigns tasks)",
-  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--dashboard on|read-only|off] [--retention-ms 86400000] [--submitter-rate ${DEFAULT_ADMISSION_LIMITS.rate}] [--submitter-burst ${DEFAULT_ADMISSION_LIMITS.burst}] [--submitter-max-unfinished ${DEFAULT_ADMISSION_LIMITS.maxUnfinished}] ${METRICS_USAGE}`,
+  usage: `drover scheduler [--strategy ${STRATEGY_NAMES.join("|")}] [--id ID] [--dashboard on|read-only|off] [--dashboard-hosts NAME,NAME] [--retention-ms 86400000] [--submitter-rate ${DEFAULT_ADMISSION_LIMITS.rate}] [--submitter-burst ${DEFAULT_ADMISSION_LIMITS.burst}] [--submitter-max-unfinished ${DEFAULT_ADMISSION_LIMITS.maxUnfinished}] ${METRICS_USAGE}`,
   options: {
     strategy: { type: "string" },
     id: { type: "string" },
@@ -46,6 +46,7 @@ export const schedulerCommand: Command = {
     "submitter-burst": { type: "string" },
     "submitter-max-unfinished": { type: "string" },
     dashboard: { type: "string" },
+    "dashboard-hosts": { type: "string" },
     ...metricsOptions,
   },
   async run({ config, values, log, signal }: CommandContext) {
@@ -80,6 +81,14 @@ export const schedulerCommand: Command = {
             client: new DroverClient(nc, { prefix: config.prefix }),
             log,
             readOnly: dashboardMode === "read-only",
+            hosts: (
+              (values["dashboard-hosts"] as string | undefined) ??
+              process.env.DROVER_DASHBOARD_HOSTS ??
+              ""
+            )
+              .split(",")
+              .map((h) => h.trim())
+              .filter((h) => h !== ""),
           });
     // Served from before the start, so that probes say "starting" rather than nothing.
     const metrics = await serveMetrics(values, log, DEFAULT_METRICS_PORT, {

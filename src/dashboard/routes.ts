@@ -3,6 +3,7 @@
  * string becomes a list request, and which HTTP status a Drover error code gets. The server
  * (server.ts) carries them out through the validated NATS API.
  */
+import { isIP } from "node:net";
 import type { ErrorCodeValue, TaskState } from "../protocol/index.ts";
 import { DroverError, ErrorCode, TASK_STATES } from "../protocol/index.ts";
 
@@ -146,4 +147,17 @@ export function sameOrigin(origin: string | undefined, host: string | undefined)
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether the dashboard's API answers a request for `host` (the Host header): an IP address or
+ * `localhost` always, a DNS name only when it is listed. A page of another site whose name an
+ * attacker points at 127.0.0.1 (DNS rebinding) sends its own name, so it reads and acts on
+ * nothing; a proxy that serves the dashboard under a name lists it.
+ */
+export function hostAllowed(host: string | undefined, names: readonly string[]): boolean {
+  if (host === undefined || host === "") return false;
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d+$/, "");
+  const lower = name.toLowerCase();
+  return isIP(name) !== 0 || lower === "localhost" || names.some((n) => n.toLowerCase() === lower);
 }

@@ -22,7 +22,15 @@ import {
 } from "../protocol/index.ts";
 import type { DroverClient } from "../runtime/index.ts";
 import { LiveFeed } from "./live.ts";
-import { ASSETS, httpStatus, isAction, listRequest, route, sameOrigin } from "./routes.ts";
+import {
+  ASSETS,
+  hostAllowed,
+  httpStatus,
+  isAction,
+  listRequest,
+  route,
+  sameOrigin,
+} from "./routes.ts";
 
 /** Largest request body the dashboard reads (the API has its own, smaller limit). */
 const MAX_BODY_BYTES = 1_048_576;
@@ -33,6 +41,11 @@ export interface DashboardOptions {
   log: Logger;
   /** Refuse actions: a dashboard to look at only. @default false */
   readOnly?: boolean;
+  /**
+   * DNS names the API answers for besides IP addresses and `localhost` (a proxy's name).
+   * @default none
+   */
+  hosts?: readonly string[];
 }
 
 export class Dashboard {
@@ -80,6 +93,11 @@ export class Dashboard {
       return true;
     }
     try {
+      if (path.startsWith("/api/") && !hostAllowed(req.headers.host, this.#o.hosts ?? []))
+        throw new DroverError(
+          ErrorCode.Forbidden,
+          `host ${JSON.stringify(req.headers.host ?? "")} is not one this dashboard answers for (an IP address, localhost, or a name in --dashboard-hosts)`,
+        );
       if (isAction(r)) this.#checkAction(req);
       await this.#serve(r, req, res, query);
     } catch (err) {

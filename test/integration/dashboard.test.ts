@@ -5,6 +5,7 @@
  * is cancelled and a worker drained from the page. Screenshots go to .drover/screenshots/.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
@@ -91,6 +92,14 @@ describe("dashboard (headless Chromium)", () => {
       .toMatch(/^leader scheduler-[12] · term \d+ · 2 replicas · 2 workers$/);
     expect(await page.getByTestId("leader").textContent()).toContain(`${health.leaderId}`);
     expect(await page.getByTestId("replica-row").count()).toBe(2);
+    // A page of another name pointed at this address (DNS rebinding) reads nothing.
+    const status = await new Promise<number>((resolve, reject) =>
+      httpGet(new URL("api/overview", url), { headers: { host: "rebound.example:80" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on("error", reject),
+    );
+    expect(status).toBe(403);
     expect(await attrs(page.getByTestId("worker-row"), "data-id")).toEqual([
       "worker-1",
       "worker-2",

@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FLUSH_MS, liveEvent, LiveFeed, MAX_BATCH } from "../../src/dashboard/live.ts";
 import {
+  hostAllowed,
   httpStatus,
   isAction,
   listRequest,
@@ -80,6 +81,16 @@ describe("dashboard routes", () => {
     expect(httpStatus(ErrorCode.RateLimited)).toBe(429);
     expect(httpStatus(ErrorCode.Unavailable)).toBe(503);
     expect(httpStatus(ErrorCode.Internal)).toBe(500);
+  });
+
+  it("answers for IP addresses, localhost and listed names only (no DNS rebinding)", () => {
+    expect(hostAllowed("127.0.0.1:9464", [])).toBe(true);
+    expect(hostAllowed("[::1]:9464", [])).toBe(true);
+    expect(hostAllowed("localhost:9464", [])).toBe(true);
+    expect(hostAllowed("10.0.0.7", [])).toBe(true);
+    expect(hostAllowed("evil.example:9464", [])).toBe(false);
+    expect(hostAllowed("dash.example.com", ["Dash.example.com"])).toBe(true);
+    expect(hostAllowed(undefined, [])).toBe(false);
   });
 
   it("lets actions come from the dashboard's own origin only", () => {
