@@ -13,7 +13,7 @@ import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/cli/local.ts";
 import { DroverClient } from "../../src/runtime/index.ts";
-import { bannerOf, root, startUp } from "../fixtures/drover-up.ts";
+import { bannerOf, ownUpArgs, root, startUp } from "../fixtures/drover-up.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const shots = join(root, ".drover", "screenshots");
@@ -43,16 +43,7 @@ describe("dashboard (headless Chromium)", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "drover-dash-"));
     mkdirSync(shots, { recursive: true });
-    up = await startUp([
-      "--port",
-      String(await freePort()),
-      "--data-dir",
-      join(dir, "nats"),
-      "--log-dir",
-      join(dir, "logs"),
-      "--metrics-port",
-      "0",
-    ]);
+    up = await startUp(ownUpArgs(await freePort(), dir));
     const banner = bannerOf(up.out());
     expect(banner.dashboard).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     expect(up.out()).toContain(`Dashboard: ${banner.dashboard}`);

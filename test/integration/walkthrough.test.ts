@@ -5,22 +5,14 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { bannerOf, root, startUp } from "../fixtures/drover-up.ts";
+import { freePort } from "../../src/cli/local.ts";
+import { bannerOf, ownUpArgs, root, startUp } from "../fixtures/drover-up.ts";
 
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe("README", () => {
   it("`drover up` comes up healthy and the nats CLI walkthrough works as written", async () => {
@@ -32,16 +24,7 @@ describe("README", () => {
     expect(block).toBeDefined();
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "drover-up-"));
-    const up = await startUp([
-      "--port",
-      String(port),
-      "--data-dir",
-      join(dir, "nats"),
-      "--log-dir",
-      join(dir, "logs"),
-      "--metrics-port",
-      "0",
-    ]);
+    const up = await startUp(ownUpArgs(port, dir));
     let exitCode: number | null;
     try {
       const out = up.out();
