@@ -5,7 +5,9 @@
  * figures as `drover bench --json` and checks that every job ran and completed exactly once.
  *
  *   node bench/bullmq-bench.ts [--tasks 10000] [--workers 2] [--concurrency 50] [--inflight 256]
- *                              [--timeout-s 120] [--json]
+ *                              [--batch 1] [--timeout-s 120] [--json]
+ *
+ * With --batch N, jobs are added N at a time (`queue.addBulk`); --inflight counts those calls.
  *
  * Used by `bench/compare.ts` (`npm run bench:compare`); BullMQ is a dev dependency only for it.
  */
@@ -28,11 +30,14 @@ const { values } = parseArgs({
     workers: { type: "string", default: "2" },
     concurrency: { type: "string", default: "50" },
     inflight: { type: "string", default: "256" },
+    batch: { type: "string", default: "1" },
     "timeout-s": { type: "string", default: "120" },
     json: { type: "boolean", default: false },
   },
 });
-const positive = (name: "tasks" | "workers" | "concurrency" | "inflight" | "timeout-s"): number => {
+const positive = (
+  name: "tasks" | "workers" | "concurrency" | "inflight" | "batch" | "timeout-s",
+): number => {
   const v = Number(values[name]);
   if (!Number.isInteger(v) || v <= 0) {
     console.error(`bullmq-bench: --${name} must be a positive integer (got '${values[name]}')`);
@@ -44,6 +49,7 @@ const tasks = positive("tasks");
 const workers = positive("workers");
 const concurrency = positive("concurrency");
 const inflight = positive("inflight");
+const batch = positive("batch");
 const timeoutS = positive("timeout-s");
 
 interface Redis {
@@ -171,13 +177,19 @@ try {
   let next = 0;
   const submitter = async (): Promise<void> => {
     while (next < tasks) {
-      next++;
+      const n = Math.min(batch, tasks - next);
+      next += n;
       const at = now();
       if (Number.isNaN(firstSubmitAt)) firstSubmitAt = at;
-      const job = await queue.add("noop", {});
+      const jobs =
+        batch === 1
+          ? [await queue.add("noop", {})]
+          : await queue.addBulk(Array.from({ length: n }, () => ({ name: "noop", data: {} })));
       lastAckAt = now();
-      if (job.id !== undefined) submitAt.set(job.id, at);
-      acked++;
+      for (const job of jobs) {
+        if (job.id !== undefined) submitAt.set(job.id, at);
+        acked++;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(inflight, tasks) }, submitter));
@@ -208,6 +220,7 @@ try {
     workers,
     concurrency,
     inflight,
+    batch,
     schedulers: null,
     durationMs: round1(durationMs),
     throughputPerS: round1((tasks / durationMs) * 1_000),

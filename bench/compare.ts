@@ -6,7 +6,11 @@
  * are met; exits non-zero when a run fails or its exactly-once check does.
  *
  *   node bench/compare.ts [--tasks 10000] [--low-tasks 500] [--workers 2] [--concurrency 50]
- *                         [--inflight 256] [--markdown] [--json]
+ *                         [--inflight 256] [--batch 50] [--markdown] [--json]
+ *
+ * The third workload submits in batches of --batch (Drover's `submitMany`, BullMQ's `addBulk`),
+ * with inflight ÷ batch requests in flight (at least 1), so the same number of tasks is on
+ * its way; --batch 1 leaves it out.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -24,11 +28,12 @@ const { values } = parseArgs({
     workers: { type: "string", default: "2" },
     concurrency: { type: "string", default: "50" },
     inflight: { type: "string", default: "256" },
+    batch: { type: "string", default: "50" },
     markdown: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
-type NumFlag = "tasks" | "low-tasks" | "workers" | "concurrency" | "inflight";
+type NumFlag = "tasks" | "low-tasks" | "workers" | "concurrency" | "inflight" | "batch";
 const positive = (name: NumFlag): string => {
   const v = Number(values[name]);
   if (!Number.isInteger(v) || v <= 0) {
@@ -43,6 +48,12 @@ const shape = {
 };
 const loaded = { tasks: positive("tasks"), inflight: positive("inflight") };
 const low = { tasks: positive("low-tasks"), inflight: "1" };
+const batch = Number(positive("batch"));
+const bulk = {
+  tasks: loaded.tasks,
+  inflight: String(Math.max(1, Math.floor(Number(loaded.inflight) / batch))),
+  batch: String(batch),
+};
 
 /** Runs one benchmark process (its progress on our stderr) and parses its `--json` line. */
 async function run(label: string, args: string[]): Promise<BenchFigures> {
@@ -70,27 +81,36 @@ async function run(label: string, args: string[]): Promise<BenchFigures> {
   return figures;
 }
 
+/** A workload: tasks, submit requests in flight, tasks per request (1 when absent). */
+interface Workload {
+  tasks: string;
+  inflight: string;
+  batch?: string;
+}
+
 /** The flags both benchmarks take for one workload. */
-const workload = (w: { tasks: string; inflight: string }): string[] => [
+const workload = (w: Workload): string[] => [
   "--tasks",
   w.tasks,
   "--inflight",
   w.inflight,
+  ...(w.batch !== undefined ? ["--batch", w.batch] : []),
   "--workers",
   shape.workers,
   "--concurrency",
   shape.concurrency,
 ];
-const drover = (
-  schedulers: number,
-  w: { tasks: string; inflight: string },
-): Promise<BenchFigures> =>
+const inFlight = (w: Workload): string =>
+  w.batch !== undefined
+    ? `${w.inflight} batches of ${w.batch} in flight`
+    : `${w.inflight} in flight`;
+const drover = (schedulers: number, w: Workload): Promise<BenchFigures> =>
   run(
-    `Drover, ${schedulers} scheduler${schedulers > 1 ? "s" : ""}: ${w.tasks} tasks, ${w.inflight} in flight`,
+    `Drover, ${schedulers} scheduler${schedulers > 1 ? "s" : ""}: ${w.tasks} tasks, ${inFlight(w)}`,
     [mainScript, "bench", ...workload(w), "--schedulers", String(schedulers)],
   );
-const bullmq = (w: { tasks: string; inflight: string }): Promise<BenchFigures> =>
-  run(`BullMQ: ${w.tasks} jobs, ${w.inflight} in flight`, [
+const bullmq = (w: Workload): Promise<BenchFigures> =>
+  run(`BullMQ: ${w.tasks} jobs, ${inFlight(w)}`, [
     join(root, "bench", "bullmq-bench.ts"),
     ...workload(w),
   ]);
@@ -102,9 +122,14 @@ const l2 = await drover(2, loaded);
 const s1 = await drover(1, low);
 const sb = await bullmq(low);
 const s2 = await drover(2, low);
+const bulkRuns =
+  batch > 1
+    ? { drover1: await drover(1, bulk), bullmq: await bullmq(bulk), drover2: await drover(2, bulk) }
+    : undefined;
 const comparison: Comparison = {
   loaded: { drover1: l1, drover2: l2, bullmq: lb },
   low: { drover1: s1, drover2: s2, bullmq: sb },
+  ...(bulkRuns !== undefined ? { bulk: bulkRuns } : {}),
 };
 
 const version = (cmd: string, args: string[]): string => {
@@ -131,16 +156,25 @@ const machine = {
 };
 const rows = comparisonRows(comparison);
 const met = goals(comparison);
-const ok = [l1, l2, lb, s1, s2, sb].every((f) => f.check.ok);
+const ok = [l1, l2, lb, s1, s2, sb, ...Object.values(bulkRuns ?? {})].every((f) => f.check.ok);
 
 if (values.json) {
   console.log(
-    JSON.stringify({ machine, shape: { ...shape, loaded, low }, comparison, rows, goals: met }),
+    JSON.stringify({
+      machine,
+      shape: { ...shape, loaded, low, ...(bulkRuns !== undefined ? { bulk } : {}) },
+      comparison,
+      rows,
+      goals: met,
+    }),
   );
 } else {
   console.log(
     `\nNo-op tasks, ${shape.workers} worker processes × ${shape.concurrency} concurrency; ` +
-      `${loaded.tasks} tasks with ${loaded.inflight} submits in flight, then ${low.tasks} with 1 in flight.`,
+      `${loaded.tasks} tasks with ${loaded.inflight} submits in flight, then ${low.tasks} with 1 in flight` +
+      (bulkRuns !== undefined
+        ? `, then ${bulk.tasks} in batches of ${bulk.batch} (${bulk.inflight} in flight).`
+        : "."),
   );
   console.log(
     `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB; node ${machine.node}; ${machine.natsServer}; ` +

@@ -26,6 +26,8 @@ export const BenchFiguresSchema = z.looseObject({
   workers: z.number(),
   concurrency: z.number(),
   inflight: z.number(),
+  /** Tasks per submit request (1 when absent: one at a time). */
+  batch: z.number().optional(),
   schedulers: z.number().nullable(),
   durationMs: z.number(),
   throughputPerS: z.number(),
@@ -104,6 +106,8 @@ export interface Comparison {
   loaded: { drover1: BenchFigures; drover2: BenchFigures; bullmq: BenchFigures };
   /** One submit in flight: the per-submit round trip and latency at low load. */
   low: { drover1: BenchFigures; drover2: BenchFigures; bullmq: BenchFigures };
+  /** Submits in batches (Drover's submitMany, BullMQ's addBulk); absent when not run. */
+  bulk?: { drover1: BenchFigures; drover2: BenchFigures; bullmq: BenchFigures };
 }
 
 export interface Row {
@@ -160,13 +164,24 @@ export function comparisonRows(c: Comparison): Row[] {
   add("1 in flight: submit→done p50 ms", "lower", low, (f) => f.submitToDoneMs.p50);
   add("1 in flight: submit→done p99 ms", "lower", low, (f) => f.submitToDoneMs.p99);
   add("1 in flight: CPU per task ms", "lower", low, (f) => f.cpuMsPerTask, 3);
-  const checks = (f: BenchFigures): string => (f.check.ok ? "OK" : "FAILED");
+  const bulk = c.bulk;
+  if (bulk !== undefined) {
+    const n = bulk.drover1.batch ?? 1;
+    add(`batches of ${n}: completed/s`, "higher", bulk, (f) => f.throughputPerS, 0);
+    add(`batches of ${n}: submits/s`, "higher", bulk, (f) => f.submitsPerS, 0);
+    add(`batches of ${n}: CPU per task ms`, "lower", bulk, (f) => f.cpuMsPerTask, 3);
+  }
+  const checks = (...fs: (BenchFigures | undefined)[]): string =>
+    fs
+      .filter((f) => f !== undefined)
+      .map((f) => (f.check.ok ? "OK" : "FAILED"))
+      .join(", ");
   rows.push({
     label: "exactly-once check",
     better: null,
-    drover1: `${checks(l.drover1)}, ${checks(low.drover1)}`,
-    drover2: `${checks(l.drover2)}, ${checks(low.drover2)}`,
-    bullmq: `${checks(l.bullmq)}, ${checks(low.bullmq)}`,
+    drover1: checks(l.drover1, low.drover1, bulk?.drover1),
+    drover2: checks(l.drover2, low.drover2, bulk?.drover2),
+    bullmq: checks(l.bullmq, low.bullmq, bulk?.bullmq),
     ratio1: "",
     ratio2: "",
   });

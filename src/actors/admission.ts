@@ -44,8 +44,11 @@ export type AdmissionDecision =
       readonly reason: "rate" | "unfinished";
       /** The bucket to keep (refilled to `now`; nothing taken). */
       readonly bucket: TokenBucket;
-      /** When a retry may succeed; for `unfinished`, a hint (tasks must finish first). */
-      readonly retryAfterMs: number;
+      /**
+       * When a retry may succeed; for `unfinished`, a hint (tasks must finish first). Null: a
+       * batch larger than the limit itself, which no wait lets through.
+       */
+      readonly retryAfterMs: number | null;
     };
 
 /** The bucket refilled to `now` (never beyond the burst; a clock step back refills nothing). */
@@ -62,21 +65,35 @@ export function refill(
   };
 }
 
-/** Takes one token and one unfinished place, or says which limit refuses and for how long. */
-export function admit(input: AdmissionInput, limits: AdmissionLimits): AdmissionDecision {
+/**
+ * Takes `count` tokens and unfinished places (a batch submit of `count` tasks: all or none),
+ * or says which limit refuses and for how long. A batch larger than the burst or the
+ * unfinished limit can never pass: its refusal says so (`retryAfterMs` is null).
+ */
+export function admit(
+  input: AdmissionInput,
+  limits: AdmissionLimits,
+  count = 1,
+): AdmissionDecision {
   const bucket =
     limits.rate > 0 ? refill(input.bucket, input.now, limits) : { tokens: 1, at: input.now };
-  if (limits.maxUnfinished > 0 && input.unfinished >= limits.maxUnfinished)
-    return { ok: false, reason: "unfinished", bucket, retryAfterMs: 1_000 };
+  if (limits.maxUnfinished > 0 && input.unfinished + count > limits.maxUnfinished)
+    return {
+      ok: false,
+      reason: "unfinished",
+      bucket,
+      retryAfterMs: count > limits.maxUnfinished ? null : 1_000,
+    };
   if (limits.rate > 0) {
-    if (bucket.tokens < 1)
+    if (bucket.tokens < count)
       return {
         ok: false,
         reason: "rate",
         bucket,
-        retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1_000) / limits.rate),
+        retryAfterMs:
+          count > limits.burst ? null : Math.ceil(((count - bucket.tokens) * 1_000) / limits.rate),
       };
-    return { ok: true, bucket: { tokens: bucket.tokens - 1, at: bucket.at } };
+    return { ok: true, bucket: { tokens: bucket.tokens - count, at: bucket.at } };
   }
   return { ok: true, bucket };
 }

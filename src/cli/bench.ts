@@ -1,18 +1,23 @@
 /**
  * `drover bench`: an end-to-end throughput and latency benchmark. Starts scheduler and worker
  * processes (and, unless told where NATS is, a throwaway nats-server), submits `noop` tasks with
- * a bounded number in flight, follows every record through a watch of the tasks bucket, prints
- * the figures and checks that every task succeeded exactly once.
+ * a bounded number in flight, follows every task through the events stream, prints the figures and checks that every task succeeded exactly once.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
-import type { TaskRecord, TaskState } from "../protocol/index.ts";
-import { DroverError, ErrorCode } from "../protocol/index.ts";
+import type { TaskRecord, TaskState, TaskTransitionEvent } from "../protocol/index.ts";
+import { DroverError, ErrorCode, MAX_SUBMIT_BATCH } from "../protocol/index.ts";
 import type { NatsConnection } from "../runtime/index.ts";
-import { authEnv, connectNats, DroverClient, ensureResources } from "../runtime/index.ts";
+import {
+  authEnv,
+  connectNats,
+  DroverClient,
+  ensureResources,
+  taskWriteCount,
+} from "../runtime/index.ts";
 import { runScaleBench } from "./bench-scale/run.ts";
 import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
@@ -26,17 +31,22 @@ import { benchNats, mainScript, runGuard, stopChildren, waitForCluster } from ".
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** What the watch saw of one task. */
+/** A no-op task's finished record is ≈ 1.1 KB; the check's list pages are sized for this. */
+const RECORD_BYTES = 2_048;
+
+/** What the event feed saw of one task. */
 interface Track {
   /** Just before its submit request (epoch ms). */
   submitAt: number | null;
-  /** First time the watch saw it running. */
+  /** First time the feed saw it running. */
   runningSeenAt: number | null;
-  /** The record's `startedAt` (leader clock, epoch ms). */
+  /** When the leader recorded it assigned (leader clock, epoch ms). */
+  assignedAt: number | null;
+  /** When the leader recorded it running (leader clock, epoch ms). */
   startedAt: number | null;
-  /** First time the watch saw it succeeded. */
+  /** First time the feed saw it succeeded. */
   doneAt: number | null;
-  /** Distinct `→ succeeded` history entries seen by the watch. */
+  /** Distinct `→ succeeded` events seen by the feed (their time, from-state and event). */
   successes: Set<string>;
   state: TaskState | null;
 }
@@ -66,7 +76,7 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "benchmark: run schedulers and workers, push noop tasks through, report and check",
   usage:
-    `drover bench [--tasks 2000] [--workers 2] [--concurrency 16] [--inflight 64] [--schedulers 1]\n` +
+    `drover bench [--tasks 2000] [--workers 2] [--concurrency 16] [--inflight 64] [--batch 1] [--schedulers 1]\n` +
     `             [--strategy ${STRATEGY_NAMES.join("|")}] [--timeout-s 120] [--json] [--nats URL]\n` +
     "drover bench --backlog 100000 [--schedulers 2] [--workers 1] [--inflight 256] [--probes 20]\n" +
     "             [--idle-s 10] [--failover-s 5] [--flood N [--rounds 3]] [--concurrency 16]\n" +
@@ -74,6 +84,7 @@ export const benchCommand: Command = {
     "With --backlog, the scale benchmark: N tasks no worker can run, then replica RSS, idle leader\n" +
     "CPU, pages of tasks.list, probe submit→start behind the backlog, a SIGKILLed leader's failover\n" +
     "and event-loop delay; --flood adds rounds of N submits sent at once from one connection.\n" +
+    "--batch N submits N tasks a request (tasks.submit-many); --inflight counts requests.\n" +
     "Without --nats / DROVER_NATS_URL a throwaway nats-server is started on a free loopback port.\n" +
     "Every run uses its own prefix (bench<hex>, scale<hex> with --backlog), so runs never see each\n" +
     "other's data.",
@@ -83,6 +94,7 @@ export const benchCommand: Command = {
     workers: { type: "string" },
     concurrency: { type: "string", default: "16" },
     inflight: { type: "string" },
+    batch: { type: "string", default: "1" },
     schedulers: { type: "string" },
     strategy: { type: "string", default: "best-fit" },
     "timeout-s": { type: "string", default: "120" },
@@ -105,6 +117,8 @@ async function runBench(ctx: CommandContext): Promise<number> {
   const workers = positive("workers", 2);
   const concurrency = positive("concurrency", 16);
   const inflight = positive("inflight", 64);
+  const batch = positive("batch", 1);
+  if (batch > MAX_SUBMIT_BATCH) throw new UsageError(`--batch is at most ${MAX_SUBMIT_BATCH}`);
   const schedulers = positive("schedulers", 1);
   const timeoutS = numFlag(values, "timeout-s", 120);
   if (timeoutS <= 0) throw new UsageError("--timeout-s must be positive");
@@ -217,6 +231,7 @@ async function runBench(ctx: CommandContext): Promise<number> {
         t = {
           submitAt: null,
           runningSeenAt: null,
+          assignedAt: null,
           startedAt: null,
           doneAt: null,
           successes: new Set(),
@@ -232,7 +247,6 @@ async function runBench(ctx: CommandContext): Promise<number> {
     let lastAckAt = Number.NaN;
     let lastDoneAt = Number.NaN;
     let duplicateSubmits = 0;
-    let maxRecordBytes = 2_048;
     let settle!: () => void;
     let fail!: (err: Error) => void;
     const finished = new Promise<void>((res, rej) => ((settle = res), (fail = rej)));
@@ -240,39 +254,37 @@ async function runBench(ctx: CommandContext): Promise<number> {
     const checkFinished = (): void => {
       if (acked === tasks && done >= tasks) settle();
     };
-    let recordWrites = 0;
-    const onRecord = (r: TaskRecord): void => {
+    // Followed like BullMQ's QueueEvents follows jobs: through the events stream (a small event
+    // per state change), not a watch of the records (three whole records per task).
+    const onEvent = (e: TaskTransitionEvent): void => {
       const at = now();
-      recordWrites++;
-      const t = track(r.id);
-      t.state = r.state;
-      if (r.state === "running" && t.runningSeenAt === null) {
+      const t = track(e.taskId);
+      t.state = e.to;
+      if (e.to === "assigned") t.assignedAt ??= e.at;
+      else if (e.to === "running" && t.runningSeenAt === null) {
         t.runningSeenAt = at;
-        t.startedAt = r.startedAt;
-      } else if (r.state === "succeeded") {
-        const entry = r.history.findLast((h) => h.to === "succeeded");
-        t.successes.add(
-          entry === undefined ? "missing" : `${entry.at}:${entry.from}:${entry.event}`,
-        );
+        t.startedAt = e.at;
+      } else if (e.to === "succeeded") {
+        t.successes.add(`${e.at}:${e.from}:${e.event}`);
         if (t.doneAt === null) {
-          maxRecordBytes = Math.max(maxRecordBytes, Buffer.byteLength(JSON.stringify(r)));
           t.doneAt = at;
           // Quick tasks skip the `started` report; their handler began right after assignment.
-          t.startedAt ??= r.startedAt ?? r.assignedAt;
+          t.startedAt ??= t.assignedAt;
           lastDoneAt = at;
           done++;
           checkFinished();
         }
-      } else if (r.state === "failed" || r.state === "dead" || r.state === "timed_out") {
-        fail(
-          new DroverError(
-            ErrorCode.Internal,
-            `task ${r.id} ended ${r.state}${r.error !== null ? ` (${r.error.code}: ${r.error.message})` : ""}`,
-          ),
-        );
+      } else if (e.to === "failed" || e.to === "dead" || e.to === "timed_out") {
+        fail(new DroverError(ErrorCode.Internal, `task ${e.taskId} ended ${e.to}`));
       }
     };
-    stopWatch = await guard(client.watchAll(onRecord, signal));
+    stopWatch = await guard(
+      client.followTaskEvents(onEvent, {
+        to: ["assigned", "running", "succeeded", "failed", "dead", "timed_out"],
+        signal,
+      }),
+    );
+    const writesBefore = await guard(taskWriteCount(nc, prefix));
 
     const cpuProcs: [string, number | undefined][] = [
       ...children.map((c): [string, number | undefined] => [c.name, c.proc.pid]),
@@ -301,12 +313,21 @@ async function runBench(ctx: CommandContext): Promise<number> {
       let next = 0;
       const submitter = async (): Promise<void> => {
         while (next < tasks && !halted && !signal.aborted) {
-          next++;
+          const n = Math.min(batch, tasks - next);
+          next += n;
           const at = now();
           if (Number.isNaN(firstSubmitAt)) firstSubmitAt = at;
-          let reply;
+          let replies: { id: string; duplicate: boolean }[];
           try {
-            reply = await client.submit({ type: "noop" });
+            replies =
+              batch === 1
+                ? [await client.submit({ type: "noop" })]
+                : (
+                    await client.submitMany(Array.from({ length: n }, () => ({ type: "noop" })))
+                  ).map((r) => {
+                    if (!r.ok) throw r.error;
+                    return r;
+                  });
           } catch (err) {
             throw new DroverError(
               ErrorCode.Unavailable,
@@ -315,9 +336,12 @@ async function runBench(ctx: CommandContext): Promise<number> {
             );
           }
           lastAckAt = now();
-          if (reply.duplicate) duplicateSubmits++;
-          track(reply.id).submitAt = at;
-          acked++;
+          for (const reply of replies) {
+            if (reply.duplicate) duplicateSubmits++;
+            track(reply.id).submitAt = at;
+            acked++;
+          }
+          checkFinished();
         }
       };
       const submitting = Promise.all(Array.from({ length: Math.min(inflight, tasks) }, submitter));
@@ -330,6 +354,7 @@ async function runBench(ctx: CommandContext): Promise<number> {
     }
     if (progressLines > 0) console.error(`submitted ${acked}/${tasks}, done ${done}/${tasks}`);
     // CPU seconds each process spent during the run (Linux /proc; empty elsewhere).
+    const recordWrites = (await guard(taskWriteCount(nc, prefix))) - writesBefore;
     const cpu: Record<string, number> = {};
     cpuProcs.forEach(([name, pid], i) => {
       const before = cpuBefore[i];
@@ -356,6 +381,7 @@ async function runBench(ctx: CommandContext): Promise<number> {
       workers,
       concurrency,
       inflight,
+      batch,
       schedulers,
       strategy,
       durationMs: round1(durationMs),
@@ -373,11 +399,11 @@ async function runBench(ctx: CommandContext): Promise<number> {
     };
 
     // ---- check ---------------------------------------------------------------------------
-    // The list is answered from a replica's mirror, which may trail the watch by a moment.
+    // The list is answered from a replica's mirror, which may trail the events by a moment.
     // Pages are sized to fit the server's max_payload: a list reply larger than that is not
     // sent (and, as of this writing, takes the answering scheduler down; see the bench report).
     const maxPayload = nc.info?.max_payload ?? 1_048_576;
-    const pageSize = Math.max(1, Math.min(1000, Math.floor((0.75 * maxPayload) / maxRecordBytes)));
+    const pageSize = Math.max(1, Math.min(1000, Math.floor((0.75 * maxPayload) / RECORD_BYTES)));
     const checkStarted = now();
     let check = await checkRun(client, pageSize, tracks, tasks, duplicateSubmits);
     while (!check.ok && now() - checkStarted < 5_000 && !signal.aborted) {
@@ -408,6 +434,7 @@ async function runBench(ctx: CommandContext): Promise<number> {
         ["workers", String(workers)],
         ["concurrency", `${concurrency} slots/worker`],
         ["inflight", String(inflight)],
+        ...(batch > 1 ? [["batch", `${batch} tasks/request`] as [string, string]] : []),
         ["schedulers", String(schedulers)],
         ["strategy", strategy],
         ["duration", ms(figures.durationMs)],
@@ -494,7 +521,7 @@ function describeStates(tracks: Map<string, Track>): string {
   const counts = new Map<string, number>();
   for (const t of tracks.values())
     counts.set(t.state ?? "unseen", (counts.get(t.state ?? "unseen") ?? 0) + 1);
-  return [...counts].map(([s, n]) => `${s} ${n}`).join(", ") || "no task seen by the watch";
+  return [...counts].map(([s, n]) => `${s} ${n}`).join(", ") || "no task seen by the event feed";
 }
 
 /** Lists every task and checks that each submitted one succeeded exactly once. */
@@ -550,7 +577,7 @@ async function checkRun(
     if (t.successes.size !== 1) {
       if (t.successes.size > 1) duplicates++;
       else if (r.state === "succeeded") lost++;
-      problems.push(`the watch saw ${t.successes.size} completions of task ${id}`);
+      problems.push(`the events stream holds ${t.successes.size} completions of task ${id}`);
     }
     if (r.history.some((h) => h.to === "queued" || h.to === "retrying")) detoured++;
   }

@@ -11,6 +11,8 @@ import {
   ListTasksRequest,
   RetryPolicy,
   RetryTaskRequest,
+  SubmitManyReply,
+  SubmitManyRequest,
   SubmitTaskReply,
   SubmitTaskRequest,
   TaskRecord,
@@ -43,6 +45,8 @@ import {
 export const wireSchemas = {
   SubmitTaskRequest,
   SubmitTaskReply,
+  SubmitManyRequest,
+  SubmitManyReply,
   GetTaskRequest,
   CancelTaskRequest,
   RetryTaskRequest,

@@ -45,6 +45,8 @@ function token(kind: string, value: string): string {
 /** The request/reply API's subjects. */
 export interface ApiSubjects {
   readonly submit: string;
+  /** `…tasks.submit-many`: many submits in one request. */
+  readonly submitMany: string;
   readonly get: string;
   readonly cancel: string;
   readonly retry: string;
@@ -186,6 +188,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
 function apiSubjects(head: string): ApiSubjects {
   return {
     submit: `${head}.tasks.submit`,
+    submitMany: `${head}.tasks.submit-many`,
     get: `${head}.tasks.get`,
     cancel: `${head}.tasks.cancel`,
     retry: `${head}.tasks.retry`,

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { OptionalVersion, Version } from "./envelope.ts";
-import { DroverError, ErrorCode } from "./errors.ts";
+import { DroverError, ErrorCode, ErrorReply } from "./errors.ts";
 import { Resources } from "./resources.ts";
 
 /**
@@ -372,6 +372,33 @@ export const SubmitTaskReply = z.strictObject({
 });
 /** Reply of submit. */
 export type SubmitTaskReply = z.infer<typeof SubmitTaskReply>;
+
+/** Tasks in one batch submit at most. */
+export const MAX_SUBMIT_BATCH = 1_000;
+
+/**
+ * Request body of `drover.api.tasks.submit-many`: up to {@link MAX_SUBMIT_BATCH} submits in
+ * one request. Every task is checked first: one invalid task refuses the whole request (its
+ * index is in the error's `issues` path) and nothing is created.
+ */
+export const SubmitManyRequest = z.strictObject({
+  v: OptionalVersion,
+  tasks: z.array(SubmitTaskRequest).min(1).max(MAX_SUBMIT_BATCH),
+});
+/** Parsed batch submit request. */
+export type SubmitManyRequest = z.output<typeof SubmitManyRequest>;
+
+/**
+ * Reply of submit-many: one result per task, in the request's order, each what a submit of
+ * that task alone would have answered (accepted, a duplicate of an idempotency key, or an
+ * error such as a full task store).
+ */
+export const SubmitManyReply = z.strictObject({
+  ok: z.literal(true),
+  results: z.array(z.union([SubmitTaskReply, ErrorReply])),
+});
+/** Reply of submit-many. */
+export type SubmitManyReply = z.infer<typeof SubmitManyReply>;
 
 /** Request body of `drover.api.tasks.get`. */
 export const GetTaskRequest = z

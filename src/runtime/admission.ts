@@ -43,11 +43,20 @@ export class Admission {
   /**
    * Checks a request of `submitter` to `endpoint` (a plain API subject): submits and retries
    * take a token, and a submit a place among the submitter's unfinished tasks until
-   * {@link done}. Returns the error to answer with, or null to go ahead.
+   * {@link done}. Returns the error to answer with, or null to go ahead. (A batch submit is
+   * checked by {@link take} once its size is known.)
    */
   check(endpoint: string, submitter: string, api: ApiSubjects): DroverError | null {
     const isSubmit = endpoint === api.submit;
     if (!isSubmit && endpoint !== api.retry) return null;
+    return this.take(submitter, 1, isSubmit);
+  }
+
+  /**
+   * Takes `count` tokens of `submitter` at once (all or none), and, when `holds`, as many
+   * places among its unfinished tasks until {@link done} gives them back.
+   */
+  take(submitter: string, count: number, holds = true): DroverError | null {
     const now = Date.now();
     this.#sweep(now);
     const inFlight = this.#inFlight.get(submitter) ?? 0;
@@ -59,25 +68,39 @@ export class Admission {
         unfinished: this.#held(submitter) + inFlight,
       },
       this.limits,
+      count,
     );
     this.#buckets.set(submitter, decision.bucket);
     if (!decision.ok) {
       this.#refused.set(decision.reason, (this.#refused.get(decision.reason) ?? 0) + 1);
+      const { rate, burst, maxUnfinished } = this.limits;
+      if (decision.retryAfterMs === null) {
+        // No wait lets it through: the request itself is too big for this submitter.
+        const message =
+          decision.reason === "rate"
+            ? `a batch of ${count} tasks is more than submitter '${submitter}''s burst of ${burst}; send smaller batches`
+            : `a batch of ${count} tasks is more than submitter '${submitter}''s limit of ${maxUnfinished} unfinished tasks; send smaller batches`;
+        return new DroverError(ErrorCode.ValidationFailed, message, {
+          issues: [{ path: "tasks", message, code: "too_big" }],
+        });
+      }
       return new DroverError(
         ErrorCode.RateLimited,
         decision.reason === "rate"
-          ? `submitter '${submitter}' is over its rate of ${this.limits.rate} submits/s (burst ${this.limits.burst}); retry in ${decision.retryAfterMs} ms`
-          : `submitter '${submitter}' has ${this.limits.maxUnfinished} unfinished tasks, its limit; retry once some have finished`,
+          ? `submitter '${submitter}' is over its rate of ${rate} submits/s (burst ${burst}); retry in ${decision.retryAfterMs} ms`
+          : count === 1
+            ? `submitter '${submitter}' has ${maxUnfinished} unfinished tasks, its limit; retry once some have finished`
+            : `a batch of ${count} tasks would take submitter '${submitter}' past its limit of ${maxUnfinished} unfinished tasks; retry once some have finished`,
         { retryable: true },
       );
     }
-    if (isSubmit) this.#inFlight.set(submitter, inFlight + 1);
+    if (holds) this.#inFlight.set(submitter, inFlight + count);
     return null;
   }
 
-  /** A submit admitted by {@link check} is answered (its record written, or not). */
-  done(submitter: string): void {
-    const n = (this.#inFlight.get(submitter) ?? 0) - 1;
+  /** `count` submits admitted by {@link check} or {@link take} are answered (written, or not). */
+  done(submitter: string, count = 1): void {
+    const n = (this.#inFlight.get(submitter) ?? 0) - count;
     if (n > 0) this.#inFlight.set(submitter, n);
     else this.#inFlight.delete(submitter);
   }

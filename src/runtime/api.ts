@@ -19,6 +19,7 @@ import type {
   HealthReply,
   Resources,
   Subjects,
+  SubmitManyReply,
   TaskRecord,
   TaskState,
   WorkerView,
@@ -40,6 +41,7 @@ import {
   ListWorkersRequest,
   newTaskRecord,
   RetryTaskRequest,
+  SubmitManyRequest,
   SubmitTaskRequest,
   TASK_STATES,
   TERMINAL_STATES,
@@ -129,6 +131,7 @@ export class ApiService {
     const api = deps.subjects.api;
     this.#routes = new Map<string, Handler>([
       [api.submit, (d, c) => this.submit(d, c)],
+      [api.submitMany, (d, c) => this.submitMany(d, c)],
       [api.get, (d) => this.get(d)],
       [api.cancel, (d, c) => this.cancel(d, c)],
       [api.retry, (d, c) => this.retry(d, c)],
@@ -299,8 +302,58 @@ export class ApiService {
     caller: Caller = PLAIN,
   ): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const req = this.#decode(SubmitTaskRequest, data);
+    return await this.#accept(req, data.length, caller.submitter);
+  }
+
+  /**
+   * Accepts many tasks in one request: each is what a submit of it alone would be (its own
+   * record, idempotency key and result), all written at once; answered once every one is
+   * durable or refused. A named submitter's limits take the whole batch or none of it.
+   */
+  async submitMany(data: Uint8Array, caller: Caller = PLAIN): Promise<SubmitManyReply> {
+    const req = this.#decode(SubmitManyRequest, data);
+    const n = req.tasks.length;
+    const { submitter } = caller;
+    if (submitter !== null) {
+      const refusal = this.#admission.take(submitter, n);
+      if (refusal !== null) {
+        this.#shedLog((count) =>
+          this.#d.log.warn(
+            { refused: count, submitter, reason: refusal.message },
+            "submitter over its limits: refusing requests",
+          ),
+        );
+        throw refusal;
+      }
+    }
     try {
-      return await this.#submit(req, data.length, caller.submitter);
+      // Each task's share of the request, for the store's capacity check.
+      const size = Math.ceil(data.length / n);
+      const results = await Promise.all(
+        req.tasks.map(async (task) => {
+          try {
+            return await this.#accept(task, size, submitter);
+          } catch (err) {
+            if (!(err instanceof DroverError))
+              this.#d.log.error({ err }, "a task of a batch submit failed");
+            return errorReply(err);
+          }
+        }),
+      );
+      return { ok: true, results };
+    } finally {
+      if (submitter !== null) this.#admission.done(submitter, n);
+    }
+  }
+
+  /** {@link submit} of a decoded request: a full task store is one line in the log now and then. */
+  async #accept(
+    req: SubmitTaskRequest,
+    size: number,
+    submitter: string | null,
+  ): Promise<{ ok: true; id: string; duplicate: boolean }> {
+    try {
+      return await this.#submit(req, size, submitter);
     } catch (err) {
       if (
         !(err instanceof DroverError && err.code === ErrorCode.CapacityExhausted) &&

@@ -17,6 +17,7 @@ import type {
   Subjects,
   TaskRecord,
   TaskState,
+  TaskTransitionEvent,
   WorkerView,
 } from "../protocol/index.ts";
 import {
@@ -34,6 +35,8 @@ import {
   SetPoolReply,
   MAX_MESSAGE_BYTES,
   resourceNames,
+  MAX_SUBMIT_BATCH,
+  SubmitManyReply,
   SubmitTaskReply,
   subjects,
   TaskRecord as TaskRecordSchema,
@@ -44,6 +47,7 @@ import type { ConnectOptions } from "./connection.ts";
 import { connectNats, leaveIfSilent } from "./connection.ts";
 import { isPermissionDenied, isTimeout, retryTransient } from "./kv-util.ts";
 import { submitterOfCreds } from "./nats-jwt.ts";
+import { followTaskEvents } from "./task-event-feed.ts";
 
 export interface ClientOptions {
   /** Subject/stream prefix. @default "drover" */
@@ -140,13 +144,7 @@ export class DroverClient {
       );
     }
     const raw = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: unknown };
-    if (raw.ok === false) {
-      const e = errorOf(raw);
-      throw new DroverError(e.code, e.message, {
-        ...(e.issues !== undefined ? { issues: e.issues } : {}),
-        retryable: e.code === ErrorCode.RateLimited || e.code === ErrorCode.Unavailable,
-      });
-    }
+    if (raw.ok === false) throw errorFromReply(raw);
     return decode(schema, reply.data, { maxBytes: 64 * MAX_MESSAGE_BYTES });
   }
 
@@ -154,6 +152,42 @@ export class DroverClient {
   async submit(task: SubmitTaskRequestInput): Promise<{ id: string; duplicate: boolean }> {
     const r = await this.#request(this.api.submit, task, SubmitTaskReply);
     return { id: r.id, duplicate: r.duplicate };
+  }
+
+  /**
+   * Submits many tasks in few requests (`tasks.submit-many`: up to 1,000 tasks and about
+   * 200 KB a request, sent one after the other). Resolves with one result per task, in order:
+   * accepted (`duplicate` for a known idempotency key), or the error that refused that task
+   * alone (a full task store, say). A request refused as a whole (an invalid task, over a
+   * submitter's limits) rejects; the tasks of the requests before it stand, and the error says
+   * how many were sent.
+   */
+  async submitMany(tasks: readonly SubmitTaskRequestInput[]): Promise<SubmitManyResult[]> {
+    const results: SubmitManyResult[] = [];
+    for (const chunk of submitChunks(tasks)) {
+      let reply: SubmitManyReply;
+      try {
+        reply = await this.#request(this.api.submitMany, { tasks: chunk }, SubmitManyReply);
+      } catch (err) {
+        if (!(err instanceof DroverError) || results.length === 0) throw err;
+        throw new DroverError(
+          err.code,
+          `${err.message} (tasks ${results.length + 1}..${results.length + chunk.length} of ${tasks.length}; the ${results.length} before them were answered)`,
+          {
+            retryable: err.retryable,
+            cause: err,
+            ...(err.issues !== undefined ? { issues: err.issues } : {}),
+          },
+        );
+      }
+      for (const r of reply.results)
+        results.push(
+          r.ok
+            ? { ok: true, id: r.id, duplicate: r.duplicate }
+            : { ok: false, error: errorFromReply(r) },
+        );
+    }
+    return results;
   }
 
   async get(id: string): Promise<TaskRecord> {
@@ -346,6 +380,24 @@ export class DroverClient {
   }
 
   /**
+   * Follows task state changes from now on, through the events stream: each stored event
+   * once, in order (see task-event-feed.ts), optionally only the changes into `to`. Cheaper
+   * than {@link watchAll} (an event is a quarter of a record) and open to the observer role.
+   * Resolves once the feed is in place, with a function that stops it.
+   */
+  followTaskEvents(
+    onEvent: (e: TaskTransitionEvent) => void,
+    o: { to?: readonly TaskState[]; signal?: AbortSignal } = {},
+  ): Promise<() => void> {
+    return followTaskEvents(
+      this.nc,
+      { prefix: this.#prefix, ...(o.to !== undefined ? { to: o.to } : {}) },
+      onEvent,
+      o.signal,
+    );
+  }
+
+  /**
    * Watches every task record of this prefix from now on (updates only, no current values):
    * `onRecord` sees each PUT, decoded. Resolves once the watch is in place, with a function
    * that stops it (also stopped when `signal` aborts). A record that fails its schema is skipped.
@@ -396,6 +448,41 @@ function errorOf(reply: unknown): ErrorReply["error"] {
     code: ErrorCode.Internal satisfies ErrorCodeValue,
     message: `${text(raw?.code, "unknown")}: ${text(raw?.message, "unreadable error reply")}`,
   };
+}
+
+/** One task's result in {@link DroverClient.submitMany}. */
+export type SubmitManyResult =
+  { ok: true; id: string; duplicate: boolean } | { ok: false; error: DroverError };
+
+/** Largest submit-many request the client sends (the API takes 256 KiB by default). */
+const SUBMIT_MANY_BYTES = 200_000;
+
+/** `tasks` cut into requests of at most {@link MAX_SUBMIT_BATCH} tasks and about 200 KB. */
+export function submitChunks<T>(tasks: readonly T[], maxBytes = SUBMIT_MANY_BYTES): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const t of tasks) {
+    const size = Buffer.byteLength(JSON.stringify(t)) + 1;
+    if (chunk.length > 0 && (chunk.length >= MAX_SUBMIT_BATCH || bytes + size > maxBytes)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(t);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/** The {@link DroverError} an error reply stands for. */
+function errorFromReply(reply: unknown): DroverError {
+  const e = errorOf(reply);
+  return new DroverError(e.code, e.message, {
+    ...(e.issues !== undefined ? { issues: e.issues } : {}),
+    retryable: e.code === ErrorCode.RateLimited || e.code === ErrorCode.Unavailable,
+  });
 }
 
 function safeJson(data: Uint8Array): unknown {

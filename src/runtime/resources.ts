@@ -331,6 +331,12 @@ function storeTooSmall(err: unknown, name: string, maxBytes: number | undefined)
   );
 }
 
+/** Messages stored in the tasks bucket so far (its stream's last sequence): every record write. */
+export async function taskWriteCount(nc: NatsConnection, prefix: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(`KV_${resourceNames(prefix).buckets.tasks}`)).state.last_seq;
+}
+
 export async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,

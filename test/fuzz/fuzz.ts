@@ -122,6 +122,11 @@ const submit = fc.record(
   },
   { requiredKeys: ["type"] },
 );
+// A few tasks a request: the fuzz's own limits and the record count stay small.
+const submitMany = fc.record(
+  { tasks: fc.array(submit, { minLength: 1, maxLength: 4 }) },
+  { requiredKeys: [] },
+);
 const byId = fc.record({ id }, { requiredKeys: [] });
 const list = fc.record(
   {
@@ -176,6 +181,7 @@ function plan(
   const s = subjects(prefix);
   const api = [
     [s.api.submit, submit],
+    [s.api.submitMany, submitMany],
     [s.api.get, byId],
     [s.api.cancel, byId],
     [s.api.retry, byId],
@@ -196,6 +202,7 @@ function plan(
     [s.replicas, fc.constant({})],
     // As a named submitter: its limits and ownership checks on the way.
     [s.apiAs("fuzzer").submit, submit],
+    [s.apiAs("fuzzer").submitMany, submitMany],
     [s.apiAs("fuzzer").cancel, byId],
     [s.apiAs("fuzzer").retry, byId],
   ] as const;
@@ -212,12 +219,18 @@ function plan(
 
 /** Why a reply breaks the rules (null: it is a structured accept or refusal). */
 function judge(reply: string): { ok: boolean; code?: string } | string {
-  let v: { ok?: unknown; error?: { code?: unknown } };
+  let v: { ok?: unknown; error?: { code?: unknown }; results?: unknown };
   try {
     v = JSON.parse(reply) as typeof v;
   } catch {
     return "not JSON";
   }
+  // A batch submit: every task's result is an accept or a structured refusal of its own.
+  if (v.ok === true && Array.isArray(v.results))
+    for (const r of v.results as unknown[]) {
+      const item = judge(JSON.stringify(r));
+      if (typeof item === "string") return `task result: ${item}`;
+    }
   if (v.ok === true) return { ok: true };
   if (v.ok !== false || typeof v.error?.code !== "string") return "no ok/error";
   if (!KNOWN_CODES.has(v.error.code)) return `unknown code ${v.error.code}`;
@@ -303,6 +316,10 @@ export async function fuzz(
           !(JSON.parse(reply) as { duplicate: boolean }).duplicate
         )
           report.newTasks++;
+        if (step.subject === s.api.submitMany || step.subject === s.apiAs("fuzzer").submitMany)
+          for (const r of (JSON.parse(reply) as { results: { ok: boolean; duplicate?: boolean }[] })
+            .results)
+            if (r.ok && r.duplicate === false) report.newTasks++;
       } else result.refused[j.code!] = (result.refused[j.code!] ?? 0) + 1;
     };
     await Promise.all(

@@ -159,4 +159,60 @@ describe("task events", () => {
     );
     expect((await storedEvents(d.prefix)).filter((e) => e.event.taskId === id)).toHaveLength(1);
   });
+
+  it("followTaskEvents: each stored change once, from now on, only the states asked for", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    await d.addWorker({ id: "w1", handlers: examples });
+    const before = await d.client.submit({ type: "echo", payload: "before" });
+    await d.client.wait(before.id, { signal: AbortSignal.timeout(30_000) });
+    await d.waitFor(
+      async () => states(await storedEvents(d.prefix), before.id).includes("succeeded"),
+      "the first task's events",
+    );
+    const all: TaskTransitionEvent[] = [];
+    const done: TaskTransitionEvent[] = [];
+    const live: unknown[] = [];
+    const stopAll = await d.client.followTaskEvents((e) => all.push(e));
+    const stopDone = await d.client.followTaskEvents((e) => done.push(e), { to: ["succeeded"] });
+    const stopLive = d.client.follow((subject, body) => {
+      if (subject.endsWith(".task.succeeded")) live.push(body);
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await d.client.submit({ type: "echo", payload: i })).id);
+    const records = [];
+    for (const id of ids)
+      records.push(await d.client.wait(id, { signal: AbortSignal.timeout(30_000) }));
+    const changes = records.reduce((n, r) => n + r.history.length, 0);
+    await d.waitFor(() => all.length >= changes && done.length >= 5, `${changes} events`);
+    expect(done.map((e) => e.taskId).sort()).toEqual([...ids].sort());
+    expect(done.every((e) => e.to === "succeeded")).toBe(true);
+    // Nothing from before the feed began, and every change of each task in the order made.
+    expect(all.some((e) => e.taskId === before.id)).toBe(false);
+    for (const r of records)
+      expect(all.filter((e) => e.taskId === r.id).map((e) => e.to)).toEqual(
+        r.history.map((h) => h.to),
+      );
+
+    // A re-published event (a retry, a new leader's catch-up) reaches plain subscribers
+    // again; the stream drops it, so the feed does not.
+    const again = (await storedEvents(d.prefix)).find(
+      (e) => e.event.taskId === ids[0] && e.event.to === "succeeded",
+    )!;
+    const seen = live.length;
+    const ack = await jetstream(env.nc).publish(
+      `${d.prefix}.events.task.succeeded`,
+      JSON.stringify(again.event),
+      { msgID: again.id! },
+    );
+    expect(ack.duplicate).toBe(true);
+    await d.waitFor(() => live.length > seen, "the plain subscriber saw the re-publish");
+    // A later task's success is seen after it; the re-publish never was.
+    const last = await d.client.submit({ type: "echo", payload: "last" });
+    await d.waitFor(() => done.some((e) => e.taskId === last.id), "the last task's success");
+    expect(done.filter((e) => e.taskId === ids[0])).toHaveLength(1);
+    expect(done).toHaveLength(6);
+    stopAll();
+    stopDone();
+    stopLive();
+  });
 });

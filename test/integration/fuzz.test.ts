@@ -25,9 +25,9 @@ describe("fuzzing", () => {
     });
     const check = await checkAfter(cluster, report);
     expect(check.problems).toEqual([]);
-    // 10 API subjects, 3 as a named submitter, a worker's assignments, the reports path.
-    expect(Object.keys(report.subjects)).toHaveLength(17);
-    expect(report.sent).toBe(17 * 300);
+    // 11 API subjects, 4 as a named submitter, a worker's assignments, the reports path.
+    expect(Object.keys(report.subjects)).toHaveLength(19);
+    expect(report.sent).toBe(19 * 300);
     // The generators reach both sides of every API subject.
     for (const [subject, r] of Object.entries(report.subjects)) {
       if (subject.endsWith(".reports.>")) continue;
@@ -37,6 +37,7 @@ describe("fuzzing", () => {
     expect(
       report.subjects[cluster.client.subjects.apiAs("fuzzer").submit]!.accepted,
     ).toBeGreaterThan(0);
+    expect(report.subjects[cluster.client.subjects.api.submitMany]!.accepted).toBeGreaterThan(0);
     expect(report.newTasks).toBeGreaterThan(0);
   }, 300_000);
 });

@@ -97,6 +97,14 @@ describe("README", () => {
         replies.filter((r) => r.ok === true && typeof r.id === "string").length,
       ).toBeGreaterThanOrEqual(6);
       expect(replies.some((r) => r.duplicate === true)).toBe(true);
+      // The batch submit: three results in order, the last a duplicate of the keyed task.
+      const batch = replies.find((r) => Array.isArray(r.results))?.results as
+        { ok: boolean; duplicate: boolean }[] | undefined;
+      expect(batch?.map((r) => [r.ok, r.duplicate])).toEqual([
+        [true, false],
+        [true, false],
+        [true, true],
+      ]);
       expect(
         replies.some((r) => (r.task as { state?: string } | undefined)?.state === "cancelled"),
       ).toBe(true);

@@ -39,6 +39,37 @@ describe("admission decisions", () => {
     expect(admit({ bucket: undefined, now: 0, unfinished: 2 }, limits).ok).toBe(true);
   });
 
+  it("a batch takes as many tokens and places as it has tasks, all or none", () => {
+    const d = admit({ bucket: undefined, now: 0, unfinished: 0 }, limits, 3);
+    expect(d).toMatchObject({ ok: true, bucket: { tokens: 2 } });
+    // Two tokens left: a batch of 3 waits for the third (100 ms at 10/s) and takes nothing.
+    const later = admit({ bucket: d.bucket, now: 0, unfinished: 0 }, limits, 3);
+    expect(later).toMatchObject({
+      ok: false,
+      reason: "rate",
+      retryAfterMs: 100,
+      bucket: { tokens: 2 },
+    });
+    // Places: 1 unfinished + 3 is over 3.
+    expect(admit({ bucket: undefined, now: 0, unfinished: 1 }, limits, 3)).toMatchObject({
+      ok: false,
+      reason: "unfinished",
+      retryAfterMs: 1_000,
+    });
+    // Larger than the burst or the unfinished limit: no wait lets it through.
+    const roomy = { ...limits, maxUnfinished: 100 };
+    expect(admit({ bucket: undefined, now: 0, unfinished: 0 }, roomy, 6)).toMatchObject({
+      ok: false,
+      reason: "rate",
+      retryAfterMs: null,
+    });
+    expect(admit({ bucket: undefined, now: 0, unfinished: 0 }, limits, 4)).toMatchObject({
+      ok: false,
+      reason: "unfinished",
+      retryAfterMs: null,
+    });
+  });
+
   it("0 turns a limit off", () => {
     const off = { rate: 0, burst: 1, maxUnfinished: 0 };
     let bucket;

@@ -141,6 +141,28 @@ describe("bench:compare figures", () => {
     expect(rows.at(-1)).toMatchObject({ label: "exactly-once check", drover1: "OK, OK" });
   });
 
+  it("the batch workload adds its rows and its checks when it ran", () => {
+    const c = comparison();
+    expect(comparisonRows(c).some((r) => r.label.startsWith("batches of"))).toBe(false);
+    c.bulk = {
+      drover1: figures({ batch: 50, throughputPerS: 1_600, submitsPerS: 5_000 }),
+      drover2: figures({ batch: 50, throughputPerS: 1_300, schedulers: 2 }),
+      bullmq: figures({
+        batch: 50,
+        throughputPerS: 8_000,
+        schedulers: null,
+        check: { ok: false, completions: 99, duplicates: 0, lost: 1, problems: ["lost one"] },
+      }),
+    };
+    const rows = comparisonRows(c);
+    expect(rows.find((r) => r.label === "batches of 50: completed/s")).toMatchObject({
+      drover1: "1,600",
+      ratio1: "0.20×",
+    });
+    expect(rows.find((r) => r.label === "batches of 50: submits/s")?.drover1).toBe("5,000");
+    expect(rows.at(-1)).toMatchObject({ drover1: "OK, OK, OK", bullmq: "OK, OK, FAILED" });
+  });
+
   it("goals say met or not from the ratios and the low-load p99", () => {
     const g = goals(comparison());
     expect(g.map((x) => x.met)).toEqual([

@@ -15,6 +15,7 @@ describe("subjects", () => {
     const s = subjects("acme-prod");
     expect(s.api).toEqual({
       submit: "acme-prod.api.tasks.submit",
+      submitMany: "acme-prod.api.tasks.submit-many",
       get: "acme-prod.api.tasks.get",
       cancel: "acme-prod.api.tasks.cancel",
       retry: "acme-prod.api.tasks.retry",
