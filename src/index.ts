@@ -4,7 +4,7 @@
  * CLI) is not part of it and may change.
  */
 export { DroverClient } from "./runtime/client.ts";
-export type { ClientOptions, ListOptions } from "./runtime/client.ts";
+export type { ClientOptions, ListOptions, SubmitManyResult } from "./runtime/client.ts";
 export { defineHandlers } from "./runtime/handler.ts";
 export type { HandlerMap, TaskContext, TaskHandler } from "./runtime/handler.ts";
 export { Worker } from "./runtime/worker.ts";
@@ -19,5 +19,6 @@ export type {
   SubmitTaskRequestInput,
   TaskRecord,
   TaskState,
+  TaskTransitionEvent,
 } from "./protocol/index.ts";
 export { TERMINAL_STATES } from "./protocol/index.ts";

@@ -9,6 +9,7 @@ import { healthCommand } from "./health.ts";
 import { poolCommand, poolsCommand } from "./pools.ts";
 import { schedulerCommand, workerCommand } from "./roles.ts";
 import { schemaCommand } from "./schema.ts";
+import { submitManyCommand } from "./submit-many.ts";
 import {
   cancelCommand,
   drainCommand,
@@ -26,6 +27,7 @@ export const commands: Command[] = [
   schedulerCommand,
   workerCommand,
   submitCommand,
+  submitManyCommand,
   getCommand,
   cancelCommand,
   retryCommand,

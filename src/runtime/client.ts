@@ -160,9 +160,12 @@ export class DroverClient {
    * accepted (`duplicate` for a known idempotency key), or the error that refused that task
    * alone (a full task store, say). A request refused as a whole (an invalid task, over a
    * submitter's limits) rejects; the tasks of the requests before it stand, and the error says
-   * how many were sent.
+   * how many were sent. `onProgress` is told after each request.
    */
-  async submitMany(tasks: readonly SubmitTaskRequestInput[]): Promise<SubmitManyResult[]> {
+  async submitMany(
+    tasks: readonly SubmitTaskRequestInput[],
+    o: { onProgress?: (answered: number, total: number) => void } = {},
+  ): Promise<SubmitManyResult[]> {
     const results: SubmitManyResult[] = [];
     for (const chunk of submitChunks(tasks)) {
       let reply: SubmitManyReply;
@@ -186,6 +189,7 @@ export class DroverClient {
             ? { ok: true, id: r.id, duplicate: r.duplicate }
             : { ok: false, error: errorFromReply(r) },
         );
+      o.onProgress?.(results.length, tasks.length);
     }
     return results;
   }

@@ -3,6 +3,12 @@
  * task is what a submit of it alone would be, in the request's order; an invalid task refuses
  * the whole request and creates nothing; a named submitter's limits take a batch whole.
  */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
 import { DroverError, resourceNames, subjects } from "../../src/protocol/index.ts";
@@ -12,6 +18,8 @@ import { startDrover } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
 
 const env = useNats();
+const run = promisify(execFile);
+const bin = join(resolve(dirname(fileURLToPath(import.meta.url)), "..", ".."), "bin", "drover.js");
 
 async function recordCount(prefix: string): Promise<number> {
   const kv = await new Kvm(env.nc).open(resourceNames(prefix).buckets.tasks);
@@ -118,5 +126,42 @@ describe("batch submit", () => {
     expect(await recordCount(d.prefix)).toBe(10);
     const listed = (await d.client.list({ limit: 100 })).tasks.map((t) => t.submitter);
     expect(listed).toEqual(Array.from({ length: 10 }, () => "alice"));
+  });
+
+  it("drover submit-many: a file of JSON lines, one line out per task, in order", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    const dir = mkdtempSync(join(tmpdir(), "drover-many-"));
+    try {
+      const file = join(dir, "tasks.jsonl");
+      writeFileSync(
+        file,
+        [
+          '{"type":"nohandler","payload":1}',
+          "",
+          '{"type":"nohandler","payload":2,"idempotencyKey":"k"}',
+          '{"type":"nohandler","payload":3,"idempotencyKey":"k"}',
+        ].join("\n"),
+      );
+      const cli = { ...process.env, DROVER_NATS_URL: env.nats.servers[0], DROVER_PREFIX: d.prefix };
+      const { stdout } = await run(process.execPath, [bin, "submit-many", file, "--json"], {
+        env: cli,
+        timeout: 30_000,
+      });
+      const results = JSON.parse(stdout) as { ok: boolean; id: string; duplicate: boolean }[];
+      expect(results.map((r) => [r.ok, r.duplicate])).toEqual([
+        [true, false],
+        [true, false],
+        [true, true],
+      ]);
+      expect(results[2]!.id).toBe(results[1]!.id);
+      expect((await d.client.get(results[0]!.id)).payload).toBe(1);
+      // Without --json: the ids, one a line, the duplicate said so.
+      writeFileSync(file, '{"type":"nohandler","idempotencyKey":"k"}\n');
+      const plain = await run(process.execPath, [bin, "submit-many", file], { env: cli });
+      expect(plain.stdout.trim()).toBe(`${results[1]!.id} (duplicate of an earlier submit)`);
+      expect(await recordCount(d.prefix)).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

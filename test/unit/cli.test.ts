@@ -50,6 +50,8 @@ describe("drover CLI errors", () => {
     [["scheduler", "--strategy", "fastest"], /unknown --strategy 'fastest'/],
     [["worker", "--handlers", "./does-not-exist.ts"], /cannot load --handlers/],
     [["get"], /usage: drover get <task-id>/],
+    [["submit-many"], /usage: drover submit-many <file\|->/],
+    [["submit-many", "/nonexistent/tasks.jsonl"], /cannot read \/nonexistent\/tasks.jsonl/],
   ])("drover %j → exit 2 with one line", async (args, message) => {
     const r = await drover(...args);
     expect(r.code).toBe(2);
