@@ -7,38 +7,35 @@
  * submitter (NATS permissions let each submitter user publish only its own): its submits and
  * retries pass its admission limits (see admission.ts), refused at once when over, and it may
  * cancel or retry only the tasks it submitted.
+ *
+ * The task endpoints and health are here; the workers' (workers-api.ts) and the pools'
+ * (pools-api.ts) come in as `routes`.
  */
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { nuid } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { z } from "zod";
+import type { z } from "zod";
 import type {
   CancelNotice,
   HealthProcessStats,
   HealthReply,
-  Resources,
   Subjects,
   SubmitManyReply,
   TaskRecord,
   TaskState,
-  WorkerView,
 } from "../protocol/index.ts";
 import {
   CancelTaskRequest,
   decode,
-  DrainWorkerReply,
-  DrainWorkerRequest,
   DEFAULT_MAX_REQUEST_BYTES,
   DroverError,
   encode,
   ErrorCode,
-  ErrorReply,
   errorReply,
   GetTaskRequest,
   HealthRequest,
   ListTasksRequest,
-  ListWorkersRequest,
   newTaskRecord,
   RetryTaskRequest,
   SubmitManyRequest,
@@ -136,9 +133,7 @@ export class ApiService {
       [api.cancel, (d, c) => this.cancel(d, c)],
       [api.retry, (d, c) => this.retry(d, c)],
       [api.list, (d) => this.list(d)],
-      [api.workers, (d) => this.workers(d)],
       [api.health, (d) => this.health(d)],
-      [api.drain, (d) => this.drain(d)],
       [deps.subjects.replicas, (d) => this.health(d)],
       ...(deps.routes?.((schema, data) => this.#decode(schema, data)) ?? []),
     ]);
@@ -445,32 +440,6 @@ export class ApiService {
     return entry.id;
   }
 
-  /**
-   * Asks a live worker to drain: it takes no new work, lets running tasks finish within the
-   * grace period, hands back the rest and stops. Answered once the worker has begun.
-   */
-  async drain(data: Uint8Array): Promise<DrainWorkerReply> {
-    const req = this.#decode(DrainWorkerRequest, data);
-    if (!this.#d.mirror.workers.has(req.workerId))
-      throw new DroverError(ErrorCode.NotFound, `worker ${req.workerId} is not live`);
-    const notice = { v: 1, ...(req.graceMs !== undefined ? { graceMs: req.graceMs } : {}) };
-    let reply;
-    try {
-      reply = await this.#d.nc.request(this.#d.subjects.workerDrain(req.workerId), encode(notice), {
-        timeout: 3_000,
-      });
-    } catch (err) {
-      throw new DroverError(
-        ErrorCode.Unavailable,
-        `worker ${req.workerId} did not answer the drain request (${(err as Error).message}); it may be of an older version, or busy: retry, or stop its process with SIGTERM`,
-        { retryable: true },
-      );
-    }
-    const answer = decode(z.union([DrainWorkerReply, ErrorReply]), reply.data);
-    if (!answer.ok) throw new DroverError(answer.error.code, answer.error.message);
-    return answer;
-  }
-
   async cancel(data: Uint8Array, caller: Caller = PLAIN): Promise<{ ok: true; task: TaskRecord }> {
     const req = this.#decode(CancelTaskRequest, data);
     let before: TaskRecord | null = null;
@@ -539,26 +508,6 @@ export class ApiService {
         req,
       )),
     };
-  }
-
-  async workers(data: Uint8Array): Promise<{ ok: true; workers: WorkerView[] }> {
-    this.#decode(ListWorkersRequest, data);
-    const { mirror } = this.#d;
-    const workers = [...mirror.workers.values()].map(({ info }) => {
-      let used: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
-      for (const id of mirror.byWorker.get(info.id) ?? []) {
-        const r = mirror.tasks.get(id)?.resources;
-        if (r !== undefined)
-          used = {
-            cpu: used.cpu + r.cpu,
-            memoryMb: used.memoryMb + r.memoryMb,
-            slots: used.slots + r.slots,
-          };
-      }
-      return { ...info, used };
-    });
-    workers.sort((a, b) => (a.id < b.id ? -1 : 1));
-    return { ok: true, workers };
   }
 
   #finishedCache: {

@@ -256,8 +256,10 @@ export class DroverClient {
 
   /**
    * The health of every scheduler replica that answers (each answers for itself), sorted by
-   * id: replies are collected until none came for `stallMs`, or `waitMs` passed. Replies that
-   * are not a health reply are left out.
+   * id. `waitMs` bounds the wait for the first reply; after it, replies are collected until
+   * none came for `stallMs` (nats.js's stall strategy), so a cluster whose replicas answer
+   * one after another keeps the collection open. Replies that are not a health reply are left
+   * out.
    */
   async replicas(waitMs = 1_000, stallMs = 300): Promise<HealthReply[]> {
     const out: HealthReply[] = [];

@@ -28,6 +28,7 @@ import { retryTransient } from "./kv-util.ts";
 import { Mirror } from "./mirror.ts";
 import { PoolStore } from "./pool-store.ts";
 import { poolRoutes } from "./pools-api.ts";
+import { workerRoutes } from "./workers-api.ts";
 import { processStats } from "./process-stats.ts";
 import type { Buckets, ResourceSettings } from "./resources.ts";
 import { ensureResources } from "./resources.ts";
@@ -280,7 +281,10 @@ export class SchedulerReplica {
       // Measuring starts with the replica; each health reply covers the time since the
       // previous health request this process answered.
       processStats: processStats().readAndReset,
-      routes: (decode) => poolRoutes({ subjects: subj, pools, mirror }, decode),
+      routes: (decode) => [
+        ...workerRoutes({ nc: this.#nc, subjects: subj, mirror }, decode),
+        ...poolRoutes({ subjects: subj, pools, mirror }, decode),
+      ],
       adminOnly: [subj.api.pools.set, subj.api.pools.delete, subj.api.drain],
       ...(this.#o.admission !== undefined ? { admission: this.#o.admission } : {}),
     });
