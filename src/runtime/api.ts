@@ -102,6 +102,9 @@ export type ApiDecode = <S extends z.ZodType>(schema: S, data: Uint8Array) => z.
 
 const TERMINAL: ReadonlySet<TaskState> = new Set(TERMINAL_STATES);
 
+/** The tasks of one batch submit written at once. */
+const BATCH_WRITES_AT_ONCE = 64;
+
 export class ApiService {
   readonly #d: ApiDeps;
   #sub: Subscription | null = null;
@@ -324,14 +327,21 @@ export class ApiService {
     try {
       // Each task's share of the request, for the store's capacity check.
       const size = Math.ceil(data.length / n);
-      const results = await Promise.all(
-        req.tasks.map(async (task) => {
-          try {
-            return await this.#accept(task, size, submitter);
-          } catch (err) {
-            if (!(err instanceof DroverError))
-              this.#d.log.error({ err }, "a task of a batch submit failed");
-            return errorReply(err);
+      const results: SubmitManyReply["results"] = new Array(n);
+      let next = 0;
+      // A few writes at a time per request, so that many large batches at once (the queue
+      // lets 256 requests run) do not put hundreds of thousands of writes in flight.
+      await Promise.all(
+        Array.from({ length: Math.min(n, BATCH_WRITES_AT_ONCE) }, async () => {
+          while (next < n) {
+            const i = next++;
+            try {
+              results[i] = await this.#accept(req.tasks[i]!, size, submitter);
+            } catch (err) {
+              if (!(err instanceof DroverError))
+                this.#d.log.error({ err }, "a task of a batch submit failed");
+              results[i] = errorReply(err);
+            }
           }
         }),
       );
