@@ -327,7 +327,7 @@ export class ApiService {
     try {
       // Each task's share of the request, for the store's capacity check.
       const size = Math.ceil(data.length / n);
-      const results: SubmitManyReply["results"] = new Array(n);
+      const results = new Array<SubmitManyReply["results"][number]>(n);
       let next = 0;
       // A few writes at a time per request, so that many large batches at once (the queue
       // lets 256 requests run) do not put hundreds of thousands of writes in flight.
