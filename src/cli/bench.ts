@@ -1,7 +1,8 @@
 /**
  * `drover bench`: an end-to-end throughput and latency benchmark. Starts scheduler and worker
  * processes (and, unless told where NATS is, a throwaway nats-server), submits `noop` tasks with
- * a bounded number in flight, follows every task through the events stream, prints the figures and checks that every task succeeded exactly once.
+ * a bounded number in flight (one at a time, or `--batch` at a time), follows every task through
+ * the events stream, prints the figures and checks that every task succeeded exactly once.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
