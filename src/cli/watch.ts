@@ -84,9 +84,11 @@ async function idsOf(positionals: string[]): Promise<string[]> {
   if (positionals.length !== 1 || positionals[0] !== "-") return positionals;
   let text = "";
   for await (const chunk of process.stdin) text += String(chunk);
-  // `drover submit` prints "<id>" or "<id> (duplicate of an earlier submit)".
+  // `drover submit` and `submit-many` print "<id>" or "<id> (duplicate of an earlier
+  // submit)"; `submit-many` prints "error <code>: …" for a task it refused (no id to follow).
   return text
     .split("\n")
+    .filter((l) => !l.startsWith("error "))
     .map((l) => l.trim().split(/\s+/)[0] ?? "")
     .filter((l) => l !== "");
 }
@@ -115,33 +117,49 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** The state of each task, asking only for those not finished at the last look. */
+type Known = TaskState | "missing";
+
+const finished = (k: Known | undefined): boolean =>
+  k !== undefined && (TERMINAL.has(k) || k === "missing");
+
+/**
+ * The state of each task, asking only for those not finished at the last look. An answer is
+ * not taken if an event changed the task while it was on its way (the event is newer).
+ */
 async function look(
   c: DroverClient,
   ids: readonly string[],
-  last: Map<string, TaskState | "missing">,
+  known: Map<string, Known>,
 ): Promise<void> {
-  const open = ids.filter((id) => {
-    const s = last.get(id);
-    return s === undefined || !(TERMINAL.has(s) || s === "missing");
-  });
+  const open = ids.filter((id) => !finished(known.get(id)));
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(16, open.length) }, async () => {
       while (next < open.length) {
         const id = open[next++]!;
+        const before = known.get(id);
+        let state: Known;
         try {
-          last.set(id, (await c.get(id)).state);
+          state = (await c.get(id)).state;
         } catch (err) {
-          if (err instanceof DroverError && err.code === ErrorCode.NotFound)
-            last.set(id, "missing");
-          else throw err;
+          if (!(err instanceof DroverError && err.code === ErrorCode.NotFound)) throw err;
+          state = "missing";
         }
+        if (known.get(id) === before) known.set(id, state);
       }
     }),
   );
 }
 
+/** With the event feed, the tasks are also read one by one this often (a backstop). */
+const BACKSTOP_MS = 5_000;
+
+/**
+ * Follows a batch: its tasks are read once, then followed through the events stream (one
+ * small event per change, however large the batch), and read again only every few seconds in
+ * case an event went by unseen. A user who may not read the events stream (a submitter)
+ * reads the unfinished tasks every interval instead.
+ */
 async function watchBatch(
   ctx: CommandContext,
   ids: readonly string[],
@@ -151,21 +169,35 @@ async function watchBatch(
 ): Promise<number> {
   const out = writer(!json && process.stdout.isTTY === true);
   return withClient(ctx, async (c) => {
-    const states = new Map<string, TaskState | "missing">();
-    for (;;) {
-      await look(c, ids, states);
-      const counts = batchCounts(ids.map((id) => states.get(id)!));
-      const key = JSON.stringify(counts);
-      out.show(json ? key : progressLine(counts, 30, colour), key);
-      if (counts.finished === counts.total) {
-        out.end();
-        return counts.byState.succeeded === counts.total ? 0 : 1;
+    const known = new Map<string, Known>();
+    const wanted = new Set(ids);
+    const stop = await c
+      .followTaskEvents((e) => {
+        if (wanted.has(e.taskId)) known.set(e.taskId, e.to);
+      })
+      .catch(() => null);
+    try {
+      let lookedAt = Number.NEGATIVE_INFINITY;
+      for (;;) {
+        if (stop === null || Date.now() - lookedAt >= BACKSTOP_MS) {
+          await look(c, ids, known);
+          lookedAt = Date.now();
+        }
+        const counts = batchCounts(ids.map((id) => known.get(id) ?? "queued"));
+        const key = JSON.stringify(counts);
+        out.show(json ? key : progressLine(counts, 30, colour), key);
+        if (counts.finished === counts.total) {
+          out.end();
+          return counts.byState.succeeded === counts.total ? 0 : 1;
+        }
+        if (ctx.signal.aborted) {
+          out.end();
+          return 130;
+        }
+        await pause(everyMs, ctx.signal);
       }
-      if (ctx.signal.aborted) {
-        out.end();
-        return 130;
-      }
-      await pause(everyMs, ctx.signal);
+    } finally {
+      stop?.();
     }
   });
 }

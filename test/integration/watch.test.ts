@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import examples from "../../src/examples/handlers.ts";
 import type { BatchCounts } from "../../src/cli/watch.ts";
+import { subjects } from "../../src/protocol/index.ts";
 import { startDrover } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
 
@@ -59,12 +60,20 @@ describe("drover watch", () => {
         return id;
       }),
     );
+    // Every tasks.get the watch sends (a plain subscriber gets a copy of each request).
+    let gets = 0;
+    const counter = env.nc.subscribe(subjects(d.prefix).api.get, { callback: () => gets++ });
+    const started = Date.now();
     // The tasks wait for a worker until the watch has shown them queued.
     const w = startWatch(d.prefix, [...ids, "--json"]);
     await w.firstLine;
     await d.addWorker({ id: "w1", handlers: examples });
     const ok = await w.done;
+    counter.unsubscribe();
     expect(ok.code).toBe(0);
+    // Read once, then followed through the events stream: another read of the 6 only every
+    // 5 s (reading every 100 ms, as it did before, sends 6 per tick).
+    expect(gets).toBeLessThanOrEqual(6 * (1 + Math.ceil((Date.now() - started) / 5_000)));
     const counts = ok.lines.map((l) => JSON.parse(l) as BatchCounts);
     expect(counts[0]).toEqual({ total: 6, finished: 0, byState: { queued: 6 } });
     expect(counts.at(-1)).toEqual({ total: 6, finished: 6, byState: { succeeded: 6 } });
