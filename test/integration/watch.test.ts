@@ -62,7 +62,11 @@ describe("drover watch", () => {
     );
     // Every tasks.get the watch sends (a plain subscriber gets a copy of each request).
     let gets = 0;
-    const counter = env.nc.subscribe(subjects(d.prefix).api.get, { callback: () => gets++ });
+    const counter = env.nc.subscribe(subjects(d.prefix).api.get, {
+      callback: () => {
+        gets++;
+      },
+    });
     const started = Date.now();
     // The tasks wait for a worker until the watch has shown them queued.
     const w = startWatch(d.prefix, [...ids, "--json"]);
