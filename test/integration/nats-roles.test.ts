@@ -115,6 +115,27 @@ describe("roles as NATS users", () => {
       expect(done.result).toEqual({ slept: 300 });
       expect(done.placement?.workerId).toBe("w1");
       expect(seen.at(-1)).toBe("succeeded");
+      // `drover watch` as the submitter, who may not read the events stream: it reads the
+      // task through the API instead.
+      const watched = await drover([
+        "watch",
+        id,
+        "--json",
+        "--nats",
+        server.url,
+        "--prefix",
+        prefix,
+        "--nkey",
+        key("submitter"),
+        "--submitter",
+        "submitter",
+      ]);
+      expect(watched.code, watched.out).toBe(0);
+      expect(JSON.parse(watched.out.trim().split("\n").at(-1)!)).toEqual({
+        total: 1,
+        finished: 1,
+        byState: { succeeded: 1 },
+      });
       // The submitter may not read the tasks bucket (it waited through the API).
       await expectDenied(
         jetstream(client.nc).publish(`$JS.API.STREAM.INFO.KV_${n.buckets.tasks}`),
