@@ -9,7 +9,7 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isStrategyName, STRATEGY_NAMES } from "../actors/index.ts";
-import type { TaskRecord, TaskState, TaskTransitionEvent } from "../protocol/index.ts";
+import type { TaskTransitionEvent } from "../protocol/index.ts";
 import { DroverError, ErrorCode, MAX_SUBMIT_BATCH } from "../protocol/index.ts";
 import type { NatsConnection } from "../runtime/index.ts";
 import {
@@ -20,6 +20,8 @@ import {
   taskWriteCount,
 } from "../runtime/index.ts";
 import { runScaleBench } from "./bench-scale/run.ts";
+import type { Track } from "./bench-check.ts";
+import { checkRun, describeStates } from "./bench-check.ts";
 import { resourceSettings } from "./config.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -35,23 +37,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** A no-op task's finished record is ≈ 1.1 KB; the check's list pages are sized for this. */
 const RECORD_BYTES = 2_048;
 
-/** What the event feed saw of one task. */
-interface Track {
-  /** Just before its submit request (epoch ms). */
-  submitAt: number | null;
-  /** First time the feed saw it running. */
-  runningSeenAt: number | null;
-  /** When the leader recorded it assigned (leader clock, epoch ms). */
-  assignedAt: number | null;
-  /** When the leader recorded it running (leader clock, epoch ms). */
-  startedAt: number | null;
-  /** First time the feed saw it succeeded. */
-  doneAt: number | null;
-  /** Distinct `→ succeeded` events seen by the feed (their time, from-state and event). */
-  successes: Set<string>;
-  state: TaskState | null;
-}
-
 /** A spawned role process with the tail of its log. */
 interface Child {
   name: string;
@@ -60,17 +45,6 @@ interface Child {
   /** Log lines at level warn or above. */
   warnings: number;
   firstWarning: string | null;
-}
-
-interface CheckResult {
-  ok: boolean;
-  listed: number;
-  completions: number;
-  duplicates: number;
-  lost: number;
-  /** Tasks that went back to queued or retrying on the way (requeues, retries). */
-  detoured: number;
-  problems: string[];
 }
 
 export const benchCommand: Command = {
@@ -406,10 +380,10 @@ async function runBench(ctx: CommandContext): Promise<number> {
     const maxPayload = nc.info?.max_payload ?? 1_048_576;
     const pageSize = Math.max(1, Math.min(1000, Math.floor((0.75 * maxPayload) / RECORD_BYTES)));
     const checkStarted = now();
-    let check = await checkRun(client, pageSize, tracks, tasks, duplicateSubmits);
+    let check = await checkRun((o) => client.list(o), pageSize, tracks, tasks, duplicateSubmits);
     while (!check.ok && now() - checkStarted < 5_000 && !signal.aborted) {
       await sleep(250);
-      check = await checkRun(client, pageSize, tracks, tasks, duplicateSubmits);
+      check = await checkRun((o) => client.list(o), pageSize, tracks, tasks, duplicateSubmits);
     }
     stopWatch();
     stopWatch = null;
@@ -516,84 +490,6 @@ function pct(samples: number[], p: number): number {
   return sorted[
     Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
   ]!;
-}
-
-function describeStates(tracks: Map<string, Track>): string {
-  const counts = new Map<string, number>();
-  for (const t of tracks.values())
-    counts.set(t.state ?? "unseen", (counts.get(t.state ?? "unseen") ?? 0) + 1);
-  return [...counts].map(([s, n]) => `${s} ${n}`).join(", ") || "no task seen by the event feed";
-}
-
-/** Lists every task and checks that each submitted one succeeded exactly once. */
-async function checkRun(
-  client: DroverClient,
-  pageSize: number,
-  tracks: Map<string, Track>,
-  tasks: number,
-  duplicateSubmits: number,
-): Promise<CheckResult> {
-  const listed: TaskRecord[] = [];
-  let cursor: string | null = null;
-  do {
-    const page = await client.list({ limit: pageSize, ...(cursor !== null ? { cursor } : {}) });
-    listed.push(...page.tasks);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  const problems: string[] = [];
-  let duplicates = duplicateSubmits;
-  if (duplicateSubmits > 0) problems.push(`${duplicateSubmits} submits answered as duplicates`);
-  const byId = new Map<string, TaskRecord>();
-  for (const r of listed) {
-    if (byId.has(r.id)) {
-      duplicates++;
-      problems.push(`task ${r.id} listed twice`);
-    }
-    byId.set(r.id, r);
-  }
-  if (listed.length !== tasks) problems.push(`listed ${listed.length} tasks, submitted ${tasks}`);
-  let lost = 0;
-  let completions = 0;
-  let detoured = 0;
-  const submitted = [...tracks].filter(([, t]) => t.submitAt !== null);
-  if (submitted.length !== tasks)
-    problems.push(`${submitted.length} submits acknowledged, expected ${tasks}`);
-  for (const [id, t] of submitted) {
-    const r = byId.get(id);
-    if (r === undefined) {
-      lost++;
-      problems.push(`task ${id} not listed`);
-      continue;
-    }
-    const successes = r.history.filter((h) => h.to === "succeeded").length;
-    completions += successes;
-    if (r.state !== "succeeded") {
-      lost++;
-      problems.push(`task ${id} is ${r.state}`);
-    } else if (successes !== 1) {
-      if (successes > 1) duplicates++;
-      else lost++;
-      problems.push(`task ${id} has ${successes} succeeded transitions in its history`);
-    }
-    if (t.successes.size !== 1) {
-      if (t.successes.size > 1) duplicates++;
-      else if (r.state === "succeeded") lost++;
-      problems.push(`the events stream holds ${t.successes.size} completions of task ${id}`);
-    }
-    if (r.history.some((h) => h.to === "queued" || h.to === "retrying")) detoured++;
-  }
-  for (const r of listed)
-    if (tracks.get(r.id)?.submitAt == null)
-      problems.push(`task ${r.id} listed but never submitted`);
-  return {
-    ok: problems.length === 0,
-    listed: listed.length,
-    completions,
-    duplicates,
-    lost,
-    detoured,
-    problems,
-  };
 }
 
 // ---- processes -------------------------------------------------------------------------
