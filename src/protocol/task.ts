@@ -190,9 +190,12 @@ export const Placement = z.strictObject({
   strategy: z.string(),
   /** Chosen worker, or null when nothing fits. */
   workerId: z.string().nullable(),
-  /** Short explanation. */
+  /** Short explanation (with more than 16 workers, it also counts those not listed). */
   reason: z.string(),
-  /** Workers considered (possibly truncated by the strategy). */
+  /**
+   * Workers considered: all of them up to 16; beyond that 16, the chosen one and an example of
+   * each reason a worker was refused among them (see actors/placement/recorded.ts).
+   */
   candidates: z.array(PlacementCandidate),
   /** Decision time (epoch ms). */
   at: z.number(),

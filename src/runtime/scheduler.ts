@@ -24,6 +24,7 @@ import {
   foreignTasks,
   judgeAssignmentFailure,
   poolDemand,
+  recordedDecision,
   schedulingPass,
 } from "../actors/index.ts";
 import type {
@@ -365,7 +366,9 @@ export class Scheduler {
         revision: null,
       };
       this.#reserved.set(task.id, reservation);
-      this.#serial(task.id, () => this.#dispatch(task, workerId, { ...decision, at }, reservation));
+      this.#serial(task.id, () =>
+        this.#dispatch(task, workerId, { ...recordedDecision(decision), at }, reservation),
+      );
     }
   }
 
@@ -377,9 +380,11 @@ export class Scheduler {
   #explain(taskId: string, decision: Omit<Placement, "at">, at: number): boolean {
     const t = this.#d.mirror.tasks.get(taskId);
     if (t === undefined || this.#perTask.has(taskId)) return false;
-    if (at - t.updatedAt < this.options.noFitAfterMs || t.placementReason === decision.reason)
-      return false;
-    const placement: Placement = { ...decision, at };
+    if (at - t.updatedAt < this.options.noFitAfterMs) return false;
+    // As the record keeps it (its reason then counts the candidates left out).
+    const recorded = recordedDecision(decision);
+    if (t.placementReason === recorded.reason) return false;
+    const placement: Placement = { ...recorded, at };
     this.#serial(taskId, () =>
       this.#d.store.apply(
         taskId,

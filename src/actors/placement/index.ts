@@ -37,6 +37,7 @@ export {
 export type { NoFitStage } from "./filter.ts";
 export type { ConstraintFailure, ConstraintStage, ResourceDimension } from "./filter.ts";
 export { leftoverScore, projectedLoad } from "./score.ts";
+export { MAX_RECORDED_CANDIDATES, recordedDecision } from "./recorded.ts";
 export { hash32, rendezvousWeight } from "./consistent-hash.ts";
 
 /**
