@@ -31,28 +31,34 @@ export function recordedDecision<
   if (chosen >= 0) keep.add(chosen);
   // Every kind of refusal keeps one example, so the record still says why workers were out.
   const kinds = new Set<string>();
-  all.forEach((c, i) => {
-    if (keep.size >= max || c.fits) return;
+  for (let i = 0; i < all.length && keep.size < max; i++) {
+    const c = all[i]!;
+    if (c.fits) continue;
     const kind = kindOf(c.reason);
-    if (kinds.has(kind)) return;
+    if (kinds.has(kind)) continue;
     kinds.add(kind);
     keep.add(i);
-  });
+  }
   // Then the other workers that fit (the alternatives), then the rest, in the given order.
   for (const fitting of [true, false])
-    all.forEach((c, i) => {
-      if (keep.size < max && c.fits === fitting) keep.add(i);
-    });
-  const left = all.filter((_, i) => !keep.has(i));
-  const fitLeft = left.filter((c) => c.fits).length;
+    for (let i = 0; i < all.length && keep.size < max; i++)
+      if (all[i]!.fits === fitting) keep.add(i);
+  let fitLeft = 0;
+  let refusedLeft = 0;
   const refused = new Map<string, number>();
-  for (const c of left)
-    if (!c.fits) refused.set(kindOf(c.reason), (refused.get(kindOf(c.reason)) ?? 0) + 1);
+  all.forEach((c, i) => {
+    if (keep.has(i)) return;
+    if (c.fits) fitLeft++;
+    else {
+      refusedLeft++;
+      const kind = kindOf(c.reason);
+      refused.set(kind, (refused.get(kind) ?? 0) + 1);
+    }
+  });
   const byKind = [...refused]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, 3)
     .map(([kind, n]) => `${n} ${kind}`);
-  const refusedLeft = left.length - fitLeft;
   const note =
     `${keep.size} of ${all.length} workers listed; not listed: ${fitLeft} that fit` +
     (refusedLeft > 0
