@@ -2,6 +2,7 @@
 import { autoscaleCommand } from "./autoscale.ts";
 import { benchCommand } from "./bench.ts";
 import { benchDemandCommand } from "./bench-demand.ts";
+import { benchPlacementCommand } from "./bench-placement.ts";
 import type { Command } from "./command.ts";
 import { credsCommand } from "./creds.ts";
 import { initCommand } from "./init.ts";
@@ -40,6 +41,7 @@ export const commands: Command[] = [
   autoscaleCommand,
   benchCommand,
   benchDemandCommand,
+  benchPlacementCommand,
   healthCommand,
   initCommand,
   credsCommand,
