@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { freePort, root } from "../../src/cli/local.ts";
+import { ownUpArgs } from "../fixtures/drover-up.ts";
 
 const run = promisify(execFile);
 
@@ -29,14 +30,7 @@ describe("npm run autoscale", () => {
           "--silent",
           "autoscale",
           "--",
-          "--port",
-          String(await freePort()),
-          "--data-dir",
-          join(dir, "nats"),
-          "--log-dir",
-          join(dir, "logs"),
-          "--metrics-port",
-          "0",
+          ...ownUpArgs(await freePort(), dir),
           "--chart",
           chart,
           // Its own prefix, so that nothing else on the machine is scaled or counted.

@@ -7,10 +7,11 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
 import { resourceNames } from "../../src/protocol/index.ts";
-import type { TaskTransitionEvent } from "../../src/protocol/index.ts";
+import type { TaskRecord, TaskTransitionEvent } from "../../src/protocol/index.ts";
 import { ensureResources, TaskStore } from "../../src/runtime/index.ts";
 import { eventId } from "../../src/runtime/task-events.ts";
 import examples from "../../src/examples/handlers.ts";
+import type { TestDrover } from "../fixtures/drover.ts";
 import { startDrover, TEST_MAX_BYTES } from "../fixtures/drover.ts";
 import { useNats } from "../fixtures/nats.ts";
 
@@ -51,16 +52,24 @@ const entered = (events: Stored[], taskId: string): string[] =>
     .sort((x, y) => x.event.at - y.event.at || x.event.epoch - y.event.epoch)
     .map((e) => e.event.to);
 
+/** Submits `n` echo tasks and waits for each: their ids, final records and state changes. */
+async function runEchoes(
+  d: TestDrover,
+  n: number,
+): Promise<{ ids: string[]; records: TaskRecord[]; changes: number }> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push((await d.client.submit({ type: "echo", payload: i })).id);
+  const records: TaskRecord[] = [];
+  for (const id of ids)
+    records.push(await d.client.wait(id, { signal: AbortSignal.timeout(30_000) }));
+  return { ids, records, changes: records.reduce((k, r) => k + r.history.length, 0) };
+}
+
 describe("task events", () => {
   it("every state change is stored once, under its own id", async () => {
     await using d = await startDrover({ servers: env.nats.servers });
     await d.addWorker({ id: "w1", handlers: examples });
-    const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await d.client.submit({ type: "echo", payload: i })).id);
-    const records = [];
-    for (const id of ids)
-      records.push(await d.client.wait(id, { signal: AbortSignal.timeout(30_000) }));
-    const changes = records.reduce((n, r) => n + r.history.length, 0);
+    const { records, changes } = await runEchoes(d, 5);
     // Publishes are acknowledged after the writes they follow: wait until all have landed.
     await d.waitFor(
       async () => (await storedEvents(d.prefix)).length >= changes,
@@ -177,12 +186,7 @@ describe("task events", () => {
     const stopLive = d.client.follow((subject, body) => {
       if (subject.endsWith(".task.succeeded")) live.push(body);
     });
-    const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await d.client.submit({ type: "echo", payload: i })).id);
-    const records = [];
-    for (const id of ids)
-      records.push(await d.client.wait(id, { signal: AbortSignal.timeout(30_000) }));
-    const changes = records.reduce((n, r) => n + r.history.length, 0);
+    const { ids, records, changes } = await runEchoes(d, 5);
     await d.waitFor(() => all.length >= changes && done.length >= 5, `${changes} events`);
     expect(done.map((e) => e.taskId).sort()).toEqual([...ids].sort());
     expect(done.every((e) => e.to === "succeeded")).toBe(true);
