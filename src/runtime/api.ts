@@ -13,7 +13,6 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { nuid } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type {
@@ -36,7 +35,6 @@ import {
   GetTaskRequest,
   HealthRequest,
   ListTasksRequest,
-  newTaskRecord,
   RetryTaskRequest,
   SubmitManyRequest,
   SubmitTaskRequest,
@@ -47,14 +45,13 @@ import { Admission } from "./admission.ts";
 import type { AdmissionLimits } from "../actors/index.ts";
 import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
 import type { CapacityGate } from "./capacity.ts";
-import { storeFullError } from "./capacity.ts";
 import type { FinishedIndex } from "./finished-index.ts";
-import { isRevisionConflict, isStoreFull, retryTransient } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror } from "./mirror.ts";
 import type { TaskStore } from "./task-store.ts";
 import { RequestQueue } from "./request-queue.ts";
 import { listTasks } from "./task-lister.ts";
+import { TaskIntake } from "./task-intake.ts";
 
 export interface ApiDeps {
   nc: NatsConnection;
@@ -102,9 +99,6 @@ export type ApiDecode = <S extends z.ZodType>(schema: S, data: Uint8Array) => z.
 
 const TERMINAL: ReadonlySet<TaskState> = new Set(TERMINAL_STATES);
 
-/** The tasks of one batch submit written at once. */
-const BATCH_WRITES_AT_ONCE = 64;
-
 export class ApiService {
   readonly #d: ApiDeps;
   #sub: Subscription | null = null;
@@ -114,13 +108,14 @@ export class ApiService {
   readonly #queue: RequestQueue<Msg>;
   /** Log lines for refusals: back-pressure, a full task store. */
   readonly #shedLog = rateLimited(5_000);
-  readonly #fullLog = rateLimited(10_000);
   readonly #admission: Admission;
+  readonly #intake: TaskIntake;
   readonly #adminOnly: ReadonlySet<string>;
 
   constructor(deps: ApiDeps) {
     this.#d = deps;
     this.#admission = new Admission(deps.admission, (name) => deps.mirror.tasks.heldBy(name));
+    this.#intake = new TaskIntake(deps);
     this.#adminOnly = new Set(deps.adminOnly ?? []);
     this.#max = deps.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
     this.#queue = new RequestQueue(
@@ -300,7 +295,7 @@ export class ApiService {
     caller: Caller = PLAIN,
   ): Promise<{ ok: true; id: string; duplicate: boolean }> {
     const req = this.#decode(SubmitTaskRequest, data);
-    return await this.#accept(req, data.length, caller.submitter);
+    return await this.#intake.accept(req, data.length, caller.submitter);
   }
 
   /**
@@ -326,102 +321,15 @@ export class ApiService {
     }
     try {
       // Each task's share of the request, for the store's capacity check.
-      const size = Math.ceil(data.length / n);
-      const results = new Array<SubmitManyReply["results"][number]>(n);
-      let next = 0;
-      // A few writes at a time per request, so that many large batches at once (the queue
-      // lets 256 requests run) do not put hundreds of thousands of writes in flight.
-      await Promise.all(
-        Array.from({ length: Math.min(n, BATCH_WRITES_AT_ONCE) }, async () => {
-          while (next < n) {
-            const i = next++;
-            try {
-              results[i] = await this.#accept(req.tasks[i]!, size, submitter);
-            } catch (err) {
-              if (!(err instanceof DroverError))
-                this.#d.log.error({ err }, "a task of a batch submit failed");
-              results[i] = errorReply(err);
-            }
-          }
-        }),
+      const results = await this.#intake.acceptMany(
+        req.tasks,
+        Math.ceil(data.length / n),
+        submitter,
       );
       return { ok: true, results };
     } finally {
       if (submitter !== null) this.#admission.done(submitter, n);
     }
-  }
-
-  /** {@link submit} of a decoded request: a full task store is one line in the log now and then. */
-  async #accept(
-    req: SubmitTaskRequest,
-    size: number,
-    submitter: string | null,
-  ): Promise<{ ok: true; id: string; duplicate: boolean }> {
-    try {
-      return await this.#submit(req, size, submitter);
-    } catch (err) {
-      if (
-        !(err instanceof DroverError && err.code === ErrorCode.CapacityExhausted) &&
-        !isStoreFull(err)
-      )
-        throw err;
-      // One line now and then, not one per refused request: a full store refuses thousands.
-      this.#fullLog((n) => this.#d.log.warn({ refused: n }, "task store full: refusing submits"));
-      if (err instanceof DroverError) throw err;
-      this.#d.capacity?.invalidate();
-      throw storeFullError();
-    }
-  }
-
-  async #submit(
-    req: SubmitTaskRequest,
-    size: number,
-    submitter: string | null,
-  ): Promise<{ ok: true; id: string; duplicate: boolean }> {
-    const now = Date.now();
-    let id = nuid.next();
-    if (req.idempotencyKey !== undefined) {
-      const key = idempotencyEntryKey(req.idempotencyKey);
-      try {
-        await retryTransient(() => this.#d.idempotencyKv.create(key, encode({ id, at: now })), {
-          onRetry: (err) =>
-            this.#d.log.warn(
-              { err: (err as Error).message, idempotencyKey: req.idempotencyKey },
-              "idempotency key write failed; retrying",
-            ),
-        });
-      } catch (err) {
-        if (!isRevisionConflict(err)) throw err;
-        const prior = await this.#d.idempotencyKv.get(key);
-        const entry = prior?.operation === "PUT" ? parseIdempotencyEntry(prior.value) : null;
-        if (entry === null)
-          throw new DroverError(ErrorCode.Conflict, "idempotency key is being written; retry", {
-            retryable: true,
-          });
-        // Finished (its record may have expired since): the same answer, and nothing runs again.
-        if (entry.finishedAt !== undefined || (await this.#d.store.get(entry.id)) !== null)
-          return { ok: true, id: entry.id, duplicate: true };
-        // The first submit died between the two writes: finish its work under its id.
-        id = entry.id;
-      }
-    }
-    // Checked after the idempotency key, so a retried submit of an accepted task is answered
-    // even when the store is full. (A key left without its task by a refusal here is finished
-    // by the next submit with it, as if the first had died between the two writes.) The record
-    // is the request plus about a kilobyte of bookkeeping.
-    await this.#d.capacity?.check(size + 1_024);
-    try {
-      await this.#d.store.create(newTaskRecord(id, req, now, submitter));
-    } catch (err) {
-      if (
-        err instanceof DroverError &&
-        err.code === ErrorCode.Conflict &&
-        req.idempotencyKey !== undefined
-      )
-        return { ok: true, id, duplicate: true };
-      throw err;
-    }
-    return { ok: true, id, duplicate: false };
   }
 
   async get(data: Uint8Array): Promise<{ ok: true; task: TaskRecord }> {
