@@ -8,6 +8,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { DroverError, ErrorCode } from "../protocol/index.ts";
 import type { NatsAuth } from "./nats-auth.ts";
 import { authOptions } from "./nats-auth.ts";
+import { coalesceWrites } from "./write-coalescing.ts";
 
 export type { NatsConnection };
 
@@ -33,7 +34,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
   // Bad credentials options are the caller's mistake, not an unreachable server.
   const auth = authOptions(opts.auth ?? {});
   try {
-    return await connect({
+    const nc = await connect({
       ...auth,
       servers: opts.servers,
       name: opts.name,
@@ -47,6 +48,9 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       noAsyncTraces: true,
       reconnectToServer: (pool, info) => (info === null ? null : nextServer(pool)),
     });
+    // What a turn of the event loop sends leaves in one socket write (see write-coalescing.ts).
+    coalesceWrites(nc);
+    return nc;
   } catch (err) {
     const message = (err as Error).message;
     // Refused credentials stay refused: trying again changes nothing.
