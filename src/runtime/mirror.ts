@@ -15,6 +15,7 @@ import {
   WorkerInfo,
 } from "../protocol/index.ts";
 import { ChangeRing } from "./change-ring.ts";
+import { RecentRecords } from "./recent-records.ts";
 import { monotonicMs } from "./clock.ts";
 import { watchAll } from "./kv-util.ts";
 import type { MirrorTask } from "./mirror-task.ts";
@@ -45,8 +46,8 @@ export interface MirrorListener {
   workerGone?(workerId: string, how: "expired" | "deleted", last: StoredWorker | undefined): void;
 }
 
-/** Full records kept for the most recently written tasks (see {@link Mirror.known}). */
-const RECENT_RECORDS = 4_096;
+/** Bytes of a record whose encoded size is unknown (a kilobyte: a small task's record). */
+const RECORD_BYTES_GUESS = 1_024;
 /** Finished tasks whose last revision is remembered (see {@link Mirror.wrote}). */
 const FORGOTTEN_REVISIONS = 16_384;
 /** Writes in flight whose watch copy is recognised by its bytes (see {@link Mirror.writing}). */
@@ -73,7 +74,7 @@ export class Mirror {
    * Full records of recently written unfinished tasks: most assignments and reports concern a
    * task written moments before, and a record at hand saves reading it back from KV.
    */
-  readonly #recent = new Map<string, StoredTask>();
+  readonly #recent = new RecentRecords();
   /** The last revision of recently finished (forgotten) tasks, oldest first. */
   readonly #forgotten = new Map<string, number>();
   /** The record and bytes of this process's write in flight, by task id. */
@@ -185,9 +186,14 @@ export class Mirror {
    * skipped without being decoded again.
    */
   wrote(record: TaskRecord, revision: number, isUpdate: boolean): void {
-    if (this.#pending.get(record.id)?.record === record) this.#pending.delete(record.id);
+    const pending = this.#pending.get(record.id);
+    let bytes = RECORD_BYTES_GUESS;
+    if (pending?.record === record) {
+      this.#pending.delete(record.id);
+      bytes = pending.data.byteLength;
+    }
     if (this.#stale(record.id, revision)) return;
-    this.#put(record, revision, isUpdate);
+    this.#put(record, revision, isUpdate, bytes);
   }
 
   /**
@@ -218,7 +224,7 @@ export class Mirror {
     if (pending !== undefined) {
       this.#pending.delete(e.key);
       if (e.operation === "PUT" && sameBytes(pending.data, e.value)) {
-        this.#put(pending.record, e.revision, e.isUpdate);
+        this.#put(pending.record, e.revision, e.isUpdate, e.value.byteLength);
         return;
       }
     }
@@ -242,10 +248,11 @@ export class Mirror {
       );
       return;
     }
-    this.#put(record, e.revision, e.isUpdate);
+    this.#put(record, e.revision, e.isUpdate, e.value.byteLength);
   }
 
-  #put(record: TaskRecord, revision: number, isUpdate: boolean): void {
+  /** Takes in `revision` of `record`, `bytes` long encoded. */
+  #put(record: TaskRecord, revision: number, isUpdate: boolean, bytes: number): void {
     this.#unindex(record.id);
     this.#recent.delete(record.id);
     this.#forgotten.delete(record.id);
@@ -259,11 +266,7 @@ export class Mirror {
       s.add(record.id);
     }
     if (!TERMINAL.has(record.state)) {
-      this.#recent.set(record.id, { record, revision });
-      if (this.#recent.size > RECENT_RECORDS) {
-        const oldest = this.#recent.keys().next();
-        if (oldest.done !== true) this.#recent.delete(oldest.value);
-      }
+      this.#recent.set(record.id, { record, revision }, bytes);
     }
     if (this.#listeners.size > 0) {
       const t = this.tasks.at(slot);
