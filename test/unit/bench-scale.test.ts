@@ -10,6 +10,8 @@ import {
   summarize,
   summarizePings,
 } from "../../src/cli/bench-scale/stats.ts";
+import { judgeGoals } from "../../src/cli/bench-scale/goals.ts";
+import { GOALS, RSS_GOAL_BACKLOG } from "../../src/cli/bench-scale/support.ts";
 import { HealthReply } from "../../src/protocol/index.ts";
 
 describe("percentiles", () => {
@@ -181,5 +183,37 @@ describe("lease messages", () => {
     expect(parseLeaseMessage(reply(47, ""))).toBeNull();
     expect(parseLeaseMessage(reply(48, "not json"))).toBeNull();
     expect(parseLeaseMessage("")).toBeNull();
+  });
+});
+
+describe("goals", () => {
+  const base = {
+    backlog: 1_000_000,
+    schedulerPeakMiB: 400,
+    leaderIdleCpu: 3,
+    probeMedianMs: 40,
+    probesMissed: 0,
+    listMaxMs: 50,
+    dashboardMaxMs: 80,
+    eventLoopMaxMs: [30, Number.NaN, 60],
+    failover: null,
+    flood: null,
+  };
+
+  it("judges each goal from its figure, ignoring replicas without a figure", () => {
+    const g = judgeGoals(base);
+    expect(g.rssPerReplicaAtMostMiB.met).toBe(400 <= GOALS.rssMiB);
+    expect(g.eventLoopDelayAtMostMs).toMatchObject({ measuredMaxMs: 60 });
+    expect(g.probeMedianAtMostMs.met).toBe(40 <= GOALS.probeMedianMs);
+    expect("firstAssignmentAtMostMs" in g).toBe(false);
+    expect("floodLeaseKept" in g).toBe(false);
+  });
+
+  it("gives no RSS verdict below the goal's backlog, and misses a goal a missed probe fails", () => {
+    const g = judgeGoals({ ...base, backlog: RSS_GOAL_BACKLOG - 1, probesMissed: 1 });
+    expect(g.rssPerReplicaAtMostMiB.met).toBeNull();
+    expect(g.probeMedianAtMostMs.met).toBe(false);
+    const none = judgeGoals({ ...base, eventLoopMaxMs: [Number.NaN] });
+    expect(none.eventLoopDelayAtMostMs).toMatchObject({ measuredMaxMs: null, met: false });
   });
 });

@@ -6,10 +6,8 @@
  * leader's failover, and each replica's event-loop delay (reported by the replica itself in
  * its health reply).
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { isStrategyName, STRATEGY_NAMES } from "../../actors/index.ts";
-import { DroverError, ErrorCode } from "../../protocol/index.ts";
 import type { NatsConnection } from "../../runtime/index.ts";
 import { authEnv, connectNats, DroverClient, ensureResources } from "../../runtime/index.ts";
 import { resourceSettings } from "../config.ts";
@@ -17,39 +15,29 @@ import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
 import { intFlag, numFlag, positiveIntFlag } from "../flags.ts";
 import type { ThrowawayNats } from "../local.ts";
-import {
-  benchNats,
-  freePort,
-  mainScript,
-  runGuard,
-  stopChildren,
-  waitForCluster,
-} from "../local.ts";
+import { benchNats, freePort, runGuard, stopChildren, waitForCluster } from "../local.ts";
 import type { FailoverFigures } from "./failover.ts";
 import { measureFailover } from "./failover.ts";
+import { fillBacklog } from "./fill.ts";
 import { measureFlood } from "./flood.ts";
+import { judgeGoals } from "./goals.ts";
 import { LIST_PAGE, measureListing } from "./listing.ts";
+import { runProbes } from "./probes.ts";
 import { printReport } from "./report.ts";
+import { startRoles } from "./roles.ts";
 import { cpuPercent, mergeDelayWindows, summarize } from "./stats.ts";
 import type { Role, RssFigures } from "./support.ts";
 import {
-  errText,
-  GOALS,
-  isRetryable,
   lastLines,
   MIB,
   now,
-  PAD,
   pollHealth,
   ProbeWatch,
   readCpuTicks,
   readRssBytes,
   roundSummary,
-  RSS_GOAL_BACKLOG,
   sleep,
-  STARTED,
   delayWindows,
-  BACKLOG_TYPE,
   PROBE_TYPE,
   round1,
 } from "./support.ts";
@@ -124,60 +112,17 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
       ...BENCH_LIMITS_ENV,
     };
     const dashboardPort = await freePort();
-    const specs: [string, Role["kind"], string[]][] = [
-      ...Array.from({ length: schedulers }, (_, i): [string, Role["kind"], string[]] => [
-        `scheduler-${i + 1}`,
-        "scheduler",
-        [
-          "scheduler",
-          "--id",
-          `scheduler-${i + 1}`,
-          "--strategy",
-          strategy,
-          // The first serves its dashboard (timed in the listing phase); the others nothing.
-          "--metrics-port",
-          i === 0 ? String(dashboardPort) : "off",
-        ],
-      ]),
-      ...Array.from({ length: workers }, (_, i): [string, Role["kind"], string[]] => [
-        `worker-${i + 1}`,
-        "worker",
-        [
-          "worker",
-          "--id",
-          `worker-${i + 1}`,
-          "--slots",
-          String(concurrency),
-          "--cpu",
-          "1000",
-          "--memory-mb",
-          "1000000",
-        ],
-      ]),
-    ];
-    for (const [name, kind, args] of specs) {
-      const proc = spawn(process.execPath, [...process.execArgv, mainScript, ...args], {
-        env,
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-      const role: Role = { name, kind, proc, tail: "", killed: false, peakRssBytes: 0 };
-      roles.push(role);
-      proc.stderr?.on(
-        "data",
-        (d: Buffer) => (role.tail = (role.tail + d.toString()).slice(-4_000)),
-      );
-      const onGone = (why: string): void => {
-        if (!stopping && !role.killed)
-          roleFailed(
-            new DroverError(
-              ErrorCode.Unavailable,
-              `scale bench: ${name} ${why}${lastLines(role.tail) ? `: ${lastLines(role.tail)}` : ""}`,
-            ),
-          );
-      };
-      proc.once("error", (err) => onGone(`could not start (${err.message})`));
-      proc.once("exit", (code, sig) => onGone(`exited (${sig ?? code})`));
-    }
+    startRoles({
+      schedulers,
+      workers,
+      strategy,
+      concurrency,
+      dashboardPort,
+      env,
+      stopping: () => stopping,
+      roleFailed,
+      into: roles,
+    });
     const schedulerRoles = roles.filter((r) => r.kind === "scheduler");
     const schedulerIds = schedulerRoles.map((r) => r.name);
     // Every process's RSS once a second, for the peaks (cheap: one small /proc read each).
@@ -217,58 +162,10 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
 
     // ---- fill ------------------------------------------------------------------------------
     const cpuBeforeFill = new Map(roles.map((r) => [r.name, readCpuTicks(r.proc.pid)]));
-    let submitted = 0;
-    let retries = 0;
-    let next = 0;
-    let firstId: string | null = null;
-    const fillStarted = now();
-    let lastProgress = { at: fillStarted, submitted: 0 };
-    const progress = setInterval(() => {
-      const at = now();
-      const rate = ((submitted - lastProgress.submitted) / (at - lastProgress.at)) * 1_000;
-      lastProgress = { at, submitted };
-      say(
-        `fill ${submitted}/${backlog} submitted, ${Math.round(rate)}/s over the last 5 s, ` +
-          `${retries} retries`,
-      );
-    }, 5_000);
-    let halted = false;
-    try {
-      const submitter = async (): Promise<void> => {
-        while (next < backlog && !halted && !signal.aborted) {
-          next++;
-          for (let attempt = 1; ; attempt++) {
-            try {
-              const reply = await client.submit({
-                type: BACKLOG_TYPE,
-                payload: { pad: PAD },
-              });
-              firstId ??= reply.id;
-              submitted++;
-              break;
-            } catch (err) {
-              // A retried submit whose first try was in fact stored adds one task more:
-              // acceptable for a backlog, and the catch-up below waits for "at least N".
-              if (!isRetryable(err) || attempt >= 10 || halted || signal.aborted)
-                throw new DroverError(
-                  ErrorCode.Unavailable,
-                  `scale bench: submit failed after ${submitted} accepted (attempt ${attempt}): ${errText(err)}`,
-                  { cause: err },
-                );
-              retries++;
-              await sleep(Math.min(1_000, 50 * 2 ** attempt));
-            }
-          }
-        }
-      };
-      const running = Promise.all(Array.from({ length: Math.min(inflight, backlog) }, submitter));
-      running.catch(() => undefined);
-      await guard(running);
-    } finally {
-      halted = true;
-      clearInterval(progress);
-    }
-    const fillMs = now() - fillStarted;
+    const fill = await guard(fillBacklog({ client, backlog, inflight, signal, say }));
+    const { submitted, retries, firstId } = fill;
+    const fillStarted = fill.startedAt;
+    const fillMs = fill.durationMs;
     say(
       `fill done: ${submitted} in ${(fillMs / 1_000).toFixed(1)} s (${Math.round((submitted / fillMs) * 1_000)}/s), ` +
         `${retries} retries; waiting for every replica's mirror`,
@@ -372,23 +269,8 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
     const watch = new ProbeWatch();
     stopWatch = await guard(client.watchAll(watch.onRecord, signal));
     say(`${probes} ${PROBE_TYPE} probes behind the backlog, one at a time`);
-    const probeRecordMs: number[] = [];
-    const probeSeenMs: number[] = [];
-    const probeAckMs: number[] = [];
-    let probesMissed = 0;
-    for (let i = 1; i <= probes && !signal.aborted; i++) {
-      const submitAt = now();
-      const { id } = await guard(client.submit({ type: PROBE_TYPE, payload: { probe: i } }));
-      probeAckMs.push(now() - submitAt);
-      const s = await guard(watch.waitFor(id, (x) => STARTED.includes(x.state), 10_000, signal));
-      if (s === null) {
-        probesMissed++;
-        continue;
-      }
-      probeSeenMs.push(s.at - submitAt);
-      const startedAt = s.startedAt ?? s.assignedAt;
-      if (startedAt !== null) probeRecordMs.push(startedAt - submitAt);
-    }
+    const probeTimes = await guard(runProbes({ client, watch, probes, signal }));
+    const probesMissed = probeTimes.missed;
 
     // ---- failover --------------------------------------------------------------------------
     let failover: FailoverFigures | null = null;
@@ -430,76 +312,28 @@ export async function runScaleBench(ctx: CommandContext): Promise<number> {
         peak: null,
         end: natsRssEnd,
       };
-    const probeRecord = summarize(probeRecordMs);
-    const probeSeen = summarize(probeSeenMs);
-    const probeAck = summarize(probeAckMs);
+    const probeRecord = summarize(probeTimes.recordMs);
+    const probeSeen = summarize(probeTimes.seenMs);
+    const probeAck = summarize(probeTimes.ackMs);
     const schedulerPeakMiB = Math.max(...schedulerRoles.map((r) => r.peakRssBytes)) / MIB;
     const leaderIdleCpu = idleCpu[leaderId] ?? Number.NaN;
-    const eldAll = [
-      ...[...eldFill.values()].map((w) => w?.maxMs ?? Number.NaN),
-      ...(failover !== null
-        ? Object.values(failover.eventLoopDelay).map((w) => w?.maxMs ?? Number.NaN)
-        : []),
-    ].filter((v) => Number.isFinite(v));
-    const goals = {
-      rssPerReplicaAtMostMiB: {
-        goal: GOALS.rssMiB,
-        goalBacklog: RSS_GOAL_BACKLOG,
-        measuredPeakMiB: round1(schedulerPeakMiB),
-        // The goal is stated for a million queued tasks: a smaller run neither meets nor misses it.
-        met: backlog >= RSS_GOAL_BACKLOG ? schedulerPeakMiB <= GOALS.rssMiB : null,
-      },
-      idleLeaderCpuAtMostPercent: {
-        goal: GOALS.idleCpuPercent,
-        measured: leaderIdleCpu,
-        met: leaderIdleCpu <= GOALS.idleCpuPercent,
-      },
-      probeMedianAtMostMs: {
-        goal: GOALS.probeMedianMs,
-        measured: round1(probeRecord.median),
-        met: probesMissed === 0 && probeRecord.median <= GOALS.probeMedianMs,
-      },
-      ...(failover !== null
-        ? {
-            apiAnsweredWithinMsAfter1s: {
-              goal: GOALS.apiAnswerMs,
-              measuredMaxMs: round1(failover.pings.after.maxAnswerMs),
-              noAnswer: failover.pings.after.noAnswerWithinLimit,
-              met: failover.pings.after.noAnswerWithinLimit === 0,
-            },
-            firstAssignmentAtMostMs: {
-              goal: GOALS.firstAssignmentMs,
-              measured: failover.firstAssignmentMs,
-              met:
-                failover.firstAssignmentMs !== null &&
-                failover.firstAssignmentMs <= GOALS.firstAssignmentMs,
-            },
-          }
-        : {}),
-      ...(floodFigures !== null
-        ? {
-            floodLeaseKept: {
-              goal: "same leader and term before and after every round",
-              met: floodFigures.leaseKept,
-            },
-          }
-        : {}),
-      listPageAtMostMs: {
-        goal: GOALS.listPageMs,
-        measuredMaxMs: round1(listMaxMs),
-        met: listMaxMs <= GOALS.listPageMs,
-      },
-      dashboardRequestAtMostMs: {
-        goal: GOALS.dashboardPageMs,
-        measuredMaxMs: round1(dashboardMaxMs),
-        met: dashboardMaxMs <= GOALS.dashboardPageMs,
-      },
-      eventLoopDelayAtMostMs: {
-        goal: GOALS.eventLoopDelayMs,
-        measuredMaxMs: eldAll.length > 0 ? Math.max(...eldAll) : null,
-        met: eldAll.length > 0 && Math.max(...eldAll) <= GOALS.eventLoopDelayMs,
-      },
-    };
+    const goals = judgeGoals({
+      backlog,
+      schedulerPeakMiB,
+      leaderIdleCpu,
+      probeMedianMs: probeRecord.median,
+      probesMissed,
+      listMaxMs,
+      dashboardMaxMs,
+      eventLoopMaxMs: [
+        ...[...eldFill.values()].map((w) => w?.maxMs ?? Number.NaN),
+        ...(failover !== null
+          ? Object.values(failover.eventLoopDelay).map((w) => w?.maxMs ?? Number.NaN)
+          : []),
+      ],
+      failover,
+      flood: floodFigures,
+    });
     const figures = {
       backlog,
       submitted,
