@@ -24,6 +24,8 @@ import { setup, assign, initialTransition } from "xstate";
 import { pureTransition } from "./pure-transition.ts";
 import type { SnapshotFrom } from "xstate";
 import type { Resources } from "../protocol/index.ts";
+import type { RunningTask } from "./running-tasks.ts";
+import { RunningTasks } from "./running-tasks.ts";
 
 /**
  * Tolerance for summed fractional resources (0.1 + 0.2 ≠ 0.3 in floating point). The leader's
@@ -33,19 +35,20 @@ import type { Resources } from "../protocol/index.ts";
  */
 const EPSILON = 1e-9;
 
-/** A task the worker is running: the assignment epoch and the resources it holds. */
-export interface RunningTask {
-  epoch: number;
-  resources: Resources;
-  startedAt: number;
-}
+export type { RunningTask } from "./running-tasks.ts";
 
 /** Context of the worker machine. */
 export interface WorkerContext {
   workerId: string;
   capacity: Resources;
-  /** Running tasks by task id. */
-  running: Record<string, RunningTask>;
+  /** Running tasks by task id (an immutable map; see running-tasks.ts). */
+  running: RunningTasks;
+  /**
+   * The resources the running tasks hold together, kept with `running` on every step, so that
+   * a guard does not walk every running task (a worker with a thousand slots would, twice per
+   * event).
+   */
+  used: Resources;
   /** Time of the last successful heartbeat (registration counts), null before registering. */
   lastHeartbeatAt: number | null;
   heartbeatTtlMs: number;
@@ -118,23 +121,28 @@ export type WorkerState = (typeof WORKER_STATES)[number];
 
 const DIMENSIONS = ["cpu", "memoryMb", "slots"] as const;
 
-/** Resources held by all running tasks. */
-export function workerUsedResources(context: Pick<WorkerContext, "running">): Resources {
-  const used = { cpu: 0, memoryMb: 0, slots: 0 };
-  for (const task of Object.values(context.running)) {
-    for (const d of DIMENSIONS) used[d] += task.resources[d];
-  }
-  return used;
+const NONE: Resources = Object.freeze({ cpu: 0, memoryMb: 0, slots: 0 });
+
+/** Resources held by all running tasks (a copy). */
+export function workerUsedResources(context: Pick<WorkerContext, "used">): Resources {
+  return { ...context.used };
+}
+
+/** `used` with `r` added (`sign` 1) or taken out (`sign` -1). */
+function plus(used: Resources, r: Resources, sign: 1 | -1): Resources {
+  return {
+    cpu: used.cpu + sign * r.cpu,
+    memoryMb: used.memoryMb + sign * r.memoryMb,
+    slots: used.slots + sign * r.slots,
+  };
 }
 
 /**
  * Free capacity: capacity − sum of running tasks' resources (may be negative if capacity shrank).
  * Named apart from the placement `freeCapacity(WorkerView)`, which `src/actors/index.ts` also re-exports.
  */
-export function workerFreeCapacity(
-  context: Pick<WorkerContext, "capacity" | "running">,
-): Resources {
-  const used = workerUsedResources(context);
+export function workerFreeCapacity(context: Pick<WorkerContext, "capacity" | "used">): Resources {
+  const used = context.used;
   return {
     cpu: context.capacity.cpu - used.cpu,
     memoryMb: context.capacity.memoryMb - used.memoryMb,
@@ -144,7 +152,7 @@ export function workerFreeCapacity(
 
 /** Whether `resources` fit in the free capacity, in every dimension. */
 export function canAccept(
-  context: Pick<WorkerContext, "capacity" | "running">,
+  context: Pick<WorkerContext, "capacity" | "used">,
   resources: Resources,
 ): boolean {
   const free = workerFreeCapacity(context);
@@ -168,17 +176,7 @@ export function heartbeatOverdue(
 }
 
 function isRunning(context: WorkerContext, event: WorkerEvent): boolean {
-  return "taskId" in event && Object.hasOwn(context.running, event.taskId);
-}
-
-function without(
-  running: Record<string, RunningTask>,
-  taskId: string,
-): Record<string, RunningTask> {
-  // Copied key by key (a spread then `delete` leaves a slow dictionary-mode object).
-  const rest: Record<string, RunningTask> = {};
-  for (const id in running) if (id !== taskId) rest[id] = running[id]!;
-  return rest;
+  return "taskId" in event && context.running.has(event.taskId);
 }
 
 const machineSetup = setup({
@@ -188,8 +186,8 @@ const machineSetup = setup({
     input: {} as WorkerInput,
   },
   guards: {
-    hasRunning: ({ context }) => Object.keys(context.running).length > 0,
-    noneRunning: ({ context }) => Object.keys(context.running).length === 0,
+    hasRunning: ({ context }) => context.running.size > 0,
+    noneRunning: ({ context }) => context.running.size === 0,
     /** ASSIGN of a task not already running that fits in the free capacity. */
     canAssign: ({ context, event }) =>
       event.type === "ASSIGN" && !isRunning(context, event) && canAccept(context, event.resources),
@@ -206,12 +204,27 @@ const machineSetup = setup({
         resources: { ...event.resources },
         startedAt: event.at,
       };
-      return { running: { ...context.running, [event.taskId]: task } };
+      return {
+        running: context.running.with(event.taskId, task),
+        used: plus(context.used, task.resources, 1),
+      };
     }),
-    removeTask: assign(({ context, event }) =>
-      "taskId" in event ? { running: without(context.running, event.taskId) } : {},
-    ),
-    fence: assign(({ event }) => ({ running: {}, fencedAt: event.at })),
+    removeTask: assign(({ context, event }) => {
+      if (!("taskId" in event)) return {};
+      const task = context.running.get(event.taskId);
+      if (task === undefined) return {};
+      const running = context.running.without(event.taskId);
+      return {
+        running,
+        // Back to exact zeros when nothing runs: sums of fractions do not drift for ever.
+        used: running.size === 0 ? { ...NONE } : plus(context.used, task.resources, -1),
+      };
+    }),
+    fence: assign(({ event }) => ({
+      running: RunningTasks.empty,
+      used: { ...NONE },
+      fencedAt: event.at,
+    })),
     drain: assign(({ event }) =>
       event.type === "DRAIN" ? { drainDeadline: event.at + event.graceMs } : {},
     ),
@@ -232,7 +245,8 @@ export const workerMachine = machineSetup.createMachine({
   context: ({ input }) => ({
     workerId: input.workerId,
     capacity: { ...input.capacity },
-    running: {},
+    running: RunningTasks.empty,
+    used: { ...NONE },
     lastHeartbeatAt: null,
     heartbeatTtlMs: input.heartbeatTtlMs,
     fencedAt: null,
@@ -346,14 +360,14 @@ export function applyWorkerEvent(snapshot: WorkerSnapshot, event: WorkerEvent): 
   return { ok: true, snapshot: next, changed };
 }
 
-/** Field by field; `running` by its entries (an assignment replaces the object). */
+/** Field by field; `running` by identity (a step that changes it makes a new one). */
 function sameContext(a: WorkerContext, b: WorkerContext): boolean {
   if (a === b) return true;
   for (const key of Object.keys(a) as (keyof WorkerContext)[]) {
-    if (key === "running" || key === "capacity") continue;
+    if (key === "capacity" || key === "used") continue;
     if (a[key] !== b[key]) return false;
   }
-  return sameEntries(a.running, b.running) && sameEntries(a.capacity, b.capacity);
+  return sameEntries(a.capacity, b.capacity) && sameEntries(a.used, b.used);
 }
 
 function sameEntries<T extends object>(a: T, b: T): boolean {

@@ -2,6 +2,7 @@
 import { autoscaleCommand } from "./autoscale.ts";
 import { benchCommand } from "./bench.ts";
 import { benchDemandCommand } from "./bench-demand.ts";
+import { benchMachinesCommand } from "./bench-machines.ts";
 import { benchPlacementCommand } from "./bench-placement.ts";
 import type { Command } from "./command.ts";
 import { credsCommand } from "./creds.ts";
@@ -41,6 +42,7 @@ export const commands: Command[] = [
   autoscaleCommand,
   benchCommand,
   benchDemandCommand,
+  benchMachinesCommand,
   benchPlacementCommand,
   healthCommand,
   initCommand,

@@ -8,6 +8,7 @@ import {
   applyWorkerEvent,
   canAccept,
   workerFreeCapacity,
+  workerUsedResources,
   heartbeatOverdue,
   initialWorkerSnapshot,
   workerMachine,
@@ -175,9 +176,11 @@ describe("worker machine: transitions and guards", () => {
   it("starts in starting with the input in context", () => {
     const s = initialWorkerSnapshot(input);
     expect(workerState(s)).toBe("starting");
-    expect(s.context).toEqual({
+    const { running, ...rest } = s.context;
+    expect(running.size).toBe(0);
+    expect(rest).toEqual({
       ...input,
-      running: {},
+      used: { cpu: 0, memoryMb: 0, slots: 0 },
       lastHeartbeatAt: null,
       fencedAt: null,
       drainDeadline: null,
@@ -193,14 +196,16 @@ describe("worker machine: transitions and guards", () => {
   it("ASSIGN adds to running and goes busy; finishing the last task goes idle", () => {
     let s = run([...toReady, assign("t1", one, 10)]);
     expect(workerState(s)).toBe("ready.busy");
-    expect(s.context.running).toEqual({ t1: { epoch: 1, resources: one, startedAt: 10 } });
+    expect(s.context.running.toRecord()).toEqual({
+      t1: { epoch: 1, resources: one, startedAt: 10 },
+    });
     s = run([assign("t2")], s);
     expect(workerFreeCapacity(s.context)).toEqual({ cpu: 0, memoryMb: 512, slots: 0 });
     s = run([{ type: "TASK_FINISHED", at: 11, taskId: "t1" }], s);
     expect(workerState(s)).toBe("ready.busy");
     s = run([{ type: "CANCEL_TASK", at: 12, taskId: "t2" }], s);
     expect(workerState(s)).toBe("ready.idle");
-    expect(s.context.running).toEqual({});
+    expect(s.context.running.toRecord()).toEqual({});
   });
 
   it("refuses an ASSIGN over capacity in any dimension", () => {
@@ -247,19 +252,47 @@ describe("worker machine: transitions and guards", () => {
     expect(canAccept(ctx, { cpu: 0.11, memoryMb: 0, slots: 0 })).toBe(false);
   });
 
-  it("canAccept agrees with free capacity (property)", () => {
+  it("canAccept agrees with free capacity, and used is the sum of what runs (property)", () => {
     const vec = fc.record({
       cpu: fc.integer({ min: 0, max: 8 }),
       memoryMb: fc.integer({ min: 0, max: 4096 }),
       slots: fc.integer({ min: 0, max: 4 }),
     });
+    // Each step assigns task i or finishes a task by index (finishing one not running is refused).
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant("assign" as const), r: vec }),
+      fc.record({ kind: fc.constant("finish" as const), i: fc.integer({ min: 0, max: 7 }) }),
+    );
     fc.assert(
-      fc.property(vec, fc.array(vec, { maxLength: 4 }), vec, (capacity, tasks, req) => {
-        const running = Object.fromEntries(
-          tasks.map((r, i) => [`t${i}`, { epoch: 1, resources: r, startedAt: 0 }]),
+      fc.property(vec, fc.array(step, { maxLength: 10 }), vec, (capacity, steps, req) => {
+        let snap = initialWorkerSnapshot({ workerId: "w", capacity, heartbeatTtlMs: 1_000 });
+        const events: WorkerEvent[] = [...toReady];
+        steps.forEach((st, n) =>
+          events.push(
+            st.kind === "assign"
+              ? { type: "ASSIGN", at: 10 + n, taskId: `t${n}`, epoch: 1, resources: st.r }
+              : { type: "TASK_FINISHED", at: 10 + n, taskId: `t${st.i}` },
+          ),
         );
-        const ctx = { capacity, running };
+        for (const e of events) {
+          const r = applyWorkerEvent(snap, e);
+          if (r.ok) snap = r.snapshot;
+        }
+        const ctx = snap.context;
+        const sum = { cpu: 0, memoryMb: 0, slots: 0 };
+        for (const t of Object.values(ctx.running.toRecord())) {
+          sum.cpu += t.resources.cpu;
+          sum.memoryMb += t.resources.memoryMb;
+          sum.slots += t.resources.slots;
+        }
+        expect(workerUsedResources(ctx)).toEqual(sum);
+        expect(ctx.running.size).toBe(Object.keys(ctx.running.toRecord()).length);
         const free = workerFreeCapacity(ctx);
+        expect(free).toEqual({
+          cpu: capacity.cpu - sum.cpu,
+          memoryMb: capacity.memoryMb - sum.memoryMb,
+          slots: capacity.slots - sum.slots,
+        });
         const expected =
           free.cpu >= req.cpu && free.memoryMb >= req.memoryMb && free.slots >= req.slots;
         expect(canAccept(ctx, req)).toBe(expected);
@@ -289,14 +322,14 @@ describe("worker machine: transitions and guards", () => {
     const s = run([{ type: "DRAINED", at: 10 }], inState.draining());
     expect(workerState(s)).toBe("stopped");
     // The runtime can still see what was abandoned.
-    expect(Object.keys(s.context.running)).toEqual(["t1"]);
+    expect(Object.keys(s.context.running.toRecord())).toEqual(["t1"]);
   });
 
   it("LEASE_LOST clears running and sets fencedAt (from ready and draining)", () => {
     for (const from of [inState["ready.busy"](), inState.draining()]) {
       const s = run([{ type: "LEASE_LOST", at: 77 }], from);
       expect(workerState(s)).toBe("fenced");
-      expect(s.context.running).toEqual({});
+      expect(s.context.running.toRecord()).toEqual({});
       expect(s.context.fencedAt).toBe(77);
     }
   });
