@@ -15,10 +15,10 @@ import {
   WorkerInfo,
 } from "../protocol/index.ts";
 import { ChangeRing } from "./change-ring.ts";
-import { RecentRecords } from "./recent-records.ts";
 import { monotonicMs } from "./clock.ts";
 import { watchAll } from "./kv-util.ts";
 import type { MirrorTask } from "./mirror-task.ts";
+import { RecentRecords } from "./recent-records.ts";
 import type { Buckets } from "./resources.ts";
 import type { StoredTask } from "./task-store.ts";
 import { TaskTable } from "./task-table.ts";
