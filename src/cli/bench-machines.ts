@@ -4,13 +4,13 @@
  * 0, 10, 100, 1,000 and 10,000 tasks already running, so the worker's bookkeeping can be seen
  * not to grow with what it runs.
  */
-import { performance } from "node:perf_hooks";
 import type { WorkerEvent, WorkerSnapshot } from "../actors/index.ts";
 import { applyTaskEvent, applyWorkerEvent, initialWorkerSnapshot } from "../actors/index.ts";
 import type { Placement } from "../protocol/index.ts";
 import { newTaskRecord, SubmitTaskRequest } from "../protocol/index.ts";
 import type { Command } from "./command.ts";
 import { positiveIntFlag } from "./flags.ts";
+import { medianMicros } from "./median-micros.ts";
 
 const RUNNING = [0, 10, 100, 1_000, 10_000];
 
@@ -21,19 +21,6 @@ const PLACEMENT: Placement = {
   candidates: [{ workerId: "w", fits: true, score: 0.958 }],
   at: 1,
 };
-
-/** Median of the per-call times of `fn` over `rounds` rounds of `calls` calls (µs). */
-function medianMicros(fn: (i: number) => void, calls: number, rounds = 7): number {
-  const times: number[] = [];
-  let n = 0;
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < calls; i++) fn(n++);
-    times.push(((performance.now() - t0) * 1_000) / calls);
-  }
-  times.sort((a, b) => a - b);
-  return Math.round(times[Math.floor(times.length / 2)]! * 10) / 10;
-}
 
 function mustApply(s: WorkerSnapshot, e: WorkerEvent): WorkerSnapshot {
   const r = applyWorkerEvent(s, e);

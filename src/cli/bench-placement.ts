@@ -4,7 +4,6 @@
  * the decision for the task's record costs, and how large the record is with and without the
  * trim. Pure computation, no NATS: CPU time on the leader's event loop.
  */
-import { performance } from "node:perf_hooks";
 import type { WorkerView } from "../actors/index.ts";
 import {
   applyTaskEvent,
@@ -18,6 +17,7 @@ import { newTaskRecord, SubmitTaskRequest } from "../protocol/index.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { positiveIntFlag } from "./flags.ts";
+import { medianMicros } from "./median-micros.ts";
 
 const SIZES = [10, 100, 1_000, 10_000];
 
@@ -52,18 +52,6 @@ function recordBytes(placement: Placement): number {
     placement,
   });
   return Buffer.byteLength(JSON.stringify(res.ok ? res.record : r));
-}
-
-/** Median of the per-call times of `fn` over `rounds` rounds of `calls` calls (µs). */
-function medianMicros(fn: () => void, calls: number, rounds = 7): number {
-  const times: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < calls; i++) fn();
-    times.push(((performance.now() - t0) * 1_000) / calls);
-  }
-  times.sort((a, b) => a - b);
-  return Math.round(times[Math.floor(times.length / 2)]! * 10) / 10;
 }
 
 export const benchPlacementCommand: Command = {
