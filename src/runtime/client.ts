@@ -36,6 +36,7 @@ import {
   MAX_MESSAGE_BYTES,
   resourceNames,
   MAX_SUBMIT_BATCH,
+  safeDecode,
   SubmitManyReply,
   SubmitTaskReply,
   subjects,
@@ -45,6 +46,7 @@ import {
 } from "../protocol/index.ts";
 import type { ConnectOptions } from "./connection.ts";
 import { connectNats, leaveIfSilent } from "./connection.ts";
+import { feed } from "./feed.ts";
 import { isPermissionDenied, isTimeout, retryTransient } from "./kv-util.ts";
 import { submitterOfCreds } from "./nats-jwt.ts";
 import { followTaskEvents } from "./task-event-feed.ts";
@@ -411,25 +413,17 @@ export class DroverClient {
   async watchAll(onRecord: (t: TaskRecord) => void, signal?: AbortSignal): Promise<() => void> {
     const kv = await new Kvm(this.nc).open(resourceNames(this.#prefix).buckets.tasks);
     const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
-    const stop = (): void => {
-      signal?.removeEventListener("abort", stop);
-      watch.stop();
-    };
-    if (signal?.aborted === true) stop();
-    else signal?.addEventListener("abort", stop, { once: true });
-    void (async () => {
-      for await (const e of watch) {
-        if (e.operation !== "PUT") continue;
-        let t: TaskRecord;
-        try {
-          t = decode(TaskRecordSchema, e.value, { maxBytes: MAX_MESSAGE_BYTES });
-        } catch {
-          continue;
-        }
-        onRecord(t);
-      }
-    })().catch(() => undefined);
-    return stop;
+    return feed(
+      watch,
+      (e) => {
+        if (e.operation !== "PUT") return null;
+        const r = safeDecode(TaskRecordSchema, e.value, { maxBytes: MAX_MESSAGE_BYTES });
+        return r.ok ? r.value : null;
+      },
+      onRecord,
+      () => watch.stop(),
+      signal,
+    );
   }
 
   async close(): Promise<void> {

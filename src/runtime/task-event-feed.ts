@@ -11,12 +11,13 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TaskState } from "../protocol/index.ts";
 import {
-  decode,
   MAX_MESSAGE_BYTES,
   resourceNames,
+  safeDecode,
   subjects,
   TaskTransitionEvent,
 } from "../protocol/index.ts";
+import { feed } from "./feed.ts";
 
 export interface TaskEventFeedOptions {
   prefix: string;
@@ -45,23 +46,14 @@ export async function followTaskEvents(
     deliver_policy: DeliverPolicy.New,
   });
   const messages = await consumer.consume();
-  const stop = (): void => {
-    signal?.removeEventListener("abort", stop);
-    void messages.close();
-  };
-  if (signal?.aborted === true) stop();
-  else signal?.addEventListener("abort", stop, { once: true });
-  const onMessage = (m: JsMsg): void => {
-    let e: TaskTransitionEvent;
-    try {
-      e = decode(TaskTransitionEvent, m.data, { maxBytes: MAX_MESSAGE_BYTES });
-    } catch {
-      return;
-    }
-    onEvent(e);
-  };
-  void (async () => {
-    for await (const m of messages) onMessage(m);
-  })().catch(() => undefined);
-  return stop;
+  return feed(
+    messages,
+    (m: JsMsg) => {
+      const r = safeDecode(TaskTransitionEvent, m.data, { maxBytes: MAX_MESSAGE_BYTES });
+      return r.ok ? r.value : null;
+    },
+    onEvent,
+    () => void messages.close(),
+    signal,
+  );
 }
