@@ -8,8 +8,8 @@ import { feed } from "../../src/runtime/feed.ts";
 /** A source that yields what is pushed until closed. */
 function source(): {
   iter: AsyncIterable<string>;
-  push(s: string): void;
-  close(): void;
+  push: (s: string) => void;
+  close: () => void;
   closed: () => boolean;
 } {
   const queue: string[] = [];
