@@ -2,7 +2,8 @@
  * A worker whose heartbeat lists a task it was never assigned: a forger, or a bug. The leader
  * flags such entries (a counter and a log line); the task itself is left to its real worker.
  * A signal, not a verdict: a leader whose mirror has not yet seen the last assignment (moments
- * after a failover) may flag a legitimate entry once.
+ * after a failover) may flag a legitimate entry once. The reverse question — does a heartbeat
+ * list a task the records give its worker — is {@link heartbeatLists}.
  */
 
 /** What the records say of a task: its epoch and the worker holding it (null: none). */
@@ -45,4 +46,27 @@ export function foreignTasks(
       out.push({ ...t, reason: `${r.workerId} holds it under epoch ${t.epoch}` });
   }
   return out;
+}
+
+/** What a heartbeat says its worker holds: running, and finished with the report in flight. */
+export interface HeldTasks {
+  running: readonly ListedTask[];
+  recent: readonly ListedTask[];
+}
+
+/** The `taskId:epoch` keys of one heartbeat, built once per heartbeat object. */
+const listedKeys = new WeakMap<HeldTasks, ReadonlySet<string>>();
+
+/**
+ * Whether a heartbeat lists this execution (running, or finished with its report in flight):
+ * the worker has it, whatever its reports say so far. No heartbeat lists nothing.
+ */
+export function heartbeatLists(hb: HeldTasks | undefined, taskId: string, epoch: number): boolean {
+  if (hb === undefined) return false;
+  let keys = listedKeys.get(hb);
+  if (keys === undefined) {
+    keys = new Set([...hb.running, ...hb.recent].map((t) => `${t.taskId}:${t.epoch}`));
+    listedKeys.set(hb, keys);
+  }
+  return keys.has(`${taskId}:${epoch}`);
 }

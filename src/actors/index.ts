@@ -36,5 +36,6 @@ export type {
 } from "./worker-machine.ts";
 export * from "./demand.ts";
 export * from "./foreign-tasks.ts";
+export * from "./task-timer.ts";
 export * from "./autoscaler-machine.ts";
 export * from "./admission.ts";

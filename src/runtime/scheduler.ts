@@ -13,7 +13,6 @@ import type {
   NoFitStage,
   PlacementStrategy,
   StrategyName,
-  TaskEvent,
   WorkerView as PlacementWorker,
 } from "../actors/index.ts";
 import {
@@ -22,6 +21,7 @@ import {
   addResources,
   countNoFit,
   foreignTasks,
+  heartbeatLists,
   judgeAssignmentFailure,
   poolDemand,
   recordedDecision,
@@ -33,7 +33,6 @@ import type {
   PoolTemplate,
   Resources,
   Subjects,
-  TaskRecord,
 } from "../protocol/index.ts";
 import { AssignmentReply, decode, DEFAULT_POOL, encode } from "../protocol/index.ts";
 import type { EventOutbox } from "./event-outbox.ts";
@@ -45,6 +44,7 @@ import { rateLimited } from "./log-limit.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
 import type { MirrorTask } from "./mirror-task.ts";
 import type { TaskStore } from "./task-store.ts";
+import { TaskTimers } from "./task-timers.ts";
 
 export interface SchedulerOptions {
   /** Placement strategy. @default "best-fit" */
@@ -107,6 +107,11 @@ export interface SchedulerStats extends ReportStats {
   requeuedOnWorkerLoss: number;
   /** Heartbeat entries naming a task the worker does not hold (see `foreignTasks`). */
   foreignTasks: number;
+  /**
+   * Start timeouts that did not hand their task back because the worker's heartbeat lists it
+   * (its `started` report is late, not lost).
+   */
+  lateStartsHeld: number;
 }
 
 interface Reservation {
@@ -118,8 +123,6 @@ interface Reservation {
 }
 
 const ZERO: Resources = { cpu: 0, memoryMb: 0, slots: 0 };
-/** The longest one timer waits (a day); longer waits are re-armed (see #arm). */
-const MAX_TIMER_MS = 86_400_000;
 /** A task a worker's heartbeat lists but the mirror no longer holds: assume one slot. */
 const UNKNOWN_TASK: Resources = { cpu: 0, memoryMb: 0, slots: 1 };
 
@@ -134,7 +137,7 @@ export class Scheduler {
   #unlisten: (() => void) | null = null;
   #kickPending = false;
   #sweep: NodeJS.Timeout | null = null;
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers: TaskTimers;
   /**
    * When this scheduler first saw each assigned or running task in its current state and
    * epoch, by its own clock. Start timeouts, run-time backstops and heartbeat reconciliation
@@ -169,8 +172,21 @@ export class Scheduler {
       workersLost: 0,
       requeuedOnWorkerLoss: 0,
       foreignTasks: 0,
+      lateStartsHeld: 0,
     };
     this.#strategy = createStrategy(this.options.strategy);
+    this.#timers = new TaskTimers({
+      options: this.options,
+      active: () => this.#term !== null && this.#valid(),
+      current: (id) => this.#d.mirror.tasks.get(id),
+      seenAt: (t) => this.#noteSeen(t),
+      heartbeat: (workerId) => this.#d.mirror.workers.get(workerId)?.info,
+      fire: (id, timer) =>
+        this.#serial(id, () =>
+          this.#d.store.apply(id, (rec) => timer.event(rec, Date.now(), Math.random())),
+        ),
+      held: () => this.stats.lateStartsHeld++,
+    });
   }
 
   get leading(): boolean {
@@ -222,7 +238,7 @@ export class Scheduler {
       } else {
         // A task a previous leader assigned is timed from now: its times are that host's.
         this.#noteSeen(t);
-        this.#arm(t);
+        this.#timers.arm(t);
       }
     }
     this.#reports = new ReportConsumer(
@@ -258,7 +274,6 @@ export class Scheduler {
     this.#sweep = null;
     this.#unlisten?.();
     this.#unlisten = null;
-    for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     this.#seen.clear();
     this.#reserved.clear();
@@ -543,7 +558,7 @@ export class Scheduler {
     const r = this.#reserved.get(t.id);
     if (r !== undefined && r.revision !== null && t.revision >= r.revision)
       this.#reserved.delete(t.id);
-    this.#arm(t);
+    this.#timers.arm(t);
     const s = t.state;
     if (
       s === "queued" ||
@@ -557,61 +572,6 @@ export class Scheduler {
       this.kick();
   }
 
-  /** (Re)arms the one timer a task may need, derived from its stored timestamps. */
-  #arm(t: MirrorTask): void {
-    const record = t;
-    const old = this.#timers.get(record.id);
-    if (old !== undefined) clearTimeout(old);
-    this.#timers.delete(record.id);
-    let due: number | null = null;
-    let event: ((rec: TaskRecord) => TaskEvent | null) | null = null;
-    if (record.state === "delayed" && record.runAt !== null) {
-      due = record.runAt;
-      event = (rec) =>
-        rec.state === "delayed" ? { type: "DUE", at: Math.max(Date.now(), due!) } : null;
-    } else if (record.state === "retrying" && record.nextRunAt !== null) {
-      due = record.nextRunAt;
-      event = (rec) =>
-        rec.state === "retrying" ? { type: "DUE", at: Math.max(Date.now(), due!) } : null;
-    } else if (record.state === "assigned") {
-      // Acknowledged assignments report `started` at once; one that never does was lost
-      // (e.g. the previous leader died between the write and the request): hand it back.
-      const epoch = record.epoch;
-      due = this.#noteSeen(record) + this.options.startTimeoutMs;
-      event = (rec) =>
-        rec.epoch === epoch && rec.state === "assigned"
-          ? { type: "RELEASE", at: Date.now(), epoch, reason: "not started in time" }
-          : null;
-    } else if (record.state === "running") {
-      // The worker aborts and reports at timeoutMs; this is the backstop if it cannot.
-      const epoch = record.epoch;
-      due = this.#noteSeen(record) + record.timeoutMs + this.options.timeoutGraceMs;
-      event = (rec) =>
-        rec.epoch === epoch && rec.state === "running"
-          ? { type: "TIME_OUT", at: Date.now(), epoch, rand: Math.random() }
-          : null;
-    }
-    if (due === null || event === null) return;
-    const fire = event;
-    const dueAt = due;
-    // Node's timers overflow past 2^31 - 1 ms (24.8 days) and fire at once: a longer wait is
-    // taken in steps, re-armed until it is due.
-    const timer = setTimeout(
-      () => {
-        this.#timers.delete(record.id);
-        if (this.#term === null || !this.#valid()) return;
-        if (Date.now() < dueAt) {
-          const t = this.#d.mirror.tasks.get(record.id);
-          if (t !== undefined) this.#arm(t);
-          return;
-        }
-        this.#serial(record.id, () => this.#d.store.apply(record.id, fire));
-      },
-      Math.min(MAX_TIMER_MS, Math.max(0, due - Date.now())),
-    );
-    this.#timers.set(record.id, timer);
-  }
-
   /**
    * A heartbeat lists what the worker runs. A task the leader believes assigned to or running
    * on it, but missing from a heartbeat that arrived well after the leader saw the assignment,
@@ -622,15 +582,15 @@ export class Scheduler {
     this.#flagForeign(w);
     const ids = this.#d.mirror.byWorker.get(w.info.id);
     if (ids === undefined || ids.size === 0) return;
-    const listed = new Set(
-      [...w.info.running, ...w.info.recent].map((r) => `${r.taskId}:${r.epoch}`),
-    );
     for (const id of ids) {
       const record = this.#d.mirror.tasks.get(id);
       if (record === undefined || this.#reserved.has(id)) continue;
       // Both times are this host's: when the heartbeat arrived, when the assignment was seen.
       const since = this.#noteSeen(record);
-      if (listed.has(`${id}:${record.epoch}`) || w.seenAt - since < this.options.reconcileAfterMs)
+      if (
+        heartbeatLists(w.info, id, record.epoch) ||
+        w.seenAt - since < this.options.reconcileAfterMs
+      )
         continue;
       const epoch = record.epoch;
       this.#serial(id, () =>

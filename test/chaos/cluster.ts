@@ -156,6 +156,22 @@ export class ChaosCluster implements AsyncDisposable {
     return a;
   }
 
+  /**
+   * The NATS node (index into `nats.names`) that leads each of these streams now: a fault
+   * aimed at a stream's leader makes its writes wait for an election.
+   */
+  async streamLeaders(streams: string[]): Promise<Map<string, number>> {
+    const jsm = await jetstreamManager(this.nc);
+    const out = new Map<string, number>();
+    for (const name of streams) {
+      const leader = (await jsm.streams.info(name)).cluster?.leader ?? "";
+      const i = this.nats.names.indexOf(leader);
+      if (i < 0) throw new HarnessError(`stream ${name} has no known leader (${leader})`);
+      out.set(name, i);
+    }
+    return out;
+  }
+
   /** The current leader as the API reports it (asks until some replica answers). */
   async leader(): Promise<{ leaderId: string | null; term: number | null }> {
     const reply = await this.nc.request(this.client.subjects.api.health, "{}", { timeout: 2_000 });

@@ -14,8 +14,9 @@ import Docker from "dockerode";
 import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { DockerDriver } from "../../src/drivers/docker-driver.ts";
+import { resourceNames } from "../../src/protocol/index.ts";
 import type { TaskRecord } from "../../src/protocol/index.ts";
-import { check, summary } from "./checker.ts";
+import { check, detours, summary } from "./checker.ts";
 import type { CheckReport } from "./checker.ts";
 import { ChaosCluster, HarnessError, startChaosCluster } from "./cluster.ts";
 import { images } from "../fixtures/docker.ts";
@@ -37,9 +38,12 @@ const MAX_TASKS = 10_000;
  * Tasks run more than once when one NATS node of three is SIGKILLed. Workers leave the dead
  * node before their heartbeat deadline, so nothing runs twice (measured 0) unless the workers
  * bucket's stream leader was on that node: then no heartbeat can be stored anywhere until a
- * new one is elected (seconds), every worker fences itself, and what they ran runs again
- * (measured 85, and 253 in a fresh-clone CI run at 3caf6f0; at most 3 × 32 slots per round of
- * fencing). Bound: three such rounds.
+ * new one is elected (seconds), workers fence themselves, and what they ran runs again (at
+ * most 3 × 32 slots per round of fencing; 37 and 71 tasks handed back as "not in its
+ * heartbeat" in two runs). The scenario kills the reports stream's leader: until start
+ * timeouts consulted heartbeats, the `started` reports waiting for its election also made
+ * tasks run twice (177 and 183 "not started in time" in two runs; 298 re-runs in all in a
+ * fresh-clone CI run at 7043834). Bound: three rounds of fencing.
  */
 const RERUN_BOUND = 288;
 /**
@@ -343,18 +347,26 @@ describe("chaos: actors as containers, 3-node NATS", () => {
     async () => {
       const c = await startChaosCluster();
       const { ids, inFlight } = await load(c);
-      await c.nats.kill(2);
+      // The node that leads the reports stream: every `started` report then waits for an
+      // election, and the leader must not hand back the tasks their workers hold meanwhile.
+      const { streams, buckets } = resourceNames(c.prefix);
+      const leaders = await c.streamLeaders([streams.reports, `KV_${buckets.workers}`]);
+      const victim = leaders.get(streams.reports)!;
+      const led = [...leaders].filter(([, i]) => i === victim).map(([s]) => s);
+      await c.nats.kill(victim);
       await new Promise((r) => setTimeout(r, 5_000)); // the fault lasts a while on purpose
-      await c.nats.restart(2);
+      await c.nats.restart(victim);
       const r = await verify(
         "nats-node-kill",
         c,
         await step("the submissions", ids),
-        { inFlight },
+        { inFlight, killedNodeLed: led },
         NODE_KILL_UNAVAILABLE_BOUND_MS,
       );
       const reruns = r.executions - r.completions;
       record("nats-node-kill", { executions: r.executions, completions: r.completions, inFlight });
+      // A start timeout never hands back a task its worker's heartbeat lists.
+      expect(detours(r)["RELEASE: not started in time"] ?? 0).toBe(0);
       // Workers on the killed node move to another one before their heartbeat deadline
       // (a server silent for a sixth of the TTL is left): tasks run again only where a
       // heartbeat could not be stored in time anywhere (the workers bucket changing leader).

@@ -70,6 +70,11 @@ const COUNTERS: readonly [keyof SchedulerStats, string, string][] = [
     "drover_heartbeat_foreign_tasks_total",
     "Heartbeat entries naming a task the worker does not hold (a forger or a bug).",
   ],
+  [
+    "lateStartsHeld",
+    "drover_late_starts_held_total",
+    "Start timeouts that left the task with its worker: its heartbeat lists it, only the start report is late.",
+  ],
 ];
 
 export class ReplicaMetrics {
