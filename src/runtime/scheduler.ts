@@ -20,8 +20,6 @@ import {
   createStrategy,
   addResources,
   countNoFit,
-  foreignTasks,
-  heartbeatLists,
   judgeAssignmentFailure,
   poolDemand,
   recordedDecision,
@@ -45,6 +43,8 @@ import type { Mirror, StoredWorker } from "./mirror.ts";
 import type { MirrorTask } from "./mirror-task.ts";
 import type { TaskStore } from "./task-store.ts";
 import { TaskTimers } from "./task-timers.ts";
+import type { ReconcileObserver } from "./worker-reconciler.ts";
+import { WorkerReconciler } from "./worker-reconciler.ts";
 
 export interface SchedulerOptions {
   /** Placement strategy. @default "best-fit" */
@@ -94,12 +94,7 @@ export interface SchedulerDeps {
 }
 
 /** What the leader measures for metrics, as it happens. */
-export interface SchedulerObserver {
-  /** A worker's heartbeat expired: the time from its last heartbeat seen to this moment. */
-  workerLost(sinceLastHeartbeatMs: number): void;
-  /** A lost worker's task was requeued: the time from seeing the loss to the write. */
-  requeued(ms: number): void;
-}
+export type SchedulerObserver = ReconcileObserver;
 
 export interface SchedulerStats extends ReportStats {
   assignments: number;
@@ -138,6 +133,7 @@ export class Scheduler {
   #kickPending = false;
   #sweep: NodeJS.Timeout | null = null;
   readonly #timers: TaskTimers;
+  readonly #workers: WorkerReconciler;
   /**
    * When this scheduler first saw each assigned or running task in its current state and
    * epoch, by its own clock. Start timeouts, run-time backstops and heartbeat reconciliation
@@ -158,7 +154,6 @@ export class Scheduler {
   /** Queued tasks that fit no worker after the last pass, by why. */
   #noFit: ReadonlyMap<NoFitStage, number> = new Map();
   /** Foreign heartbeat entries already counted (worker:task:epoch). */
-  readonly #flagged = new Set<string>();
 
   constructor(deps: SchedulerDeps) {
     this.#d = deps;
@@ -186,6 +181,23 @@ export class Scheduler {
           this.#d.store.apply(id, (rec) => timer.event(rec, Date.now(), Math.random())),
         ),
       held: () => this.stats.lateStartsHeld++,
+    });
+    this.#workers = new WorkerReconciler({
+      mirror: deps.mirror,
+      store: deps.store,
+      log: deps.log,
+      stats: this.stats,
+      ...(deps.observe !== undefined ? { observe: deps.observe } : {}),
+      reconcileAfterMs: this.options.reconcileAfterMs,
+      serial: (id, fn) => this.#serial(id, fn),
+      seenAt: (t) => this.#noteSeen(t),
+      dispatching: (id) => this.#reserved.has(id),
+      forget: (workerId) => {
+        for (const [id, r] of this.#reserved)
+          if (r.workerId === workerId) this.#reserved.delete(id);
+        this.#backoff.forget(workerId);
+      },
+      kick: () => this.kick(),
     });
   }
 
@@ -216,10 +228,10 @@ export class Scheduler {
       task: (t) => this.#onTask(t),
       workerUp: (w, isNew) => {
         if (isNew) log.info({ workerId: w.info.id, types: w.info.types }, "worker joined");
-        this.#reconcile(w);
+        this.#workers.reconcile(w);
         this.kick();
       },
-      workerGone: (id, how, last) => void this.#onWorkerGone(id, how, last),
+      workerGone: (id, how, last) => this.#workers.gone(id, how, last),
     });
     // Restore: every task that waits for a time or a worker is re-derived from its stored
     // record. Queued tasks need nothing (the mirror's queue index has them) and terminal ones
@@ -234,7 +246,7 @@ export class Scheduler {
         workerId !== null &&
         !alive.has(workerId)
       ) {
-        this.#serial(t.id, () => this.#workerLost(t.id, workerId));
+        this.#serial(t.id, () => this.#workers.lost(t.id, workerId));
       } else {
         // A task a previous leader assigned is timed from now: its times are that host's.
         this.#noteSeen(t);
@@ -570,83 +582,6 @@ export class Scheduler {
       s === "retrying"
     )
       this.kick();
-  }
-
-  /**
-   * A heartbeat lists what the worker runs. A task the leader believes assigned to or running
-   * on it, but missing from a heartbeat that arrived well after the leader saw the assignment,
-   * was lost (an
-   * unacknowledged assignment, or a worker that fenced itself and came back): hand it back.
-   */
-  #reconcile(w: StoredWorker): void {
-    this.#flagForeign(w);
-    const ids = this.#d.mirror.byWorker.get(w.info.id);
-    if (ids === undefined || ids.size === 0) return;
-    for (const id of ids) {
-      const record = this.#d.mirror.tasks.get(id);
-      if (record === undefined || this.#reserved.has(id)) continue;
-      // Both times are this host's: when the heartbeat arrived, when the assignment was seen.
-      const since = this.#noteSeen(record);
-      if (
-        heartbeatLists(w.info, id, record.epoch) ||
-        w.seenAt - since < this.options.reconcileAfterMs
-      )
-        continue;
-      const epoch = record.epoch;
-      this.#serial(id, () =>
-        this.#d.store.apply(id, (rec) =>
-          rec.epoch === epoch &&
-          rec.workerId === w.info.id &&
-          (rec.state === "assigned" || rec.state === "running")
-            ? { type: "RELEASE", at: Date.now(), epoch, reason: `not in ${w.info.id}'s heartbeat` }
-            : null,
-        ),
-      );
-    }
-  }
-
-  /** Counts and logs, once each, the tasks a heartbeat lists that its worker does not hold. */
-  #flagForeign(w: StoredWorker): void {
-    if (w.info.running.length === 0) return;
-    const { tasks } = this.#d.mirror;
-    for (const f of foreignTasks(w.info.id, w.info.running, (id) => tasks.get(id))) {
-      const key = `${w.info.id}:${f.taskId}:${f.epoch}`;
-      if (this.#flagged.has(key)) continue;
-      if (this.#flagged.size >= 10_000) this.#flagged.clear();
-      this.#flagged.add(key);
-      this.stats.foreignTasks++;
-      this.#d.log.warn(
-        { workerId: w.info.id, taskId: f.taskId, epoch: f.epoch, reason: f.reason },
-        "a worker lists a task it was not assigned",
-      );
-    }
-  }
-
-  async #onWorkerGone(
-    workerId: string,
-    how: "expired" | "deleted",
-    last: StoredWorker | undefined,
-  ): Promise<void> {
-    this.stats.workersLost++;
-    const seenGone = Date.now();
-    if (how === "expired" && last !== undefined)
-      this.#d.observe?.workerLost(seenGone - last.seenAt);
-    const ids = [...(this.#d.mirror.byWorker.get(workerId) ?? [])];
-    this.#d.log.warn({ workerId, how, tasks: ids.length }, "worker gone; requeueing its tasks");
-    for (const [id, r] of this.#reserved) if (r.workerId === workerId) this.#reserved.delete(id);
-    this.#backoff.forget(workerId);
-    for (const id of ids) this.#serial(id, () => this.#workerLost(id, workerId, seenGone));
-    this.kick();
-  }
-
-  async #workerLost(taskId: string, workerId: string, seenGone = Date.now()): Promise<void> {
-    const res = await this.#d.store.apply(taskId, (rec) =>
-      rec.workerId === workerId ? { type: "WORKER_LOST", at: Date.now(), workerId } : null,
-    );
-    if (res.ok && res.changed) {
-      this.stats.requeuedOnWorkerLoss++;
-      this.#d.observe?.requeued(Date.now() - seenGone);
-    }
   }
 }
 
