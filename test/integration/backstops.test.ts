@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { encode, resourceNames } from "../../src/protocol/index.ts";
 import type { WorkerHeartbeat } from "../../src/protocol/index.ts";
 import { ensureResources, Leadership, Mirror } from "../../src/runtime/index.ts";
+import { fakeHeartbeat } from "../fixtures/heartbeat.ts";
 import { useNats } from "../fixtures/nats.ts";
 import { uniquePrefix } from "../fixtures/prefix.ts";
 
@@ -35,21 +36,8 @@ describe("backstops for a missed expiry event", () => {
     mirror.listen({ workerGone: (id) => gone.push({ id, at: Date.now() }) });
     await mirror.start();
     try {
-      const info = (id: string): WorkerHeartbeat => ({
-        v: 1,
-        id,
-        types: ["echo"],
-        capacity: { cpu: 1, memoryMb: 512, slots: 1 },
-        labels: {},
-        state: "ready",
-        startedAt: Date.now(),
-        heartbeatAt: Date.now(),
-        running: [],
-        recent: [],
-        hostname: "test",
-        pid: 1,
-        version: "test",
-      });
+      const info = (id: string): WorkerHeartbeat =>
+        fakeHeartbeat(id, { capacity: { cpu: 1, memoryMb: 512, slots: 1 } });
       // "alive" keeps heartbeating; "ghost" writes once, then its message is deleted.
       const alive = setInterval(
         () => void buckets.workers.put("alive", encode(info("alive"))),

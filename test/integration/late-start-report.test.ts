@@ -4,7 +4,7 @@
  * a leader after a NATS node died, say) leaves the task where it is, so it does not run twice.
  */
 import { describe, expect, it } from "vitest";
-import type { Assignment, WorkerHeartbeat } from "../../src/protocol/index.ts";
+import type { Assignment } from "../../src/protocol/index.ts";
 import {
   decode,
   encode,
@@ -14,33 +14,11 @@ import {
 import { ensureResources } from "../../src/runtime/index.ts";
 import examples from "../../src/examples/handlers.ts";
 import { startDrover } from "../fixtures/drover.ts";
+import { fakeHeartbeat } from "../fixtures/heartbeat.ts";
 import { useNats } from "../fixtures/nats.ts";
 
 const env = useNats();
 const START_TIMEOUT_MS = 500;
-
-function heartbeat(
-  id: string,
-  state: "ready" | "draining",
-  running: Assignment[],
-): WorkerHeartbeat {
-  const now = Date.now();
-  return {
-    v: 1,
-    id,
-    types: ["echo"],
-    capacity: { cpu: 4, memoryMb: 4096, slots: 4 },
-    labels: {},
-    state,
-    startedAt: now,
-    heartbeatAt: now,
-    running: running.map((a) => ({ taskId: a.taskId, epoch: a.epoch })),
-    recent: [],
-    hostname: "test",
-    pid: 1,
-    version: "test",
-  };
-}
 
 describe("late start reports", () => {
   it("a start timeout leaves a task its worker's heartbeat lists; it hands it back once the list drops it", async () => {
@@ -64,7 +42,15 @@ describe("late start reports", () => {
     });
     await env.nc.flush();
     const beat = (): Promise<number> =>
-      workers.put("late", encode(heartbeat("late", state, listing ? held : [])));
+      workers.put(
+        "late",
+        encode(
+          fakeHeartbeat("late", {
+            state,
+            running: (listing ? held : []).map((a) => ({ taskId: a.taskId, epoch: a.epoch })),
+          }),
+        ),
+      );
     await beat();
     const timer = setInterval(() => void beat(), 300);
     try {

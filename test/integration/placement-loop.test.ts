@@ -4,33 +4,14 @@
  * and its back-off has passed; an assignment that every worker would refuse fails its task.
  */
 import { describe, expect, it } from "vitest";
-import type { WorkerHeartbeat } from "../../src/protocol/index.ts";
 import { encode, subjects } from "../../src/protocol/index.ts";
 import { ensureResources } from "../../src/runtime/index.ts";
 import examples from "../../src/examples/handlers.ts";
 import { startDrover } from "../fixtures/drover.ts";
+import { fakeHeartbeat } from "../fixtures/heartbeat.ts";
 import { useNats } from "../fixtures/nats.ts";
 
 const env = useNats();
-
-function heartbeat(id: string, types: string[]): WorkerHeartbeat {
-  const now = Date.now();
-  return {
-    v: 1,
-    id,
-    types,
-    capacity: { cpu: 4, memoryMb: 4096, slots: 4 },
-    labels: {},
-    state: "ready",
-    startedAt: now,
-    heartbeatAt: now,
-    running: [],
-    recent: [],
-    hostname: "test",
-    pid: 1,
-    version: "test",
-  };
-}
 
 describe("no placement loop", () => {
   it("a worker with a live heartbeat and no process draws a handful of assignments, not hundreds", async () => {
@@ -39,7 +20,7 @@ describe("no placement loop", () => {
       heartbeatTtlMs: d.heartbeatTtlMs,
     });
     // A heartbeat without a process behind it: every assignment gets "no responders" at once.
-    const beat = (): Promise<number> => workers.put("ghost", encode(heartbeat("ghost", ["echo"])));
+    const beat = (): Promise<number> => workers.put("ghost", encode(fakeHeartbeat("ghost")));
     await beat();
     const timer = setInterval(() => void beat(), 300);
     let id: string;
@@ -109,7 +90,7 @@ describe("no placement loop", () => {
       },
     });
     await env.nc.flush();
-    const beat = (): Promise<number> => workers.put("picky", encode(heartbeat("picky", ["echo"])));
+    const beat = (): Promise<number> => workers.put("picky", encode(fakeHeartbeat("picky")));
     await beat();
     const timer = setInterval(() => void beat(), 300);
     try {
