@@ -164,10 +164,13 @@ export class ChaosCluster implements AsyncDisposable {
     const jsm = await jetstreamManager(this.nc);
     const out = new Map<string, number>();
     for (const name of streams) {
-      const leader = (await jsm.streams.info(name)).cluster?.leader ?? "";
-      const i = this.nats.names.indexOf(leader);
-      if (i < 0) throw new HarnessError(`stream ${name} has no known leader (${leader})`);
-      out.set(name, i);
+      // Under load a JetStream API request can time out: asked again for up to 15 s.
+      const leader = await retry(async () => {
+        const l = (await jsm.streams.info(name)).cluster?.leader ?? "";
+        if (!this.nats.names.includes(l)) throw new Error(`stream ${name} has no leader yet`);
+        return l;
+      });
+      out.set(name, this.nats.names.indexOf(leader));
     }
     return out;
   }
