@@ -153,7 +153,6 @@ export class Scheduler {
   #assigner: InboxRequester | null = null;
   /** Queued tasks that fit no worker after the last pass, by why. */
   #noFit: ReadonlyMap<NoFitStage, number> = new Map();
-  /** Foreign heartbeat entries already counted (worker:task:epoch). */
 
   constructor(deps: SchedulerDeps) {
     this.#d = deps;

@@ -41,9 +41,9 @@ const MAX_TASKS = 10_000;
  * new one is elected (seconds), workers fence themselves, and what they ran runs again (at
  * most 3 × 32 slots per round of fencing; 37 and 71 tasks handed back as "not in its
  * heartbeat" in two runs). The scenario kills the reports stream's leader: until start
- * timeouts consulted heartbeats, the `started` reports waiting for its election also made
- * tasks run twice (177 and 183 "not started in time" in two runs; 298 re-runs in all in a
- * fresh-clone CI run at 7043834). Bound: three rounds of fencing.
+ * timeouts consulted heartbeats, the reports waiting for its election also made tasks run
+ * twice (183 and 177 "not started in time" in two runs; 298 re-runs in all in a fresh-clone
+ * CI run at 7043834). Bound: three rounds of fencing.
  */
 const RERUN_BOUND = 288;
 /**
@@ -365,8 +365,12 @@ describe("chaos: actors as containers, 3-node NATS", () => {
       );
       const reruns = r.executions - r.completions;
       record("nats-node-kill", { executions: r.executions, completions: r.completions, inFlight });
-      // A start timeout never hands back a task its worker's heartbeat lists.
-      expect(detours(r)["RELEASE: not started in time"] ?? 0).toBe(0);
+      // A start timeout never hands back a task its worker's heartbeat lists: with the
+      // workers bucket led elsewhere, heartbeats keep listing every task the workers hold
+      // while the reports wait. (When the node led the bucket too, workers fence and drop
+      // their tasks, and a start timeout may rightly hand those back first.)
+      if (!led.includes(`KV_${buckets.workers}`))
+        expect(detours(r)["RELEASE: not started in time"] ?? 0).toBe(0);
       // Workers on the killed node move to another one before their heartbeat deadline
       // (a server silent for a sixth of the TTL is left): tasks run again only where a
       // heartbeat could not be stored in time anywhere (the workers bucket changing leader).
