@@ -147,10 +147,14 @@ export function comparisonRows(c: Comparison): Row[] {
       drover1: fmt(d1, digits),
       drover2: fmt(d2, digits),
       bullmq: fmt(b, digits),
-      ratio1: ratio(d1, b),
-      ratio2: ratio(d2, b),
+      ratio1: better === null ? "" : ratio(d1, b),
+      ratio2: better === null ? "" : ratio(d2, b),
     });
   };
+  // How much of the machine a run kept busy (CPU seconds per second): on a machine whose
+  // every core is busy, throughput can only follow CPU per task.
+  const cores = (f: BenchFigures): number | null =>
+    f.cpuMsPerTask === null ? null : (f.throughputPerS * f.cpuMsPerTask) / 1_000;
   const { loaded: l, low } = c;
   add("completed/s", "higher", l, (f) => f.throughputPerS, 0);
   add("submit→start p50 ms", "lower", l, (f) => f.submitToStartMs.p50);
@@ -158,12 +162,14 @@ export function comparisonRows(c: Comparison): Row[] {
   add("submit→done p50 ms", "lower", l, (f) => f.submitToDoneMs.p50);
   add("submit→done p99 ms", "lower", l, (f) => f.submitToDoneMs.p99);
   add("CPU per task ms", "lower", l, (f) => f.cpuMsPerTask, 3);
+  add("cores busy (completed/s × CPU per task)", null, l, cores, 2);
   add("1 in flight: submits/s", "higher", low, (f) => f.submitsPerS, 0);
   add("1 in flight: submit→start p50 ms", "lower", low, (f) => f.submitToStartMs.p50);
   add("1 in flight: submit→start p99 ms", "lower", low, (f) => f.submitToStartMs.p99);
   add("1 in flight: submit→done p50 ms", "lower", low, (f) => f.submitToDoneMs.p50);
   add("1 in flight: submit→done p99 ms", "lower", low, (f) => f.submitToDoneMs.p99);
   add("1 in flight: CPU per task ms", "lower", low, (f) => f.cpuMsPerTask, 3);
+  add("1 in flight: cores busy", null, low, cores, 2);
   const bulk = c.bulk;
   if (bulk !== undefined) {
     const n = bulk.drover1.batch ?? 1;

@@ -135,6 +135,10 @@ describe("bench:compare figures", () => {
     });
     const cpu = rows.find((r) => r.label === "CPU per task ms");
     expect(cpu?.ratio1).toBe("4.00×");
+    // How much of the machine each run kept busy: completed/s × CPU per task, no ratio.
+    const cores = rows.find((r) => r.label === "cores busy (completed/s × CPU per task)");
+    expect(cores).toMatchObject({ drover1: "2.10", drover2: "1.20", bullmq: "2.10", ratio1: "" });
+    expect(rows.find((r) => r.label === "1 in flight: cores busy")?.bullmq).toBe("0.10");
     // A missing figure shows as a dash, and so does its ratio.
     const p99 = rows.find((r) => r.label === "1 in flight: submit→start p99 ms");
     expect([p99?.bullmq, p99?.ratio1]).toEqual(["–", "–"]);
