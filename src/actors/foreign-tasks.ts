@@ -54,7 +54,10 @@ export interface HeldTasks {
   recent: readonly ListedTask[];
 }
 
-/** The `taskId:epoch` keys of one heartbeat, built once per heartbeat object. */
+/**
+ * The `taskId:epoch` keys of one heartbeat, built once per heartbeat object (a decoded
+ * heartbeat is never changed, so the answer for it never changes either).
+ */
 const listedKeys = new WeakMap<HeldTasks, ReadonlySet<string>>();
 
 /**
