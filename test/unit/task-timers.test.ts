@@ -93,11 +93,16 @@ describe("TaskTimers", () => {
     const h = harness();
     const t = task({ state: "delayed", runAt: Date.now() + 40 * DAY });
     h.current.set("t1", t);
+    // Node fires a timeout past 2^31 - 1 ms at once: no single wait may be that long.
+    const waits = vi.spyOn(globalThis, "setTimeout");
     h.timers.arm(t);
     vi.advanceTimersByTime(39 * DAY);
     expect(h.fired).toEqual([]);
     vi.advanceTimersByTime(DAY);
     expect(h.fired.map((f) => f.timer.kind)).toEqual(["due"]);
+    const delays = waits.mock.calls.map((c) => c[1] ?? 0);
+    expect(delays.length).toBeGreaterThanOrEqual(40);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(DAY);
   });
 
   it("keeps one timer per task: arming again replaces it, and a task that needs none has none", () => {
