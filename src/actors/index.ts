@@ -39,3 +39,5 @@ export * from "./foreign-tasks.ts";
 export * from "./task-timer.ts";
 export * from "./autoscaler-machine.ts";
 export * from "./admission.ts";
+export * from "./schedule-ticks.ts";
+export * from "./schedule-plan.ts";

@@ -10,6 +10,7 @@ import { initCommand } from "./init.ts";
 import { healthCommand } from "./health.ts";
 import { poolCommand, poolsCommand } from "./pools.ts";
 import { schedulerCommand, workerCommand } from "./roles.ts";
+import { scheduleCommand } from "./schedules.ts";
 import { schemaCommand } from "./schema.ts";
 import { submitManyCommand } from "./submit-many.ts";
 import {
@@ -39,6 +40,7 @@ export const commands: Command[] = [
   drainCommand,
   poolsCommand,
   poolCommand,
+  scheduleCommand,
   autoscaleCommand,
   benchCommand,
   benchDemandCommand,

@@ -170,10 +170,11 @@ export class Dashboard {
         return;
       }
       case "overview": {
-        const [replicas, workers, pools] = await Promise.all([
+        const [replicas, workers, pools, schedules] = await Promise.all([
           this.#replicas(),
           c.workers(),
           c.pools().catch(() => []),
+          c.schedules.list().catch(() => []),
         ]);
         json(res, 200, {
           ok: true,
@@ -183,6 +184,7 @@ export class Dashboard {
           replicas,
           workers,
           pools,
+          schedules,
         });
         return;
       }

@@ -8,6 +8,7 @@ export * from "./resources.ts";
 export * from "./task.ts";
 export * from "./worker.ts";
 export * from "./pools.ts";
+export * from "./schedule.ts";
 export * from "./assignment.ts";
 export * from "./report.ts";
 export * from "./events.ts";

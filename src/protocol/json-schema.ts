@@ -40,6 +40,15 @@ import {
   SetPoolReply,
   SetPoolRequest,
 } from "./pools.ts";
+import {
+  DeleteScheduleReply,
+  ListSchedulesReply,
+  ListSchedulesRequest,
+  PutScheduleRequest,
+  ScheduleIdRequest,
+  ScheduleRecord,
+  ScheduleReply,
+} from "./schedule.ts";
 
 /** Every exported wire schema, by stable name. */
 export const wireSchemas = {
@@ -68,6 +77,13 @@ export const wireSchemas = {
   DeletePoolReply,
   PoolPolicy,
   ScaleDecision,
+  PutScheduleRequest,
+  ScheduleIdRequest,
+  ListSchedulesRequest,
+  ScheduleReply,
+  ListSchedulesReply,
+  DeleteScheduleReply,
+  ScheduleRecord,
   ErrorReply,
   Issue,
   Resources,

@@ -56,6 +56,16 @@ export interface ApiSubjects {
   /** `…workers.drain`: an admin asks a worker to drain (no new work, finish, stop). */
   readonly drain: string;
   readonly pools: { readonly list: string; readonly set: string; readonly delete: string };
+  /** `…schedules.<verb>`: recurring schedules (see schedule.ts). */
+  readonly schedules: {
+    readonly create: string;
+    readonly update: string;
+    readonly get: string;
+    readonly list: string;
+    readonly pause: string;
+    readonly resume: string;
+    readonly delete: string;
+  };
 }
 
 /** Subject names and builders for one prefix; see {@link subjects}. */
@@ -197,6 +207,15 @@ function apiSubjects(head: string): ApiSubjects {
     health: `${head}.health`,
     drain: `${head}.workers.drain`,
     pools: { list: `${head}.pools.list`, set: `${head}.pools.set`, delete: `${head}.pools.delete` },
+    schedules: {
+      create: `${head}.schedules.create`,
+      update: `${head}.schedules.update`,
+      get: `${head}.schedules.get`,
+      list: `${head}.schedules.list`,
+      pause: `${head}.schedules.pause`,
+      resume: `${head}.schedules.resume`,
+      delete: `${head}.schedules.delete`,
+    },
   };
 }
 
@@ -218,6 +237,8 @@ export interface ResourceNames {
     readonly idempotency: string;
     /** `<p>-pools`: worker pools' policies and the leader's scale decisions. */
     readonly pools: string;
+    /** `<p>-schedules`: recurring schedules and what the leader fired of them. */
+    readonly schedules: string;
   };
   readonly streams: {
     /** `<P>_REPORTS`: worker reports. */
@@ -244,6 +265,7 @@ export function resourceNames(prefix: string = DEFAULT_PREFIX): ResourceNames {
       leader: `${prefix}-leader`,
       idempotency: `${prefix}-idempotency`,
       pools: `${prefix}-pools`,
+      schedules: `${prefix}-schedules`,
     },
     streams: { reports: `${P}_REPORTS`, events: `${P}_EVENTS`, finished: `${P}_FINISHED` },
   };

@@ -118,37 +118,45 @@ export const MIN_RETENTION_MS = 1_000;
 /** Longest `retentionMs`: one year. */
 export const MAX_RETENTION_MS = 365 * 24 * 3600 * 1000;
 
+/**
+ * What a submit says about the task itself: everything but when it runs and its idempotency key.
+ * A schedule's task template is these fields (see schedule.ts).
+ */
+export const taskTemplateShape = {
+  /** Task type; a worker must declare it in `types` to be chosen. */
+  type: TaskType,
+  /** Handler input, any JSON value. @default null */
+  payload: JsonValue.default(null),
+  /** Higher runs first, range -1000..1000. @default 0 */
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  /** Resources the task needs on its worker. @default { cpu: 0, memoryMb: 0, slots: 1 } */
+  resources: Resources.prefault({}),
+  /** Labels a worker must carry (all of them, same values). @default {} */
+  labels: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  /** Affinity key (consistent-hash placement, grouping). */
+  key: z.string().max(256).optional(),
+  /** Per-attempt timeout in ms (1 ms .. 1 day). @default 60000 */
+  timeoutMs: z.number().int().min(1).max(MAX_TIMEOUT_MS).default(60_000),
+  /** Retry policy. @default { maxAttempts: 3, backoff: exponential 1000..60000 ms, jitter 0.2 } */
+  retry: RetryPolicy.prefault({}),
+  /**
+   * How long the record is kept once the task is finished (succeeded, failed, dead,
+   * timed out or cancelled), in ms (1 s .. 1 year). @default the deployment's retention (24 h)
+   */
+  retentionMs: z.number().int().min(MIN_RETENTION_MS).max(MAX_RETENTION_MS).optional(),
+};
+
 /** Request body of `drover.api.tasks.submit`. Unknown fields are refused. */
 export const SubmitTaskRequest = z
   .strictObject({
     v: OptionalVersion,
-    /** Task type; a worker must declare it in `types` to be chosen. */
-    type: TaskType,
-    /** Handler input, any JSON value. @default null */
-    payload: JsonValue.default(null),
-    /** Higher runs first, range -1000..1000. @default 0 */
-    priority: z.number().int().min(-1000).max(1000).default(0),
-    /** Resources the task needs on its worker. @default { cpu: 0, memoryMb: 0, slots: 1 } */
-    resources: Resources.prefault({}),
-    /** Labels a worker must carry (all of them, same values). @default {} */
-    labels: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
-    /** Affinity key (consistent-hash placement, grouping). */
-    key: z.string().max(256).optional(),
+    ...taskTemplateShape,
     /** When to run: an ISO-8601 date-time (with offset or Z) or epoch milliseconds. */
     runAt: z.union([z.iso.datetime({ offset: true }), z.number().int().min(0)]).optional(),
     /** Run after this many milliseconds (≤ 1 year). Not together with `runAt`. */
     delayMs: z.number().int().min(0).max(MAX_DELAY_MS).optional(),
-    /** Per-attempt timeout in ms (1 ms .. 1 day). @default 60000 */
-    timeoutMs: z.number().int().min(1).max(MAX_TIMEOUT_MS).default(60_000),
-    /** Retry policy. @default { maxAttempts: 3, backoff: exponential 1000..60000 ms, jitter 0.2 } */
-    retry: RetryPolicy.prefault({}),
     /** A second submit with the same key returns the first task's id (`duplicate: true`). */
     idempotencyKey: z.string().min(1).max(256).optional(),
-    /**
-     * How long the record is kept once the task is finished (succeeded, failed, dead,
-     * timed out or cancelled), in ms (1 s .. 1 year). @default the deployment's retention (24 h)
-     */
-    retentionMs: z.number().int().min(MIN_RETENTION_MS).max(MAX_RETENTION_MS).optional(),
   })
   .refine((r) => r.runAt === undefined || r.delayMs === undefined, {
     message: "runAt and delayMs are mutually exclusive",

@@ -16,7 +16,6 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type {
-  CancelNotice,
   HealthProcessStats,
   HealthReply,
   Subjects,
@@ -42,6 +41,7 @@ import {
   TERMINAL_STATES,
 } from "../protocol/index.ts";
 import { Admission } from "./admission.ts";
+import { cancelTask } from "./cancel-task.ts";
 import type { AdmissionLimits } from "../actors/index.ts";
 import { idempotencyEntryKey, parseIdempotencyEntry } from "./idempotency.ts";
 import type { CapacityGate } from "./capacity.ts";
@@ -360,16 +360,9 @@ export class ApiService {
 
   async cancel(data: Uint8Array, caller: Caller = PLAIN): Promise<{ ok: true; task: TaskRecord }> {
     const req = this.#decode(CancelTaskRequest, data);
-    let before: TaskRecord | null = null;
-    const res = await this.#d.store.apply(req.id, (rec) => {
-      checkOwner(rec, caller, "cancel");
-      before = rec;
-      return {
-        type: "CANCEL",
-        at: Date.now(),
-        ...(req.reason !== undefined ? { reason: req.reason } : {}),
-      };
-    });
+    const res = await cancelTask(this.#d, req.id, req.reason, (rec) =>
+      checkOwner(rec, caller, "cancel"),
+    );
     if (!res.ok) {
       if (res.record === null)
         throw new DroverError(ErrorCode.NotFound, `task ${req.id} not found`);
@@ -377,20 +370,6 @@ export class ApiService {
         ErrorCode.IllegalTransition,
         `cannot cancel task ${req.id}: ${res.reason}`,
       );
-    }
-    const prev = before as TaskRecord | null;
-    if (
-      prev !== null &&
-      prev.workerId !== null &&
-      (prev.state === "assigned" || prev.state === "running")
-    ) {
-      const notice: CancelNotice = {
-        v: 1,
-        taskId: prev.id,
-        epoch: prev.epoch,
-        reason: req.reason ?? "cancelled by user",
-      };
-      this.#d.nc.publish(this.#d.subjects.workerCancel(prev.workerId), encode(notice));
     }
     return { ok: true, task: res.record };
   }

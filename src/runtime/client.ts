@@ -49,6 +49,7 @@ import { connectNats, leaveIfSilent } from "./connection.ts";
 import { feed } from "./feed.ts";
 import { isPermissionDenied, isTimeout, retryTransient } from "./kv-util.ts";
 import { submitterOfCreds } from "./nats-jwt.ts";
+import { ScheduleClient } from "./schedule-client.ts";
 import { followTaskEvents } from "./task-event-feed.ts";
 
 export interface ClientOptions {
@@ -84,6 +85,8 @@ export class DroverClient {
   readonly #prefix: string;
   readonly #timeout: number;
   readonly #owned: boolean;
+  /** Recurring schedules: create, update, get, list, pause, resume, delete. */
+  readonly schedules: ScheduleClient;
   /** This user may not read the tasks bucket: {@link wait} asks the API (no refused tries). */
   #apiOnly = false;
 
@@ -95,6 +98,9 @@ export class DroverClient {
       options.submitter === undefined ? this.subjects.api : this.subjects.apiAs(options.submitter);
     this.#timeout = options.timeoutMs ?? 5_000;
     this.#owned = owned;
+    this.schedules = new ScheduleClient(this.api.schedules, (subject, body, schema) =>
+      this.#request(subject, body, schema),
+    );
   }
 
   /**

@@ -22,3 +22,4 @@ export { MetricsServer } from "./metrics/http.ts";
 export type { HttpRoutes, Probe } from "./metrics/http.ts";
 export { ReplicaMetrics } from "./metrics/replica-metrics.ts";
 export { workerMetrics } from "./metrics/worker-metrics.ts";
+export { ScheduleClient } from "./schedule-client.ts";

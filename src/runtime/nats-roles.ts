@@ -69,6 +69,8 @@ export function rolePermissions(role: Role, prefix: string, id?: string): Permis
     s.api.workers,
     s.api.health,
     s.api.pools.list,
+    s.api.schedules.list,
+    s.api.schedules.get,
     s.replicas,
   ];
   switch (role) {
@@ -85,6 +87,7 @@ export function rolePermissions(role: Role, prefix: string, id?: string): Permis
               kv(n.buckets.leader),
               kv(n.buckets.idempotency),
               kv(n.buckets.pools),
+              kv(n.buckets.schedules),
               n.streams.reports,
               n.streams.events,
               n.streams.finished,
@@ -94,6 +97,7 @@ export function rolePermissions(role: Role, prefix: string, id?: string): Permis
             `$KV.${n.buckets.leader}.>`,
             `$KV.${n.buckets.idempotency}.>`,
             `$KV.${n.buckets.pools}.>`,
+            `$KV.${n.buckets.schedules}.>`,
             `${prefix}.worker.*.assign`,
             `${prefix}.worker.*.cancel`,
             `${prefix}.worker.*.drain`,

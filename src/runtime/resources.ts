@@ -19,6 +19,7 @@ import {
   defaultResourceOptions,
   ns,
   POOLS_MAX_BYTES,
+  SCHEDULES_MAX_BYTES,
   REPORT_MAX_DELIVER,
   reportConsumerConfig,
   streamSpecs,
@@ -40,6 +41,8 @@ export interface Buckets {
   idempotency: KV;
   /** Pool policies and the leader's scale decisions (a few small records). */
   pools: KV;
+  /** Recurring schedules (schedule-store.ts). */
+  schedules: KV;
 }
 
 /** The buckets, and the TTLs the cluster runs with (which every process must use). */
@@ -106,7 +109,7 @@ async function openResources(
     retryTransient(() => kvm.open(name)).catch((err: unknown) => {
       throw missing(err, name);
     });
-  const [tasks, workers, leader, idempotency, pools] = await Promise.all(
+  const [tasks, workers, leader, idempotency, pools, schedules] = await Promise.all(
     Object.values(names.buckets).map(open),
   );
   const ttl = async (kv: KV, name: string, fallback: number): Promise<number> => {
@@ -129,6 +132,7 @@ async function openResources(
     leader: leader!,
     idempotency: idempotency!,
     pools: pools!,
+    schedules: schedules!,
     heartbeatTtlMs,
     leaseTtlMs,
   };
@@ -201,7 +205,7 @@ async function ensureResourcesOnce(
   const leaseTtl = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
 
   // 1. Create what is missing (an existing bucket or stream is opened as it is).
-  const [tasks, workers, leader, idempotency, pools] = await Promise.all([
+  const [tasks, workers, leader, idempotency, pools, schedules] = await Promise.all([
     // Per-message TTLs: a finished record carries its retention and expires by itself.
     kv(names.buckets.tasks, {
       history: 1,
@@ -226,6 +230,7 @@ async function ensureResourcesOnce(
       max_bytes: o.maxBytes.idempotency,
     }),
     kv(names.buckets.pools, { history: 1, markerTTL: 1_000, max_bytes: POOLS_MAX_BYTES }),
+    kv(names.buckets.schedules, { history: 1, markerTTL: 1_000, max_bytes: SCHEDULES_MAX_BYTES }),
   ]);
   const streams = streamSpecs(names, subj, o);
   await Promise.all(
@@ -295,7 +300,7 @@ async function ensureResourcesOnce(
     ttl(names.buckets.leader, o.leaseTtlMs, leaseTtl, "DROVER_LEASE_TTL_MS"),
   ]);
   if (refusals.length > 0) throw new ConfigDriftError(refusals);
-  return { tasks, workers, leader, idempotency, pools, heartbeatTtlMs, leaseTtlMs };
+  return { tasks, workers, leader, idempotency, pools, schedules, heartbeatTtlMs, leaseTtlMs };
 }
 
 /**

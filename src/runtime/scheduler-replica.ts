@@ -28,6 +28,10 @@ import { retryTransient } from "./kv-util.ts";
 import { Mirror } from "./mirror.ts";
 import { PoolStore } from "./pool-store.ts";
 import { poolRoutes } from "./pools-api.ts";
+import { ScheduleRunner } from "./schedule-runner.ts";
+import { ScheduleStore } from "./schedule-store.ts";
+import { scheduleRoutes } from "./schedules-api.ts";
+import { TaskIntake } from "./task-intake.ts";
 import { workerRoutes } from "./workers-api.ts";
 import { processStats } from "./process-stats.ts";
 import type { Buckets, ResourceSettings } from "./resources.ts";
@@ -99,6 +103,8 @@ export class SchedulerReplica {
   #publisher: JsPublisher | null = null;
   #pools: PoolStore | null = null;
   #autoscaler: Autoscaler | null = null;
+  #schedules: ScheduleStore | null = null;
+  #scheduleRunner: ScheduleRunner | null = null;
   #closed = false;
   #started = false;
   /** Prometheus metrics of this replica (see metrics/replica-metrics.ts). */
@@ -148,6 +154,10 @@ export class SchedulerReplica {
   }
   get scheduler(): Scheduler | null {
     return this.#scheduler;
+  }
+  /** The leader's schedule runner (fires on this replica only while it leads). */
+  get scheduleRunner(): ScheduleRunner | null {
+    return this.#scheduleRunner;
   }
 
   async start(): Promise<void> {
@@ -203,6 +213,9 @@ export class SchedulerReplica {
     const pools = new PoolStore(this.#buckets.pools, this.#log);
     this.#pools = pools;
     await pools.start();
+    const schedules = new ScheduleStore(this.#buckets.schedules, this.#log);
+    this.#schedules = schedules;
+    await schedules.start();
     const scheduler = new Scheduler({
       nc: this.#nc,
       js: this.#js,
@@ -241,8 +254,10 @@ export class SchedulerReplica {
         this.#republishRecent(store, events, subj, mirror);
         await scheduler.lead(term, () => leadership.valid());
         autoscaler.lead(term, () => leadership.valid());
+        this.#scheduleRunner?.lead(() => leadership.valid());
       },
       onDeposed: (): Promise<void> => {
+        this.#scheduleRunner?.stepDown();
         autoscaler.stepDown();
         return scheduler.stepDown();
       },
@@ -263,6 +278,14 @@ export class SchedulerReplica {
       await retryTransient(() => jetstreamManager(this.#nc), { attempts: 40 }),
       `KV_${names.buckets.tasks}`,
     );
+    const idempotencyKv = this.#buckets.idempotency;
+    this.#scheduleRunner = new ScheduleRunner({
+      schedules,
+      intake: new TaskIntake({ store, idempotencyKv, log: this.#log, capacity }),
+      mirror,
+      cancel: { nc: this.#nc, store, subjects: subj },
+      log: this.#log,
+    });
     this.#api = new ApiService({
       capacity,
       finished,
@@ -284,8 +307,18 @@ export class SchedulerReplica {
       routes: (decode) => [
         ...workerRoutes({ nc: this.#nc, subjects: subj, mirror }, decode),
         ...poolRoutes({ subjects: subj, pools, mirror }, decode),
+        ...scheduleRoutes({ subjects: subj, schedules }, decode),
       ],
-      adminOnly: [subj.api.pools.set, subj.api.pools.delete, subj.api.drain],
+      adminOnly: [
+        subj.api.pools.set,
+        subj.api.pools.delete,
+        subj.api.drain,
+        subj.api.schedules.create,
+        subj.api.schedules.update,
+        subj.api.schedules.pause,
+        subj.api.schedules.resume,
+        subj.api.schedules.delete,
+      ],
       ...(this.#o.admission !== undefined ? { admission: this.#o.admission } : {}),
     });
     this.#api.start();
@@ -317,12 +350,14 @@ export class SchedulerReplica {
     this.#closed = true;
     await this.#leadership?.stop();
     this.#autoscaler?.stepDown();
+    this.#scheduleRunner?.stepDown();
     await this.#scheduler?.stepDown();
     await this.#api?.stop();
     await this.#events?.flush();
     this.#publisher?.close();
     this.#mirror?.stop();
     this.#pools?.stop();
+    this.#schedules?.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -148,6 +148,33 @@ const poolSet = fc.record({
   scale: fc.record({ min: fc.constant(0), max: fc.integer({ min: 1, max: 3 }) }),
 });
 
+const scheduleId = fc.stringMatching(/^fz[a-z0-9_-]{0,10}$/);
+// Schedules that cannot fire during a fuzz run (a yearly cron, a time years ahead): a fired
+// tick would create a task the record count does not expect.
+const scheduleSet = fc.record(
+  {
+    id: scheduleId,
+    task: fc.record(
+      { type: taskType, payload: json, priority: fc.integer({ min: -1000, max: 1000 }) },
+      {
+        requiredKeys: ["type"],
+      },
+    ),
+    cron: fc.constantFrom("0 0 1 1 *", "@yearly", "0 0 0 29 2 *"),
+    timezone: fc.constantFrom("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"),
+    startAt: fc.constant("2040-01-02T00:00:00Z"),
+    maxRuns: fc.integer({ min: 1, max: 10 }),
+    jitterMs: fc.integer({ min: 0, max: 3_600_000 }),
+    overlap: fc.constantFrom("skip", "buffer-one", "allow", "cancel-previous"),
+    catchUp: fc.record({
+      windowMs: fc.integer({ min: 1_000, max: 86_400_000 }),
+      fire: fc.constantFrom("once", "all"),
+    }),
+  },
+  { requiredKeys: ["id", "task", "cron", "startAt"] },
+);
+const scheduleById = fc.record({ id: scheduleId }, { requiredKeys: [] });
+
 /** A valid-looking assignment for the worker: a task id of its own, echo or an unknown type. */
 const assignment = fc.record({
   v: fc.constant(1),
@@ -191,6 +218,13 @@ function plan(
     [s.api.pools.list, fc.constant({})],
     [s.api.pools.set, poolSet],
     [s.api.pools.delete, fc.record({ pool: poolName })],
+    [s.api.schedules.create, scheduleSet],
+    [s.api.schedules.update, scheduleSet],
+    [s.api.schedules.get, scheduleById],
+    [s.api.schedules.list, fc.constant({})],
+    [s.api.schedules.pause, scheduleById],
+    [s.api.schedules.resume, scheduleById],
+    [s.api.schedules.delete, scheduleById],
     // Never the live worker: draining it would leave the last valid task nobody to run it.
     [
       s.api.drain,
@@ -205,6 +239,7 @@ function plan(
     [s.apiAs("fuzzer").submitMany, submitMany],
     [s.apiAs("fuzzer").cancel, byId],
     [s.apiAs("fuzzer").retry, byId],
+    [s.apiAs("fuzzer").schedules.create, scheduleSet],
   ] as const;
   return [
     ...api.map(([subject, valid]) => ({

@@ -228,4 +228,24 @@ describe("dashboard (headless Chromium)", () => {
       "worker-1",
     );
   });
+
+  it("shows each schedule with its last and next fire", async () => {
+    // Last, so that its tasks change no count the other cases read.
+    await client.schedules.create({ id: "dash", task: { type: "echo" }, everyMs: 1_000 });
+    await expect
+      .poll(async () => (await client.schedules.get("dash")).state.runs, WAIT)
+      .toBeGreaterThan(0);
+    const row = page.locator('[data-testid="schedule-row"][data-id="dash"]');
+    // The cluster view is re-read every 3 s: the row appears, then shows runs.
+    await expect.poll(() => row.getAttribute("data-state"), WAIT).toBe("active");
+    await expect
+      .poll(async () => Number(await row.getByTestId("runs").textContent()), WAIT)
+      .toBeGreaterThan(0);
+    expect(await row.getByTestId("last-fire").textContent()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}$/);
+    expect(await row.getByTestId("next-fire").textContent()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}$/);
+    await client.schedules.pause("dash");
+    await expect.poll(() => row.getAttribute("data-state"), WAIT).toBe("paused");
+    expect(await row.getByTestId("next-fire").textContent()).toBe("—");
+    await client.schedules.delete("dash");
+  });
 });

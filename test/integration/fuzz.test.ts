@@ -25,9 +25,10 @@ describe("fuzzing", () => {
     });
     const check = await checkAfter(cluster, report);
     expect(check.problems).toEqual([]);
-    // 11 API subjects, 4 as a named submitter, a worker's assignments, the reports path.
-    expect(Object.keys(report.subjects)).toHaveLength(19);
-    expect(report.sent).toBe(19 * 300);
+    // 20 API subjects (replicas among them), 5 as a named submitter, a worker's assignments,
+    // the reports path.
+    expect(Object.keys(report.subjects)).toHaveLength(27);
+    expect(report.sent).toBe(27 * 300);
     // The generators reach both sides of every API subject.
     for (const [subject, r] of Object.entries(report.subjects)) {
       if (subject.endsWith(".reports.>")) continue;
@@ -38,6 +39,13 @@ describe("fuzzing", () => {
       report.subjects[cluster.client.subjects.apiAs("fuzzer").submit]!.accepted,
     ).toBeGreaterThan(0);
     expect(report.subjects[cluster.client.subjects.api.submitMany]!.accepted).toBeGreaterThan(0);
+    expect(report.subjects[cluster.client.subjects.api.schedules.create]!.accepted).toBeGreaterThan(
+      0,
+    );
+    // Changing schedules is an admin's request: a named submitter is refused, always.
+    expect(
+      report.subjects[cluster.client.subjects.apiAs("fuzzer").schedules.create]!.accepted,
+    ).toBe(0);
     expect(report.newTasks).toBeGreaterThan(0);
   }, 300_000);
 });

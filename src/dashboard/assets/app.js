@@ -228,6 +228,44 @@ function clusterSection() {
             ),
           ),
         );
+  const schedules =
+    (o.schedules ?? []).length === 0
+      ? null
+      : h(
+          "table",
+          { "data-testid": "schedules" },
+          h(
+            "tr",
+            {},
+            ["schedule", "task", "when", "state", "last fire", "next fire", "runs", "skipped"].map(
+              (t) => h("th", {}, t),
+            ),
+          ),
+          o.schedules.map((s) => {
+            const last = s.state.recent.at(-1);
+            const state = s.paused ? "paused" : s.state.nextTick === null ? "done" : "active";
+            return h(
+              "tr",
+              { "data-testid": "schedule-row", "data-id": s.id, "data-state": state },
+              h("td", {}, s.id),
+              h("td", {}, s.spec.task.type),
+              h("td", {}, scheduleWhen(s.spec)),
+              h("td", {}, state),
+              h(
+                "td",
+                { "data-testid": "last-fire", title: last ? `task ${last.taskId}` : "" },
+                last ? when(last.firedAt) : "—",
+              ),
+              h("td", { "data-testid": "next-fire" }, s.paused ? "—" : when(s.state.nextTick)),
+              h("td", { class: "num", "data-testid": "runs" }, s.state.runs),
+              h(
+                "td",
+                { class: "num", title: s.state.lastSkip ? `last: ${s.state.lastSkip.reason}` : "" },
+                s.state.skipped,
+              ),
+            );
+          }),
+        );
   return h(
     "section",
     { id: "cluster" },
@@ -236,7 +274,16 @@ function clusterSection() {
     h("h3", {}, "Workers"),
     o.workers.length === 0 ? h("p", { class: "muted" }, "No live worker.") : workers,
     pools && [h("h3", {}, "Pools and the autoscaler's decisions"), pools],
+    schedules && [h("h3", {}, "Schedules"), schedules],
   );
+}
+
+/** When a schedule fires, in words. */
+function scheduleWhen(spec) {
+  if (spec.cron !== undefined)
+    return `cron ${spec.cron}${spec.timezone === "UTC" ? "" : ` (${spec.timezone})`}`;
+  if (spec.everyMs !== undefined) return `every ${spec.everyMs} ms`;
+  return `at ${when(typeof spec.at === "number" ? spec.at : Date.parse(spec.at))}`;
 }
 
 async function drainWorker(id) {

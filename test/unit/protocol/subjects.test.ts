@@ -28,6 +28,15 @@ describe("subjects", () => {
         set: "acme-prod.api.pools.set",
         delete: "acme-prod.api.pools.delete",
       },
+      schedules: {
+        create: "acme-prod.api.schedules.create",
+        update: "acme-prod.api.schedules.update",
+        get: "acme-prod.api.schedules.get",
+        list: "acme-prod.api.schedules.list",
+        pause: "acme-prod.api.schedules.pause",
+        resume: "acme-prod.api.schedules.resume",
+        delete: "acme-prod.api.schedules.delete",
+      },
     });
     expect(s.workerAssign("w-1")).toBe("acme-prod.worker.w-1.assign");
     expect(s.workerCancel("w-1")).toBe("acme-prod.worker.w-1.cancel");
@@ -73,6 +82,7 @@ describe("resourceNames", () => {
         leader: "drover-leader",
         idempotency: "drover-idempotency",
         pools: "drover-pools",
+        schedules: "drover-schedules",
       },
       streams: { reports: "DROVER_REPORTS", events: "DROVER_EVENTS", finished: "DROVER_FINISHED" },
     });

@@ -1,0 +1,179 @@
+/**
+ * The leader's schedules: it looks at every schedule when its next tick is due (and at least
+ * once a second), plans the look (`planSchedule`, pure), and carries the plan out: cancels the
+ * previous run when the overlap policy says so, submits each tick's task with the idempotency
+ * key `schedule:<id>:<tick>`, then records what it fired with compare-and-set on the revision
+ * it planned from.
+ *
+ * Exactly one task per tick: a leader that dies after a submit and before the record is
+ * written leaves the tick unrecorded, and the next leader fires it again; the key makes that
+ * submit answer with the task the first one created. A record that changed meanwhile (a
+ * user's pause, another leader's write) fails the compare-and-set: the look is planned again
+ * from the record as it is now, and ticks already recorded are never fired again.
+ */
+import type { Logger } from "pino";
+import { planSchedule, recordRuns, tickJitter } from "../actors/index.ts";
+import type { ScheduleRecord, SubmitTaskRequest } from "../protocol/index.ts";
+import { RECENT_RUNS, scheduleTickKey } from "../protocol/index.ts";
+import type { CancelDeps } from "./cancel-task.ts";
+import { cancelTask } from "./cancel-task.ts";
+import type { Mirror } from "./mirror.ts";
+import type { ScheduleStore, StoredSchedule } from "./schedule-store.ts";
+import type { TaskIntake } from "./task-intake.ts";
+
+export interface ScheduleRunnerDeps {
+  schedules: ScheduleStore;
+  intake: Pick<TaskIntake, "accept">;
+  /** Which of a schedule's recent tasks are unfinished (the mirror holds only those). */
+  mirror: Pick<Mirror, "tasks">;
+  cancel: CancelDeps;
+  log: Logger;
+  /** The longest wait between two looks. @default 1000 */
+  maxWaitMs?: number;
+}
+
+/** Schedules looked at together. */
+const LOOKS_AT_ONCE = 16;
+/** Plans of one schedule in one look (a conflict, or more ticks due than one plan takes). */
+const PLANS_PER_LOOK = 20;
+
+export class ScheduleRunner {
+  readonly #d: ScheduleRunnerDeps;
+  #valid: () => boolean = () => false;
+  #leading = false;
+  #timer: NodeJS.Timeout | null = null;
+  #busy = false;
+  #again = false;
+  #unlisten: (() => void) | null = null;
+  /** Tasks submitted and ticks skipped since the start (metrics). */
+  fired = 0;
+  failures = 0;
+
+  constructor(deps: ScheduleRunnerDeps) {
+    this.#d = deps;
+  }
+
+  lead(valid: () => boolean): void {
+    this.stepDown();
+    this.#leading = true;
+    this.#valid = valid;
+    // A schedule created or changed through any replica is looked at at once.
+    this.#unlisten = this.#d.schedules.onChange(() => this.#arm(0));
+    this.#arm(0);
+  }
+
+  stepDown(): void {
+    this.#leading = false;
+    this.#valid = () => false;
+    this.#unlisten?.();
+    this.#unlisten = null;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #arm(delayMs: number): void {
+    if (!this.#leading) return;
+    if (this.#busy) {
+      this.#again = true;
+      return;
+    }
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#look(), Math.max(0, delayMs));
+  }
+
+  /** Looks at every due schedule, then sleeps until the next tick (a second at most). */
+  async #look(): Promise<void> {
+    this.#timer = null;
+    if (!this.#leading) return;
+    this.#busy = true;
+    this.#again = false;
+    try {
+      const now = Date.now();
+      const due = this.#d.schedules.all().filter((s) => isDue(s, now));
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(LOOKS_AT_ONCE, due.length) }, async () => {
+          while (next < due.length && this.#leading) await this.#run(due[next++]!.id);
+        }),
+      );
+    } finally {
+      this.#busy = false;
+    }
+    if (!this.#leading) return;
+    const maxWait = this.#d.maxWaitMs ?? 1_000;
+    let wait = this.#again ? 0 : maxWait;
+    const now = Date.now();
+    for (const s of this.#d.schedules.all())
+      if (!s.paused && s.state.nextTick !== null) wait = Math.min(wait, s.state.nextTick - now);
+    this.#arm(wait);
+  }
+
+  /** Plans and carries out one schedule's due ticks. */
+  async #run(id: string): Promise<void> {
+    let held: StoredSchedule | null | undefined = this.#d.schedules.held(id);
+    for (let i = 0; i < PLANS_PER_LOOK && held !== null && held !== undefined; i++) {
+      if (!this.#leading || !this.#valid()) return;
+      const rec = held.record;
+      const unfinished = rec.state.recent
+        .filter((r) => this.#d.mirror.tasks.has(r.taskId))
+        .map((r) => r.taskId);
+      const now = Date.now();
+      const plan = planSchedule(rec, now, unfinished);
+      if (!plan.changed) return;
+      try {
+        for (const taskId of plan.cancel)
+          await cancelTask(
+            this.#d.cancel,
+            taskId,
+            `schedule ${id}: a new run started (overlap policy cancel-previous)`,
+          );
+        const runs = [];
+        for (const tick of plan.fire) {
+          if (!this.#valid()) return;
+          const { id: taskId } = await this.#d.intake.accept(submitOf(rec, tick), 0, null);
+          runs.push({ tick, taskId, firedAt: now });
+        }
+        const written = await this.#d.schedules.writeState(
+          held,
+          recordRuns(plan.state, runs, RECENT_RUNS),
+        );
+        if (written === false) {
+          // Changed meanwhile: plan again from the record as it is now.
+          held = await this.#d.schedules.read(id);
+          continue;
+        }
+        this.fired += runs.length;
+        for (const r of runs)
+          this.#d.log.info(
+            { schedule: id, tick: new Date(r.tick).toISOString(), taskId: r.taskId },
+            "schedule fired",
+          );
+        if (!plan.more) return;
+        held = written;
+      } catch (err) {
+        this.failures++;
+        this.#d.log.warn(
+          { schedule: id, err: (err as Error).message },
+          "schedule look failed; trying again at the next look",
+        );
+        return;
+      }
+    }
+  }
+}
+
+/** Whether a look at `s` at `now` may do something. */
+function isDue(s: ScheduleRecord, now: number): boolean {
+  if (s.paused) return false;
+  return s.state.buffered !== null || (s.state.nextTick !== null && s.state.nextTick <= now);
+}
+
+/** The submit of a tick's task: the template, the tick's key, and its jittered start. */
+function submitOf(rec: ScheduleRecord, tick: number): SubmitTaskRequest {
+  const jitter = tickJitter(rec.id, tick, rec.spec.jitterMs);
+  return {
+    ...rec.spec.task,
+    idempotencyKey: scheduleTickKey(rec.id, tick),
+    ...(jitter > 0 ? { runAt: tick + jitter } : {}),
+  };
+}
