@@ -4,6 +4,7 @@ import { benchCommand } from "./bench.ts";
 import { benchDemandCommand } from "./bench-demand.ts";
 import { benchMachinesCommand } from "./bench-machines.ts";
 import { benchPlacementCommand } from "./bench-placement.ts";
+import { benchSchedulesCommand } from "./bench-schedules.ts";
 import type { Command } from "./command.ts";
 import { credsCommand } from "./creds.ts";
 import { initCommand } from "./init.ts";
@@ -46,6 +47,7 @@ export const commands: Command[] = [
   benchDemandCommand,
   benchMachinesCommand,
   benchPlacementCommand,
+  benchSchedulesCommand,
   healthCommand,
   initCommand,
   credsCommand,

@@ -23,3 +23,4 @@ export type { HttpRoutes, Probe } from "./metrics/http.ts";
 export { ReplicaMetrics } from "./metrics/replica-metrics.ts";
 export { workerMetrics } from "./metrics/worker-metrics.ts";
 export { ScheduleClient } from "./schedule-client.ts";
+export { LATE_SAMPLES } from "./schedule-runner.ts";

@@ -30,8 +30,12 @@ export interface ScheduleRunnerDeps {
   log: Logger;
   /** The longest wait between two looks. @default 1000 */
   maxWaitMs?: number;
+  /** This host's wall clock, which judges whether a tick is due or missed. @default Date.now */
+  now?: () => number;
 }
 
+/** Fires whose lateness is kept for benchmarks. */
+export const LATE_SAMPLES = 100_000;
 /** Schedules looked at together. */
 const LOOKS_AT_ONCE = 16;
 /** Plans of one schedule in one look (a conflict, or more ticks due than one plan takes). */
@@ -45,12 +49,21 @@ export class ScheduleRunner {
   #busy = false;
   #again = false;
   #unlisten: (() => void) | null = null;
-  /** Tasks submitted and ticks skipped since the start (metrics). */
-  fired = 0;
-  failures = 0;
+  /** Since the start: tasks submitted, ticks skipped, looks that failed (metrics). */
+  readonly stats = { fired: 0, skipped: 0, failures: 0 };
+  /** How late the latest fires were (ms from tick to submit, by this clock): a ring of {@link LATE_SAMPLES}. */
+  readonly #late: number[] = [];
+
+  readonly #now: () => number;
 
   constructor(deps: ScheduleRunnerDeps) {
     this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** The lateness of the latest fires (ms from tick to submit), oldest first not guaranteed. */
+  lateness(): readonly number[] {
+    return this.#late;
   }
 
   lead(valid: () => boolean): void {
@@ -88,8 +101,8 @@ export class ScheduleRunner {
     this.#busy = true;
     this.#again = false;
     try {
-      const now = Date.now();
-      const due = this.#d.schedules.all().filter((s) => isDue(s, now));
+      const now = this.#now();
+      const due = [...this.#d.schedules.records()].filter((s) => isDue(s, now));
       let next = 0;
       await Promise.all(
         Array.from({ length: Math.min(LOOKS_AT_ONCE, due.length) }, async () => {
@@ -102,8 +115,8 @@ export class ScheduleRunner {
     if (!this.#leading) return;
     const maxWait = this.#d.maxWaitMs ?? 1_000;
     let wait = this.#again ? 0 : maxWait;
-    const now = Date.now();
-    for (const s of this.#d.schedules.all())
+    const now = this.#now();
+    for (const s of this.#d.schedules.records())
       if (!s.paused && s.state.nextTick !== null) wait = Math.min(wait, s.state.nextTick - now);
     this.#arm(wait);
   }
@@ -117,7 +130,7 @@ export class ScheduleRunner {
       const unfinished = rec.state.recent
         .filter((r) => this.#d.mirror.tasks.has(r.taskId))
         .map((r) => r.taskId);
-      const now = Date.now();
+      const now = this.#now();
       const plan = planSchedule(rec, now, unfinished);
       if (!plan.changed) return;
       try {
@@ -142,7 +155,8 @@ export class ScheduleRunner {
           held = await this.#d.schedules.read(id);
           continue;
         }
-        this.fired += runs.length;
+        this.stats.skipped += plan.state.skipped - rec.state.skipped;
+        for (const r of runs) this.#late[this.stats.fired++ % LATE_SAMPLES] = r.firedAt - r.tick;
         for (const r of runs)
           this.#d.log.info(
             { schedule: id, tick: new Date(r.tick).toISOString(), taskId: r.taskId },
@@ -151,7 +165,7 @@ export class ScheduleRunner {
         if (!plan.more) return;
         held = written;
       } catch (err) {
-        this.failures++;
+        this.stats.failures++;
         this.#d.log.warn(
           { schedule: id, err: (err as Error).message },
           "schedule look failed; trying again at the next look",

@@ -76,6 +76,11 @@ export interface ReplicaOptions {
   admission?: AdmissionLimits;
   /** How often the leader measures demand and runs the pools' autoscalers. @default 1000 */
   autoscaleIntervalMs?: number;
+  /**
+   * The wall clock the leader judges schedules' ticks by (tests give one that is skewed).
+   * @default Date.now
+   */
+  scheduleClock?: () => number;
 }
 
 /** What the replica needs of an election, in-process ({@link Leadership}) or in a thread ({@link LeaseThread}). */
@@ -127,6 +132,10 @@ export class SchedulerReplica {
       scheduler: () => this.#scheduler,
       autoscaler: () => this.#autoscaler,
       api: () => this.#api,
+      schedules: () =>
+        this.#scheduleRunner === null || this.#schedules === null
+          ? null
+          : { stats: this.#scheduleRunner.stats, count: this.#schedules.size },
     });
   }
 
@@ -285,6 +294,7 @@ export class SchedulerReplica {
       mirror,
       cancel: { nc: this.#nc, store, subjects: subj },
       log: this.#log,
+      ...(this.#o.scheduleClock !== undefined ? { now: this.#o.scheduleClock } : {}),
     });
     this.#api = new ApiService({
       capacity,

@@ -6,8 +6,8 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { resourceNames, TERMINAL_STATES } from "../../src/protocol/index.ts";
-import type { TaskRecord, TaskTransitionEvent } from "../../src/protocol/index.ts";
+import { resourceNames, scheduleTickKey, TERMINAL_STATES } from "../../src/protocol/index.ts";
+import type { ScheduleRecord, TaskRecord, TaskTransitionEvent } from "../../src/protocol/index.ts";
 
 /** One execution, as the chaos handler records it before it works. */
 export interface Execution {
@@ -264,4 +264,82 @@ export function summary(name: string, r: CheckReport, extra: Record<string, unkn
     detours: detours(r),
     ...extra,
   });
+}
+
+/** What the schedules of an interval made of their ticks, from the task records alone. */
+export interface TickReport {
+  /** Ticks from each schedule's first to its last handled one. */
+  expected: number;
+  /** Tasks whose idempotency key names a tick of one of the schedules. */
+  created: number;
+  /** `<schedule>@<tick ISO>` of ticks with no task, and of ticks with more than one. */
+  missing: string[];
+  doubled: string[];
+  /**
+   * Tasks of ticks after a schedule's last handled one: submitted by a leader that had not yet
+   * recorded them (a pause won the compare-and-set); the tick's next firing finds them.
+   */
+  unrecorded: number;
+  /** The most a tick's task was created after its tick (the failover's catch-up), and how many were over a second late. */
+  maxLateMs: number;
+  lateOverOneSecond: number;
+}
+
+/**
+ * Checks that every tick of each interval schedule, from its first tick to its `lastTick`,
+ * produced exactly one task: counted from the records' idempotency keys
+ * (`schedule:<id>:<tick ISO>`), not from the schedules' own counters.
+ */
+export function scheduleTicks(
+  schedules: readonly ScheduleRecord[],
+  records: Iterable<TaskRecord>,
+): TickReport {
+  const byKey = new Map<string, number>();
+  const report: TickReport = {
+    expected: 0,
+    created: 0,
+    missing: [],
+    doubled: [],
+    unrecorded: 0,
+    maxLateMs: 0,
+    lateOverOneSecond: 0,
+  };
+  for (const r of records) {
+    const key = r.idempotencyKey;
+    if (key?.startsWith("schedule:") !== true) continue;
+    byKey.set(key, (byKey.get(key) ?? 0) + 1);
+    const late = r.createdAt - Date.parse(key.slice(key.indexOf(":", "schedule:".length) + 1));
+    report.maxLateMs = Math.max(report.maxLateMs, late);
+    if (late > 1_000) report.lateOverOneSecond++;
+  }
+  for (const s of schedules) {
+    const every = s.spec.everyMs;
+    const last = s.state.lastTick;
+    if (every === undefined || last === null) continue;
+    for (let t = s.createdAt + every; t <= last; t += every) {
+      report.expected++;
+      const key = scheduleTickKey(s.id, t);
+      const n = byKey.get(key) ?? 0;
+      report.created += n;
+      byKey.delete(key);
+      if (n === 0) report.missing.push(`${s.id}@${new Date(t).toISOString()}`);
+      if (n > 1) report.doubled.push(`${s.id}@${new Date(t).toISOString()}`);
+    }
+  }
+  // Any other task of a schedule: one for a later tick on its grid is unrecorded; two for one
+  // tick, or one off the grid or of no schedule, is one too many.
+  const byId = new Map(schedules.map((s) => [s.id, s]));
+  for (const [key, n] of byKey) {
+    report.created += n;
+    const rest = key.slice("schedule:".length);
+    const s = byId.get(rest.slice(0, rest.indexOf(":")));
+    const tick = Date.parse(rest.slice(rest.indexOf(":") + 1));
+    const onGrid =
+      s?.spec.everyMs !== undefined &&
+      tick > (s.state.lastTick ?? s.createdAt) &&
+      (tick - s.createdAt) % s.spec.everyMs === 0;
+    if (n === 1 && onGrid) report.unrecorded++;
+    else report.doubled.push(key);
+  }
+  return report;
 }

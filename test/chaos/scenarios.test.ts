@@ -15,10 +15,10 @@ import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { DockerDriver } from "../../src/drivers/docker-driver.ts";
 import { resourceNames } from "../../src/protocol/index.ts";
-import type { TaskRecord } from "../../src/protocol/index.ts";
-import { check, detours, summary } from "./checker.ts";
+import type { ScheduleRecord, TaskRecord } from "../../src/protocol/index.ts";
+import { check, detours, scheduleTicks, summary } from "./checker.ts";
 import type { CheckReport } from "./checker.ts";
-import { ChaosCluster, HarnessError, startChaosCluster } from "./cluster.ts";
+import { ChaosCluster, HarnessError, retry, startChaosCluster } from "./cluster.ts";
 import { images } from "../fixtures/docker.ts";
 
 const FULL = process.env.CHAOS_FULL === "1";
@@ -64,6 +64,8 @@ const NODE_KILL_UNAVAILABLE_BOUND_MS = 20_000;
  * CI run): the bound is three.
  */
 const PAUSE_UNAVAILABLE_BOUND_MS = 15_000;
+/** Schedules of the schedules scenario, each firing every second. */
+const SCHEDULES = 20;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const resultsFile = process.env.CHAOS_RESULTS ?? join(root, ".drover", "chaos-results.jsonl");
 
@@ -450,6 +452,83 @@ describe("chaos: actors as containers, 3-node NATS", () => {
         inFlight,
       });
       expect(inFlight).toBeGreaterThanOrEqual(IN_FLIGHT);
+    },
+  );
+
+  scenario(
+    "20 schedules every second through a SIGKILLed leader and NATS node: every tick makes exactly one task",
+    async () => {
+      const c = await startChaosCluster();
+      const ids = Array.from({ length: SCHEDULES }, (_, i) => `every-second-${i}`);
+      // Every missed tick is fired within a minute: longer than any failover here. Runs may
+      // overlap, so that no tick is skipped because a run was slow during the fault.
+      await Promise.all(
+        ids.map((id) =>
+          retry(() =>
+            c.client.schedules
+              .create({
+                id,
+                task: { type: "work", payload: { ms: 50 } },
+                everyMs: 1_000,
+                overlap: "allow",
+                catchUp: { windowMs: 60_000, fire: "all" },
+              })
+              // A retried create whose first try was stored but not answered.
+              .catch((err: unknown) => {
+                if ((err as { code?: string }).code !== "conflict") throw err;
+              }),
+          ),
+        ),
+      );
+      const list = (): Promise<ScheduleRecord[]> => retry(() => c.client.schedules.list());
+      await step(
+        "three runs of every schedule",
+        c.waitFor(async () => (await list()).every((s) => s.state.runs >= 3), "runs", 60_000),
+      );
+      // The leader and the NATS node that leads the schedules bucket die together.
+      const bucket = `KV_${resourceNames(c.prefix).buckets.schedules}`;
+      const node = (await c.streamLeaders([bucket])).get(bucket)!;
+      const before = await c.leaderInfo();
+      const faultAt = Date.now();
+      await Promise.all([c.kill(before.leaderId), c.nats.kill(node)]);
+      const after = await c.leaderInfo(30_000);
+      expect(after.term).toBeGreaterThan(before.term);
+      // Ten seconds of ticks after the fault have been handled by the new leader.
+      await step(
+        "ticks after the fault",
+        c.waitFor(
+          async () => (await list()).every((s) => (s.state.lastTick ?? 0) >= faultAt + 10_000),
+          "ticks after the fault",
+          90_000,
+        ),
+      );
+      await c.nats.restart(node);
+      await Promise.all(ids.map((id) => retry(() => c.client.schedules.pause(id))));
+      const schedules = await list();
+      const taskIds = [...c.states.keys()];
+      const r = await verify(
+        "schedules",
+        c,
+        taskIds,
+        { schedules: SCHEDULES },
+        NODE_KILL_UNAVAILABLE_BOUND_MS,
+      );
+      const ticks = scheduleTicks(schedules, r.byId.values());
+      console.log(JSON.stringify({ scheduleTicks: ticks, faultAt, killedNode: node }));
+      record("schedules", {
+        ticksExpected: ticks.expected,
+        tasksCreated: ticks.created,
+        duplicates: ticks.doubled.length,
+        missing: ticks.missing.length,
+        unrecorded: ticks.unrecorded,
+        maxLateMs: ticks.maxLateMs,
+        lateOverOneSecond: ticks.lateOverOneSecond,
+      });
+      expect(ticks.missing).toEqual([]);
+      expect(ticks.doubled).toEqual([]);
+      expect(ticks.expected).toBeGreaterThanOrEqual(SCHEDULES * 13);
+      expect(ticks.created).toBe(ticks.expected + ticks.unrecorded);
+      for (const s of schedules) expect(s.state.skipped, s.id).toBe(0);
     },
   );
 

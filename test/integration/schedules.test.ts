@@ -118,6 +118,12 @@ describe("firing", () => {
     );
     // The leader fired each tick at its time, not before it.
     for (const r of s.state.recent) expect(r.firedAt).toBeGreaterThanOrEqual(r.tick);
+    // …and counts what it fired for Prometheus.
+    const text = await d.leader()!.metrics.registry.metrics();
+    expect(
+      Number(/^drover_schedule_fires_total\{[^}]*\} (\d+)$/m.exec(text)?.[1]),
+    ).toBeGreaterThanOrEqual(3);
+    expect(text).toMatch(/^drover_schedules\{[^}]*\} 1$/m);
   });
 
   it("a tick already submitted (a leader that died before recording it) creates nothing new", async () => {
@@ -277,5 +283,41 @@ describe("failover", () => {
     const tasks = await tasksOf(d, s);
     expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
     expect(tasks.map((t) => t.id)).toEqual(s.state.recent.map((r) => r.taskId));
+  });
+});
+
+describe("clock skew", () => {
+  it("leaders whose clocks run 3 s ahead, then 3 s behind, fire every tick once", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    await d.addWorker({ id: "w1", handlers: examples });
+    const [first] = d.replicas;
+    const ahead = await d.addScheduler("ahead", { scheduleClock: () => Date.now() + 3_000 });
+    await first!.close();
+    await d.waitFor(() => ahead.leading, "the replica ahead to lead");
+    await d.client.schedules.create({
+      id: "skew",
+      task: { type: "echo" },
+      everyMs: 1_000,
+      catchUp: { windowMs: 60_000, fire: "all" },
+    });
+    const early = await until(d, "skew", (x) => x.state.runs >= 3, "runs by the leader ahead");
+    const behind = await d.addScheduler("behind", { scheduleClock: () => Date.now() - 3_000 });
+    await ahead.close();
+    await d.waitFor(() => behind.leading, "the replica behind to lead");
+    const s = await until(
+      d,
+      "skew",
+      (x) => x.state.runs >= early.state.runs + 3,
+      "runs by the leader behind",
+    );
+    await d.client.schedules.pause("skew");
+    // Each leader judged the ticks by its own clock (the one ahead fired them early), and
+    // the ticks themselves came from the schedule: none doubled, none missed.
+    expect(early.state.recent.some((r) => r.firedAt < r.tick + 3_000)).toBe(true);
+    const ticks = s.state.recent.map((r) => r.tick);
+    expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1_000));
+    expect(s.state.skipped).toBe(0);
+    const tasks = await tasksOf(d, s);
+    expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
   });
 });

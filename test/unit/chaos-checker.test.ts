@@ -6,9 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { applyTaskEvent } from "../../src/actors/index.ts";
 import type { TaskEvent } from "../../src/actors/index.ts";
-import { newTaskRecord, SubmitTaskRequest } from "../../src/protocol/index.ts";
-import type { TaskRecord } from "../../src/protocol/index.ts";
-import { analyse } from "../chaos/checker.ts";
+import { newTaskRecord, scheduleTickKey, SubmitTaskRequest } from "../../src/protocol/index.ts";
+import type { ScheduleRecord, TaskRecord } from "../../src/protocol/index.ts";
+import { analyse, scheduleTicks } from "../chaos/checker.ts";
 import type { Execution } from "../chaos/checker.ts";
 
 const placement = { strategy: "first-fit", workerId: null, reason: "test", candidates: [], at: 0 };
@@ -95,5 +95,71 @@ describe("the chaos checker", () => {
     const forged: TaskRecord = { ...done, history: [...done.history, done.history[0]!] };
     const r = report([forged], [{ taskId: "t1", attempt: 1, epoch: 1, workerId: "w1" }]);
     expect(r.duplicateAssignments).toEqual(["t1: assigned under epochs 1, 1 (history)"]);
+  });
+});
+
+describe("schedule ticks", () => {
+  const T0 = 1_000_000;
+  const schedule = (id: string, lastTick: number | null): ScheduleRecord =>
+    ({
+      id,
+      createdAt: T0,
+      spec: { everyMs: 1_000 },
+      state: { lastTick },
+    }) as unknown as ScheduleRecord;
+  const task = (id: string, scheduleId: string, tick: number, late = 10): TaskRecord => ({
+    ...run(id, []),
+    createdAt: tick + late,
+    idempotencyKey: scheduleTickKey(scheduleId, tick),
+  });
+
+  it("counts one task per tick from the first to the last handled one", () => {
+    const r = scheduleTicks(
+      [schedule("a", T0 + 3_000), schedule("b", null)],
+      [task("1", "a", T0 + 1_000), task("2", "a", T0 + 2_000), task("3", "a", T0 + 3_000)],
+    );
+    expect(r).toMatchObject({ expected: 3, created: 3, missing: [], doubled: [], unrecorded: 0 });
+  });
+
+  it("names a missing tick, a doubled one, and tasks off the grid or of no schedule", () => {
+    const r = scheduleTicks(
+      [schedule("a", T0 + 3_000)],
+      [
+        task("1", "a", T0 + 1_000),
+        task("2", "a", T0 + 3_000),
+        task("3", "a", T0 + 3_000),
+        task("4", "a", T0 + 4_500),
+        task("5", "zz", T0 + 1_000),
+      ],
+    );
+    expect(r.expected).toBe(3);
+    expect(r.created).toBe(5);
+    expect(r.missing).toEqual([`a@${new Date(T0 + 2_000).toISOString()}`]);
+    expect(r.doubled).toEqual([
+      `a@${new Date(T0 + 3_000).toISOString()}`,
+      scheduleTickKey("a", T0 + 4_500),
+      scheduleTickKey("zz", T0 + 1_000),
+    ]);
+    expect(r.unrecorded).toBe(0);
+  });
+
+  it("measures how late each tick's task was created", () => {
+    const r = scheduleTicks(
+      [schedule("a", T0 + 3_000)],
+      [
+        task("1", "a", T0 + 1_000),
+        task("2", "a", T0 + 2_000, 4_200),
+        task("3", "a", T0 + 3_000, 1_500),
+      ],
+    );
+    expect(r).toMatchObject({ maxLateMs: 4_200, lateOverOneSecond: 2 });
+  });
+
+  it("a task of a later tick on the grid, submitted but not yet recorded, is counted apart", () => {
+    const r = scheduleTicks(
+      [schedule("a", T0 + 1_000)],
+      [task("1", "a", T0 + 1_000), task("2", "a", T0 + 2_000)],
+    );
+    expect(r).toMatchObject({ expected: 1, missing: [], doubled: [], unrecorded: 1 });
   });
 });

@@ -22,6 +22,11 @@ export interface ReplicaSource {
   autoscaler(): Autoscaler | null;
   /** The replica's API (its admission refusals). */
   api?(): { readonly refused: ReadonlyMap<string, number> } | null;
+  /** The leader's schedule runner (what it fired, skipped, failed) and the schedules held. */
+  schedules?(): {
+    readonly stats: { fired: number; skipped: number; failures: number };
+    readonly count: number;
+  } | null;
 }
 
 /** Queue and run latencies: from a few milliseconds to half an hour. */
@@ -201,6 +206,40 @@ export class ReplicaMetrics {
         for (const [reason, n] of source.api?.()?.refused ?? []) this.inc({ reason }, n);
       },
     });
+    new Gauge({
+      name: "drover_schedules",
+      help: "Schedules in the schedules bucket, as this replica's mirror holds them.",
+      registers,
+      collect() {
+        this.set(source.schedules?.()?.count ?? 0);
+      },
+    });
+    for (const [key, name, help] of [
+      [
+        "fired",
+        "drover_schedule_fires_total",
+        "Tasks submitted for schedules' ticks by this replica as leader.",
+      ],
+      [
+        "skipped",
+        "drover_schedule_skipped_ticks_total",
+        "Schedules' ticks skipped by this replica as leader (missed beyond the catch-up window, or overlapping).",
+      ],
+      [
+        "failures",
+        "drover_schedule_look_failures_total",
+        "Looks at a schedule that failed (a submit or a write) and were tried again a second later.",
+      ],
+    ] as const)
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(source.schedules?.()?.stats[key] ?? 0);
+        },
+      });
     for (const [key, name, help] of COUNTERS)
       new Counter({
         name,
