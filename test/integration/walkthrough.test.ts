@@ -124,6 +124,25 @@ describe("README", () => {
       );
       expect(cli.stdout).toMatch(/ succeeded /);
       expect(cli.stderr).toMatch(/progress \{"step":1,"of":3\}/);
+      // The schedule the block created and paused, as `drover schedule ls` lists it.
+      const drover = join(root, "bin", "drover.js");
+      const ls = await run(process.execPath, [drover, "schedule", "ls"], { cwd: root, env });
+      expect(ls.stdout).toMatch(/^ID +TASK +WHEN +STATE +LAST FIRE +NEXT FIRE +RUNS +SKIPPED$/m);
+      expect(ls.stdout).toMatch(
+        /^tick +echo +cron \*\/2 \* \* \* \* \* \(Europe\/Berlin\) +paused /m,
+      );
+      const resumed = await run(process.execPath, [drover, "schedule", "resume", "tick"], {
+        cwd: root,
+        env,
+      });
+      expect(resumed.stdout).toMatch(/^schedule tick: resumed, next fire \d{4}-\d\d-\d\dT/m);
+      const bad = await run(
+        process.execPath,
+        [drover, "schedule", "create", "x", "echo", "--every-ms", "1000", "--overlap", "never"],
+        { cwd: root, env },
+      ).catch((err: { code: number; stderr: string }) => err);
+      expect((bad as { code: number }).code).toBe(2);
+      expect((bad as { stderr: string }).stderr).toMatch(/overlap/);
     } finally {
       exitCode = await up.stop();
       rmSync(dir, { recursive: true, force: true });
