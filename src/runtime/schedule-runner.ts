@@ -17,12 +17,13 @@ import type { ScheduleRecord, SubmitTaskRequest } from "../protocol/index.ts";
 import { RECENT_RUNS, scheduleTickKey } from "../protocol/index.ts";
 import type { CancelDeps } from "./cancel-task.ts";
 import { cancelTask } from "./cancel-task.ts";
+import { rateLimited } from "./log-limit.ts";
 import type { Mirror } from "./mirror.ts";
 import type { ScheduleStore, StoredSchedule } from "./schedule-store.ts";
 import type { TaskIntake } from "./task-intake.ts";
 
 export interface ScheduleRunnerDeps {
-  schedules: ScheduleStore;
+  schedules: Pick<ScheduleStore, "records" | "held" | "read" | "writeState" | "onChange">;
   intake: Pick<TaskIntake, "accept">;
   /** Which of a schedule's recent tasks are unfinished (the mirror holds only those). */
   mirror: Pick<Mirror, "tasks">;
@@ -55,6 +56,7 @@ export class ScheduleRunner {
   readonly #late: number[] = [];
 
   readonly #now: () => number;
+  readonly #failLog = rateLimited(5_000);
 
   constructor(deps: ScheduleRunnerDeps) {
     this.#d = deps;
@@ -116,8 +118,11 @@ export class ScheduleRunner {
     const maxWait = this.#d.maxWaitMs ?? 1_000;
     let wait = this.#again ? 0 : maxWait;
     const now = this.#now();
+    // A schedule still due (its look failed) is tried again at the next look, a second later
+    // at most, not at once: a failing submit must not spin.
     for (const s of this.#d.schedules.records())
-      if (!s.paused && s.state.nextTick !== null) wait = Math.min(wait, s.state.nextTick - now);
+      if (!s.paused && s.state.nextTick !== null && s.state.nextTick > now)
+        wait = Math.min(wait, s.state.nextTick - now);
     this.#arm(wait);
   }
 
@@ -158,7 +163,7 @@ export class ScheduleRunner {
         this.stats.skipped += plan.state.skipped - rec.state.skipped;
         for (const r of runs) this.#late[this.stats.fired++ % LATE_SAMPLES] = r.firedAt - r.tick;
         for (const r of runs)
-          this.#d.log.info(
+          this.#d.log.debug(
             { schedule: id, tick: new Date(r.tick).toISOString(), taskId: r.taskId },
             "schedule fired",
           );
@@ -166,9 +171,12 @@ export class ScheduleRunner {
         held = written;
       } catch (err) {
         this.stats.failures++;
-        this.#d.log.warn(
-          { schedule: id, err: (err as Error).message },
-          "schedule look failed; trying again at the next look",
+        // One line now and then: a full task store fails every schedule's every look.
+        this.#failLog((n) =>
+          this.#d.log.warn(
+            { schedule: id, err: (err as Error).message, failures: n },
+            "schedule look failed; trying again at the next look",
+          ),
         );
         return;
       }
