@@ -78,7 +78,7 @@ describe("schedule runner", () => {
     submits = [];
     failing = 0;
     const deps: ScheduleRunnerDeps = {
-      schedules: store as unknown as ScheduleRunnerDeps["schedules"],
+      schedules: store,
       intake: {
         accept: (req) => {
           submits.push(req);
