@@ -55,14 +55,13 @@ export function planSchedule(
     st.lastSkip = { tick, reason, at: now };
     changed = true;
   };
-  let remaining = spec.maxRuns === undefined ? Infinity : spec.maxRuns - st.runs;
+  const remaining = spec.maxRuns === undefined ? Infinity : spec.maxRuns - st.runs;
   let busy = unfinished.length > 0;
 
   // A tick held by `buffer-one` goes first, once the run before it has finished.
   if (st.buffered !== null && !busy && remaining > 0) {
     fire.push(st.buffered);
     st.buffered = null;
-    remaining--;
     busy = true;
     changed = true;
   }
@@ -148,10 +147,4 @@ export function recordRuns(
     runs: state.runs + runs.length,
     recent: [...state.recent, ...runs].slice(-max),
   };
-}
-
-/** When the leader must look at a schedule next (epoch ms by its clock); null: not by a timer. */
-export function nextLook(rec: ScheduleRecord): number | null {
-  if (rec.paused) return null;
-  return rec.state.nextTick;
 }

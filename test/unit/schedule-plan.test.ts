@@ -186,4 +186,32 @@ describe("the limit on runs", () => {
     [, fired] = after(rec, T0 + 20_000);
     expect(fired).toEqual([]);
   });
+
+  it("counts a held tick and a new one together against the limit", () => {
+    let rec = schedule({ everyMs: 1_000, maxRuns: 3, overlap: "buffer-one" });
+    let fired: number[];
+    [rec, fired] = after(rec, T0 + 1_000);
+    expect(fired).toEqual([1_000]);
+    [rec, fired] = after(rec, T0 + 2_000, ["t1000"]);
+    expect(rec.state.buffered).toBe(T0 + 2_000);
+    // The first run finished just as the third tick came: the held tick and the new one, both
+    // within the limit of three (the new one overlaps the held run: held again, not lost).
+    [rec, fired] = after(rec, T0 + 3_000, []);
+    expect(fired).toEqual([2_000]);
+    expect(rec.state).toMatchObject({ runs: 2, buffered: T0 + 3_000 });
+    [rec, fired] = after(rec, T0 + 3_500, []);
+    expect(fired).toEqual([3_000]);
+    expect(rec.state).toMatchObject({ runs: 3, nextTick: null, buffered: null });
+  });
+
+  it("with overlaps allowed, a held tick and a due one both fire when the limit leaves room", () => {
+    const rec = schedule({ everyMs: 1_000, maxRuns: 3, overlap: "allow" });
+    const p = planSchedule(
+      { ...rec, state: { ...rec.state, runs: 1, buffered: T0 + 500 } },
+      T0 + 1_000,
+      [],
+    );
+    expect(p.fire).toEqual([T0 + 500, T0 + 1_000]);
+    expect(p.state.nextTick).toBeNull();
+  });
 });
