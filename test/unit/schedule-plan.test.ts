@@ -193,6 +193,7 @@ describe("the limit on runs", () => {
     [rec, fired] = after(rec, T0 + 1_000);
     expect(fired).toEqual([1_000]);
     [rec, fired] = after(rec, T0 + 2_000, ["t1000"]);
+    expect(fired).toEqual([]);
     expect(rec.state.buffered).toBe(T0 + 2_000);
     // The first run finished just as the third tick came: the held tick and the new one, both
     // within the limit of three (the new one overlaps the held run: held again, not lost).
