@@ -5,6 +5,7 @@
  */
 export { DroverClient } from "./runtime/client.ts";
 export type { ClientOptions, ListOptions, SubmitManyResult } from "./runtime/client.ts";
+export type { ScheduleClient } from "./runtime/schedule-client.ts";
 export { defineHandlers } from "./runtime/handler.ts";
 export type { HandlerMap, TaskContext, TaskHandler } from "./runtime/handler.ts";
 export { Worker } from "./runtime/worker.ts";
@@ -15,7 +16,9 @@ export type { NatsAuth } from "./runtime/nats-auth.ts";
 export { DroverError, ErrorCode, NonRetryableError } from "./protocol/errors.ts";
 export type {
   JsonValue,
+  PutScheduleRequestInput,
   Resources,
+  ScheduleRecord,
   SubmitTaskRequestInput,
   TaskRecord,
   TaskState,

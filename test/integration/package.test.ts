@@ -227,13 +227,18 @@ describe("the npm package", () => {
     writeFileSync(
       join(app, "check.ts"),
       [
-        'import { DroverClient, ErrorCode, type TaskRecord, type TaskHandler } from "drover";',
+        'import { DroverClient, ErrorCode, type TaskRecord, type TaskHandler, type ScheduleRecord, type PutScheduleRequestInput } from "drover";',
         'export const summary = (t: TaskRecord): string => `${t.id} ${t.state} ${t.workerId ?? "-"}`;',
         "export const handler: TaskHandler = async ({ payload }) => payload;",
         "export const connect = DroverClient.connect;",
         "export const code: string = ErrorCode.RateLimited;",
         "// @ts-expect-error: a task's state is one of the known ones",
         'export const wrong: TaskRecord["state"] = "sleeping";',
+        "export const nextFire = async (c: DroverClient): Promise<(number | null)[]> =>",
+        "  (await c.schedules.list()).map((s: ScheduleRecord) => s.state.nextTick);",
+        'export const nightly: PutScheduleRequestInput = { id: "n", task: { type: "x" }, cron: "@daily" };',
+        "// @ts-expect-error: an overlap policy is one of the known ones",
+        'export const badOverlap: PutScheduleRequestInput = { id: "n", task: { type: "x" }, everyMs: 1000, overlap: "queue" };',
       ].join("\n"),
     );
     writeFileSync(
