@@ -45,6 +45,10 @@ export const MAX_CATCH_UP_MS = 7 * 86_400_000;
 export const MAX_JITTER_MS = 3_600_000;
 /** Recent runs a schedule's record lists. */
 export const RECENT_RUNS = 10;
+/** Most schedules one installation holds (every replica keeps them all in memory). */
+export const MAX_SCHEDULES = 10_000;
+/** Largest schedule record (its task template included), in bytes of JSON. */
+export const MAX_SCHEDULE_BYTES = 65_536;
 
 /**
  * What to do at a tick while the schedule's previous task has not finished.

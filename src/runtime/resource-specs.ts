@@ -48,8 +48,6 @@ const MiB = 1_048_576;
 
 /** Byte limit of the pools bucket: a policy and a decision per pool, a few hundred bytes each. */
 export const POOLS_MAX_BYTES = 8 * 1_048_576;
-/** Byte limit of the schedules bucket: a schedule's record is its task template and ten recent runs. */
-export const SCHEDULES_MAX_BYTES = 64 * 1_048_576;
 
 /** TTL of a new workers bucket. */
 export const DEFAULT_HEARTBEAT_TTL_MS = 1_200;
@@ -163,7 +161,9 @@ export function streamSpecs(
     }),
     bucket(names.buckets.workers, Math.max(heartbeatTtl * 4, 5_000)),
     bucket(names.buckets.pools, 1_000, { ifUnset: { max_bytes: POOLS_MAX_BYTES } }),
-    bucket(names.buckets.schedules, 1_000, { ifUnset: { max_bytes: SCHEDULES_MAX_BYTES } }),
+    // No byte limit (none reserved from the server's store): an admin's schedules are bounded
+    // by count and by record size instead (MAX_SCHEDULES, MAX_SCHEDULE_BYTES).
+    bucket(names.buckets.schedules, 1_000),
     bucket(names.buckets.leader, Math.max(leaseTtl * 4, 5_000)),
     {
       name: reports.name,

@@ -19,7 +19,6 @@ import {
   defaultResourceOptions,
   ns,
   POOLS_MAX_BYTES,
-  SCHEDULES_MAX_BYTES,
   REPORT_MAX_DELIVER,
   reportConsumerConfig,
   streamSpecs,
@@ -230,7 +229,7 @@ async function ensureResourcesOnce(
       max_bytes: o.maxBytes.idempotency,
     }),
     kv(names.buckets.pools, { history: 1, markerTTL: 1_000, max_bytes: POOLS_MAX_BYTES }),
-    kv(names.buckets.schedules, { history: 1, markerTTL: 1_000, max_bytes: SCHEDULES_MAX_BYTES }),
+    kv(names.buckets.schedules, { history: 1, markerTTL: 1_000 }),
   ]);
   const streams = streamSpecs(names, subj, o);
   await Promise.all(

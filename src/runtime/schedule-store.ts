@@ -17,6 +17,9 @@ import {
   DroverError,
   encode,
   ErrorCode,
+  MAX_SCHEDULE_BYTES,
+  MAX_SCHEDULES,
+  RECENT_RUNS,
   ScheduleRecord as ScheduleRecordSchema,
 } from "../protocol/index.ts";
 import { isRevisionConflict, retryTransient, watchAll } from "./kv-util.ts";
@@ -160,8 +163,14 @@ export class ScheduleStore {
         recent: [],
       },
     };
+    if (this.#byId.size >= MAX_SCHEDULES && !this.#byId.has(req.id))
+      throw new DroverError(
+        ErrorCode.CapacityExhausted,
+        `${MAX_SCHEDULES} schedules exist, the most one installation holds: delete one first`,
+      );
+    const data = sized(record);
     try {
-      const revision = await retryTransient(() => this.#kv.create(req.id, encode(record)));
+      const revision = await retryTransient(() => this.#kv.create(req.id, data));
       return this.#took(record, revision).record;
     } catch (err) {
       if (!isRevisionConflict(err)) throw err;
@@ -231,10 +240,9 @@ export class ScheduleStore {
       const cur = await this.read(id);
       if (cur === null) throw notFound(id);
       const next = fn(cur.record);
+      const data = sized(next);
       try {
-        const revision = await retryTransient(() =>
-          this.#kv.update(id, encode(next), cur.revision),
-        );
+        const revision = await retryTransient(() => this.#kv.update(id, data, cur.revision));
         return this.#took(next, revision).record;
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
@@ -251,6 +259,20 @@ export class ScheduleStore {
 function specOf(req: PutScheduleRequest): ScheduleSpec {
   const { v: _v, id: _id, ...spec } = req;
   return spec;
+}
+
+/**
+ * A record's bytes, refused when over {@link MAX_SCHEDULE_BYTES}: ten recent runs take under a
+ * kilobyte, so a record that fits when created keeps fitting as it fires.
+ */
+function sized(record: ScheduleRecord): Uint8Array {
+  const data = encode(record);
+  if (data.length > MAX_SCHEDULE_BYTES - RECENT_RUNS * 100)
+    throw new DroverError(
+      ErrorCode.PayloadTooLarge,
+      `schedule ${record.id} is ${data.length} bytes as stored; the most is ${MAX_SCHEDULE_BYTES - RECENT_RUNS * 100} (make its task's payload smaller)`,
+    );
+  return data;
 }
 
 function notFound(id: string): DroverError {

@@ -58,6 +58,16 @@ describe("schedules API", () => {
       "validation_failed",
     );
     expect(await codeOf(s.create({ id: "a.b", task, everyMs: 5_000 }))).toBe("validation_failed");
+    // Every replica holds every schedule: a record is at most 64 KiB, its template included.
+    expect(
+      await codeOf(
+        s.create({
+          id: "big",
+          task: { type: "echo", payload: "x".repeat(70_000) },
+          everyMs: 5_000,
+        }),
+      ),
+    ).toBe("payload_too_large");
     expect(await s.list()).toEqual([]);
 
     const created = await s.create({
@@ -283,6 +293,46 @@ describe("failover", () => {
     const tasks = await tasksOf(d, s);
     expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
     expect(tasks.map((t) => t.id)).toEqual(s.state.recent.map((r) => r.taskId));
+  });
+});
+
+describe("every scheduler down", () => {
+  it("ticks missed while no scheduler ran are fired once each by the next one (`all`)", async () => {
+    await using d = await startDrover({ servers: env.nats.servers });
+    await d.addWorker({ id: "w1", handlers: examples });
+    await d.client.schedules.create({
+      id: "outage",
+      task: { type: "echo" },
+      everyMs: 1_000,
+      catchUp: { windowMs: 60_000, fire: "all" },
+    });
+    const before = await until(d, "outage", (x) => x.state.runs >= 2, "two runs");
+    await d.replicas[0]!.close();
+    // Three ticks or more pass with no scheduler at all.
+    const downUntil = before.state.nextTick! + 3_500;
+    await d.waitFor(() => Date.now() > downUntil, "three ticks without a scheduler");
+    const back = await d.addScheduler("s2");
+    await d.waitFor(() => back.leading, "the new scheduler to lead");
+    const s = await until(
+      d,
+      "outage",
+      (x) => (x.state.lastTick ?? 0) >= downUntil,
+      "the missed ticks and one more",
+    );
+    await d.client.schedules.pause("outage");
+    const ticks = s.state.recent.map((r) => r.tick);
+    expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1_000));
+    expect(s.state.skipped).toBe(0);
+    // The ticks of the outage were fired late, when the scheduler came back.
+    // (The tick due at the close may have been fired on time just before it.)
+    const late = s.state.recent.filter(
+      (r) => r.tick > before.state.nextTick! && r.tick <= downUntil - 500,
+    );
+    expect(late.length).toBe(3);
+    // Fired once the new scheduler led, after `downUntil`: the latest of them 500 ms late or more.
+    for (const r of late) expect(r.firedAt).toBeGreaterThan(downUntil);
+    const tasks = await tasksOf(d, s);
+    expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
   });
 });
 
