@@ -5,8 +5,8 @@
  * arguments. Whether a tick was missed is judged only by `now` against the tick times, never by
  * comparing two hosts' clocks.
  */
-import type { ScheduleRecord, ScheduleState, SkipReason } from "../protocol/index.ts";
-import { countTicks, tickAfter, tickAtOrBefore } from "./schedule-ticks.ts";
+import type { ScheduleRecord, ScheduleSpec, ScheduleState, SkipReason } from "../protocol/index.ts";
+import { countTicks, firstTick, tickAfter, tickAtOrBefore } from "./schedule-ticks.ts";
 
 /** Ticks submitted by one look at most; the next look takes the rest. */
 export const MAX_FIRE_PER_LOOK = 100;
@@ -15,6 +15,27 @@ export const MAX_FIRE_PER_LOOK = 100;
  * exactly); a longer stretch is counted as this many.
  */
 export const MAX_STEPS_PER_LOOK = 1_000;
+
+/** A new schedule's record, created at `now`: nothing fired yet, its first tick next. */
+export function newScheduleRecord(id: string, spec: ScheduleSpec, now: number): ScheduleRecord {
+  return {
+    v: 1,
+    id,
+    spec,
+    paused: false,
+    createdAt: now,
+    updatedAt: now,
+    state: {
+      nextTick: firstTick(spec, now),
+      lastTick: null,
+      runs: 0,
+      skipped: 0,
+      lastSkip: null,
+      buffered: null,
+      recent: [],
+    },
+  };
+}
 
 export interface SchedulePlan {
   /** Ticks to submit now, oldest first. */

@@ -7,8 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { firstTick, planSchedule, tickAfter } from "../actors/index.ts";
-import type { ScheduleRecord, ScheduleSpec } from "../protocol/index.ts";
+import { newScheduleRecord, planSchedule, tickAfter } from "../actors/index.ts";
+import type { ScheduleSpec } from "../protocol/index.ts";
 import { DroverError, encode, ErrorCode, ScheduleSpec as Spec } from "../protocol/index.ts";
 import { pino } from "pino";
 import {
@@ -40,23 +40,7 @@ function tickMicros(s: ScheduleSpec, calls: number): number {
 /** µs per look at one schedule with one due tick. */
 function planMicros(calls: number): number {
   const s = spec({ everyMs: 1_000, overlap: "allow" });
-  const rec: ScheduleRecord = {
-    v: 1,
-    id: "bench",
-    spec: s,
-    paused: false,
-    createdAt: T0,
-    updatedAt: T0,
-    state: {
-      nextTick: firstTick(s, T0),
-      lastTick: null,
-      runs: 0,
-      skipped: 0,
-      lastSkip: null,
-      buffered: null,
-      recent: [],
-    },
-  };
+  const rec = newScheduleRecord("bench", s, T0);
   return medianMicros((i) => void planSchedule(rec, T0 + 1_000 + (i % 500), []), calls);
 }
 

@@ -151,6 +151,43 @@ export async function watchAll(
   return { stop: () => iter.stop(), done };
 }
 
+/**
+ * {@link watchAll} for as long as the caller wants: a watch that ends or fails is started
+ * again a moment later (a NATS node restarting, say), `onError` told why. `caughtUp` resolves
+ * once the first watch has delivered every current value.
+ */
+export function watchForever(
+  kv: KV,
+  onEntry: (e: KvWatchEntry) => void,
+  onError: (err: Error) => void,
+): { caughtUp: Promise<void>; stop(): void } {
+  let stopped = false;
+  let stopWatch: (() => void) | null = null;
+  const keep = async (caughtUp: () => void): Promise<void> => {
+    const w = await watchAll(kv, onEntry, caughtUp);
+    stopWatch = () => w.stop();
+    if (stopped) w.stop();
+    void w.done
+      .catch((err: unknown) => onError(err as Error))
+      .then(async () => {
+        if (stopped) return;
+        await new Promise((r) => setTimeout(r, 250));
+        if (!stopped) await keep(() => undefined);
+      })
+      .catch((err: unknown) => onError(err as Error));
+  };
+  const caughtUp = new Promise<void>((resolve, reject) => {
+    keep(resolve).catch(reject);
+  });
+  return {
+    caughtUp,
+    stop: () => {
+      stopped = true;
+      stopWatch?.();
+    },
+  };
+}
+
 /** True when `err` says the stream or consumer asked for does not exist (and nothing else). */
 export function isNotFound(err: unknown): boolean {
   const code = apiCode(err);

@@ -14,7 +14,7 @@ import {
   poolKeys,
   ScaleDecision as ScaleDecisionSchema,
 } from "../protocol/index.ts";
-import { isRevisionConflict, watchAll } from "./kv-util.ts";
+import { isRevisionConflict, watchForever } from "./kv-util.ts";
 
 export class PoolStore {
   readonly policies = new Map<string, PoolPolicy>();
@@ -22,8 +22,7 @@ export class PoolStore {
   readonly #kv: KV;
   readonly #log: Logger;
   readonly #listeners = new Set<() => void>();
-  #stop: (() => void) | null = null;
-  #stopped = false;
+  #watch: { stop(): void } | null = null;
 
   constructor(kv: KV, log: Logger) {
     this.#kv = kv;
@@ -32,35 +31,23 @@ export class PoolStore {
 
   /** Resolves once every current policy and decision is held. */
   async start(): Promise<void> {
-    this.#stopped = false;
-    await new Promise<void>((caughtUp, fail) => {
-      this.#keepWatching(caughtUp).catch(fail);
-    });
+    const watch = watchForever(
+      this.#kv,
+      (e) => this.#onEntry(e),
+      (err) => this.#log.warn({ err: err.message }, "pools watch failed"),
+    );
+    this.#watch = watch;
+    await watch.caughtUp;
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#stop?.();
+    this.#watch?.stop();
   }
 
   /** Calls `l` after every change of a policy or decision; returns the unsubscribe. */
   onChange(l: () => void): () => void {
     this.#listeners.add(l);
     return () => this.#listeners.delete(l);
-  }
-
-  async #keepWatching(caughtUp: () => void): Promise<void> {
-    const w = await watchAll(this.#kv, (e) => this.#onEntry(e), caughtUp);
-    this.#stop = () => w.stop();
-    void w.done
-      .catch((err: unknown) =>
-        this.#log.warn({ err: (err as Error).message }, "pools watch failed"),
-      )
-      .then(async () => {
-        if (this.#stopped) return;
-        await new Promise((r) => setTimeout(r, 250));
-        if (!this.#stopped) await this.#keepWatching(() => undefined);
-      });
   }
 
   #onEntry(e: KvWatchEntry): void {

@@ -5,7 +5,7 @@
  */
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
-import { checkScheduleSpec, firstTick, tickAfterUpdate } from "../actors/index.ts";
+import { checkScheduleSpec, newScheduleRecord, tickAfterUpdate } from "../actors/index.ts";
 import type {
   PutScheduleRequest,
   ScheduleRecord,
@@ -22,7 +22,7 @@ import {
   RECENT_RUNS,
   ScheduleRecord as ScheduleRecordSchema,
 } from "../protocol/index.ts";
-import { isRevisionConflict, retryTransient, watchAll } from "./kv-util.ts";
+import { isRevisionConflict, retryTransient, watchForever } from "./kv-util.ts";
 
 /** A schedule's record and the revision it was read at. */
 export interface StoredSchedule {
@@ -38,8 +38,7 @@ export class ScheduleStore {
   readonly #log: Logger;
   readonly #byId = new Map<string, StoredSchedule>();
   readonly #listeners = new Set<(id: string) => void>();
-  #stop: (() => void) | null = null;
-  #stopped = false;
+  #watch: { stop(): void } | null = null;
 
   constructor(kv: KV, log: Logger) {
     this.#kv = kv;
@@ -48,15 +47,17 @@ export class ScheduleStore {
 
   /** Resolves once every current schedule is held. */
   async start(): Promise<void> {
-    this.#stopped = false;
-    await new Promise<void>((caughtUp, fail) => {
-      this.#keepWatching(caughtUp).catch(fail);
-    });
+    const watch = watchForever(
+      this.#kv,
+      (e) => this.#onEntry(e),
+      (err) => this.#log.warn({ err: err.message }, "schedules watch failed"),
+    );
+    this.#watch = watch;
+    await watch.caughtUp;
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#stop?.();
+    this.#watch?.stop();
   }
 
   /** Calls `l` with a schedule's id after every change the watch delivers; returns the unsubscribe. */
@@ -91,20 +92,6 @@ export class ScheduleStore {
     const e = await retryTransient(() => this.#kv.get(id));
     if (e === null || e.operation !== "PUT") return null;
     return { record: decode(ScheduleRecordSchema, e.value), revision: e.revision };
-  }
-
-  async #keepWatching(caughtUp: () => void): Promise<void> {
-    const w = await watchAll(this.#kv, (e) => this.#onEntry(e), caughtUp);
-    this.#stop = () => w.stop();
-    void w.done
-      .catch((err: unknown) =>
-        this.#log.warn({ err: (err as Error).message }, "schedules watch failed"),
-      )
-      .then(async () => {
-        if (this.#stopped) return;
-        await new Promise((r) => setTimeout(r, 250));
-        if (!this.#stopped) await this.#keepWatching(() => undefined);
-      });
   }
 
   #onEntry(e: KvWatchEntry): void {
@@ -146,23 +133,7 @@ export class ScheduleStore {
   async create(req: PutScheduleRequest, now = Date.now()): Promise<ScheduleRecord> {
     const spec = specOf(req);
     checkScheduleSpec(spec, now);
-    const record: ScheduleRecord = {
-      v: 1,
-      id: req.id,
-      spec,
-      paused: false,
-      createdAt: now,
-      updatedAt: now,
-      state: {
-        nextTick: firstTick(spec, now),
-        lastTick: null,
-        runs: 0,
-        skipped: 0,
-        lastSkip: null,
-        buffered: null,
-        recent: [],
-      },
-    };
+    const record = newScheduleRecord(req.id, spec, now);
     if (this.#byId.size >= MAX_SCHEDULES && !this.#byId.has(req.id))
       throw new DroverError(
         ErrorCode.CapacityExhausted,

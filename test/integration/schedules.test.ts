@@ -43,6 +43,20 @@ async function tasksOf(d: TestDrover, s: ScheduleRecord): Promise<TaskRecord[]> 
   );
 }
 
+/**
+ * Every recent run of `s` is the next tick of the one before (none missing, none doubled, no
+ * skip recorded), and each has a task of its own, the one its tick's key names.
+ */
+async function expectEveryTickOnce(d: TestDrover, s: ScheduleRecord): Promise<TaskRecord[]> {
+  const ticks = s.state.recent.map((r) => r.tick);
+  expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1_000));
+  expect(s.state.skipped).toBe(0);
+  const tasks = await tasksOf(d, s);
+  expect(tasks.map((t) => t.id)).toEqual(s.state.recent.map((r) => r.taskId));
+  expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
+  return tasks;
+}
+
 describe("schedules API", () => {
   it("validates at the edge, creates, lists, pauses, resumes, updates and deletes", async () => {
     await using d = await startDrover({ servers: env.nats.servers });
@@ -112,12 +126,8 @@ describe("firing", () => {
     });
     const s = await until(d, "every-second", (x) => x.state.runs >= 3, "three runs");
     await d.client.schedules.pause("every-second");
-    const ticks = s.state.recent.map((r) => r.tick);
-    expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1_000));
-    expect(ticks[0]! - s.createdAt).toBe(1_000);
-    const tasks = await tasksOf(d, s);
-    expect(tasks.map((t) => t.id)).toEqual(s.state.recent.map((r) => r.taskId));
-    expect(new Set(tasks.map((t) => t.id)).size).toBe(tasks.length);
+    expect(s.state.recent[0]!.tick - s.createdAt).toBe(1_000);
+    const tasks = await expectEveryTickOnce(d, s);
     for (const t of tasks) {
       expect(t.type).toBe("echo");
       expect(t.payload).toBe(7);
@@ -286,13 +296,8 @@ describe("failover", () => {
     await d.waitFor(() => d.leader() !== undefined && d.leader() !== first, "a new leader");
     const s = await until(d, "ha", (x) => x.state.runs >= 6, "runs under the new leader");
     await d.client.schedules.pause("ha");
-    const ticks = s.state.recent.map((r) => r.tick);
     // No tick missing and none doubled, across the handover.
-    expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1_000));
-    expect(s.state.skipped).toBe(0);
-    const tasks = await tasksOf(d, s);
-    expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
-    expect(tasks.map((t) => t.id)).toEqual(s.state.recent.map((r) => r.taskId));
+    await expectEveryTickOnce(d, s);
   });
 });
 
@@ -320,9 +325,7 @@ describe("every scheduler down", () => {
       "the missed ticks and one more",
     );
     await d.client.schedules.pause("outage");
-    const ticks = s.state.recent.map((r) => r.tick);
-    expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1_000));
-    expect(s.state.skipped).toBe(0);
+    await expectEveryTickOnce(d, s);
     // The ticks of the outage were fired late, when the scheduler came back.
     // (The tick due at the close may have been fired on time just before it.)
     const late = s.state.recent.filter(
@@ -331,8 +334,6 @@ describe("every scheduler down", () => {
     expect(late.length).toBe(3);
     // Fired once the new scheduler led, after `downUntil`: the latest of them 500 ms late or more.
     for (const r of late) expect(r.firedAt).toBeGreaterThan(downUntil);
-    const tasks = await tasksOf(d, s);
-    expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
   });
 });
 
@@ -364,10 +365,6 @@ describe("clock skew", () => {
     // Each leader judged the ticks by its own clock (the one ahead fired them early), and
     // the ticks themselves came from the schedule: none doubled, none missed.
     expect(early.state.recent.some((r) => r.firedAt < r.tick + 3_000)).toBe(true);
-    const ticks = s.state.recent.map((r) => r.tick);
-    expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1_000));
-    expect(s.state.skipped).toBe(0);
-    const tasks = await tasksOf(d, s);
-    expect(new Set(tasks.map((t) => t.id)).size).toBe(ticks.length);
+    await expectEveryTickOnce(d, s);
   });
 });

@@ -3,31 +3,15 @@
  * window, each overlap policy, the limit on runs, and a paused schedule.
  */
 import { describe, expect, it } from "vitest";
-import { firstTick, planSchedule, recordRuns } from "../../src/actors/index.ts";
+import { newScheduleRecord, planSchedule, recordRuns } from "../../src/actors/index.ts";
 import type { ScheduleRecord, ScheduleSpecInput } from "../../src/protocol/index.ts";
 import { ScheduleSpec } from "../../src/protocol/index.ts";
 
 const T0 = Date.parse("2026-06-01T00:00:00Z");
 
 function schedule(o: Omit<ScheduleSpecInput, "task">, paused = false): ScheduleRecord {
-  const spec = ScheduleSpec.parse({ task: { type: "echo" }, ...o });
-  return {
-    v: 1,
-    id: "s1",
-    spec,
-    paused,
-    createdAt: T0,
-    updatedAt: T0,
-    state: {
-      nextTick: firstTick(spec, T0),
-      lastTick: null,
-      runs: 0,
-      skipped: 0,
-      lastSkip: null,
-      buffered: null,
-      recent: [],
-    },
-  };
+  const rec = newScheduleRecord("s1", ScheduleSpec.parse({ task: { type: "echo" }, ...o }), T0);
+  return { ...rec, paused };
 }
 
 /** The record after a plan was carried out (its ticks submitted as tasks `t<tick>`). */

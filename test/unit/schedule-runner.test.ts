@@ -5,7 +5,7 @@
  */
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { firstTick } from "../../src/actors/index.ts";
+import { newScheduleRecord } from "../../src/actors/index.ts";
 import type { ScheduleRecord, ScheduleState, SubmitTaskRequest } from "../../src/protocol/index.ts";
 import { ScheduleSpec } from "../../src/protocol/index.ts";
 import type { ScheduleRunnerDeps } from "../../src/runtime/schedule-runner.ts";
@@ -46,24 +46,7 @@ class MemoryStore {
 }
 
 function schedule(id: string, everyMs = 1_000): ScheduleRecord {
-  const spec = ScheduleSpec.parse({ task: { type: "echo" }, everyMs });
-  return {
-    v: 1,
-    id,
-    spec,
-    paused: false,
-    createdAt: T0,
-    updatedAt: T0,
-    state: {
-      nextTick: firstTick(spec, T0),
-      lastTick: null,
-      runs: 0,
-      skipped: 0,
-      lastSkip: null,
-      buffered: null,
-      recent: [],
-    },
-  };
+  return newScheduleRecord(id, ScheduleSpec.parse({ task: { type: "echo" }, everyMs }), T0);
 }
 
 describe("schedule runner", () => {
