@@ -37,6 +37,8 @@ export interface ScheduleRunnerDeps {
 
 /** Fires whose lateness is kept for benchmarks. */
 export const LATE_SAMPLES = 100_000;
+/** The wait before looking again at schedules the lease stopped. */
+const DEFERRED_WAIT_MS = 50;
 /** Schedules looked at together. */
 const LOOKS_AT_ONCE = 16;
 /** Plans of one schedule in one look (a conflict, or more ticks due than one plan takes). */
@@ -102,13 +104,17 @@ export class ScheduleRunner {
     if (!this.#leading) return;
     this.#busy = true;
     this.#again = false;
+    // Due schedules left for a moment when the lease was not certainly held (a renewal late on
+    // a loaded machine): looked at again shortly, so that a tick is not made late by a second.
+    let deferred = false;
     try {
       const now = this.#now();
       const due = [...this.#d.schedules.records()].filter((s) => isDue(s, now));
       let next = 0;
       await Promise.all(
         Array.from({ length: Math.min(LOOKS_AT_ONCE, due.length) }, async () => {
-          while (next < due.length && this.#leading) await this.#run(due[next++]!.id);
+          while (next < due.length && this.#leading)
+            if ((await this.#run(due[next++]!.id)) === "not-valid") deferred = true;
         }),
       );
     } finally {
@@ -116,7 +122,7 @@ export class ScheduleRunner {
     }
     if (!this.#leading) return;
     const maxWait = this.#d.maxWaitMs ?? 1_000;
-    let wait = this.#again ? 0 : maxWait;
+    let wait = this.#again ? 0 : deferred ? Math.min(maxWait, DEFERRED_WAIT_MS) : maxWait;
     const now = this.#now();
     // A schedule still due (its look failed) is tried again at the next look, a second later
     // at most, not at once: a failing submit must not spin.
@@ -126,11 +132,12 @@ export class ScheduleRunner {
     this.#arm(wait);
   }
 
-  /** Plans and carries out one schedule's due ticks. */
-  async #run(id: string): Promise<void> {
+  /** Plans and carries out one schedule's due ticks; "not-valid" when the lease stopped it. */
+  async #run(id: string): Promise<"not-valid" | void> {
     let held: StoredSchedule | null | undefined = this.#d.schedules.held(id);
     for (let i = 0; i < PLANS_PER_LOOK && held !== null && held !== undefined; i++) {
-      if (!this.#leading || !this.#valid()) return;
+      if (!this.#leading) return;
+      if (!this.#valid()) return "not-valid";
       const rec = held.record;
       const unfinished = rec.state.recent
         .filter((r) => this.#d.mirror.tasks.has(r.taskId))
@@ -147,7 +154,7 @@ export class ScheduleRunner {
           );
         const runs = [];
         for (const tick of plan.fire) {
-          if (!this.#valid()) return;
+          if (!this.#valid()) return "not-valid";
           const { id: taskId } = await this.#d.intake.accept(submitOf(rec, tick), 0, null);
           runs.push({ tick, taskId, firedAt: now });
         }
