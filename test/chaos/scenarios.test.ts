@@ -10,6 +10,7 @@
 import { appendFileSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Kvm } from "@nats-io/kv";
 import Docker from "dockerode";
 import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -211,8 +212,9 @@ async function verify(
   ids: string[],
   extra: Record<string, unknown> = {},
   maxUnavailableMs = UNAVAILABLE_BOUND_MS,
+  allTerminal: () => Promise<void> = () => c.allTerminal(ids),
 ): Promise<CheckReport> {
-  await c.allTerminal(ids);
+  await allTerminal();
   const r = await step("the checker", check(c.nc, c.prefix, ids));
   const unavailableMs = c.longestSubmitWaitMs;
   console.log(summary(name, r, { ...extra, unavailableMs, retriedSubmits: c.retriedSubmits }));
@@ -505,13 +507,34 @@ describe("chaos: actors as containers, 3-node NATS", () => {
       await c.nats.restart(node);
       await Promise.all(ids.map((id) => retry(() => c.client.schedules.pause(id))));
       const schedules = await list();
-      const taskIds = [...c.states.keys()];
+      // The tasks are read from the bucket, not from the test's watch of it: a watch whose
+      // server was the node killed may miss what was written while it moved.
+      const finished = (): Promise<void> =>
+        c.waitFor(
+          async () =>
+            (
+              await c.client.list({
+                state: ["queued", "delayed", "assigned", "running", "retrying"],
+                limit: 1,
+              })
+            ).tasks.length === 0,
+          "every scheduled task to finish",
+          60_000,
+        );
+      await step("every scheduled task to finish", finished());
+      const tasksKv = await new Kvm(c.nc).open(resourceNames(c.prefix).buckets.tasks);
+      const taskIds = await retry(async () => {
+        const keys: string[] = [];
+        for await (const k of await tasksKv.keys()) keys.push(k);
+        return keys;
+      });
       const r = await verify(
         "schedules",
         c,
         taskIds,
         { schedules: SCHEDULES },
         NODE_KILL_UNAVAILABLE_BOUND_MS,
+        finished,
       );
       const ticks = scheduleTicks(schedules, r.byId.values());
       console.log(JSON.stringify({ scheduleTicks: ticks, faultAt, killedNode: node }));
