@@ -9,6 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { KvWatchInclude, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { resourceNames, TERMINAL_STATES } from "../../src/protocol/index.ts";
@@ -69,6 +70,8 @@ export class ChaosCluster implements AsyncDisposable {
   /** Live view of every task's state, from a KV watch in the test process. */
   readonly states = new Map<string, TaskState>();
   readonly #waiters = new Set<() => void>();
+  #tasksKv: KV | null = null;
+  #lastWatchEventAt = Date.now();
 
   async start(o: ChaosOptions = {}): Promise<this> {
     ChaosCluster.live.add(this);
@@ -140,14 +143,35 @@ export class ChaosCluster implements AsyncDisposable {
 
   async #watchTasks(): Promise<void> {
     const kv = await new Kvm(this.nc).open(resourceNames(this.prefix).buckets.tasks);
+    this.#tasksKv = kv;
     const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
     void (async () => {
       for await (const e of watch) {
+        this.#lastWatchEventAt = Date.now();
         if (e.operation !== "PUT") continue;
         this.states.set(e.key, e.json<TaskRecord>().state);
         for (const w of this.#waiters) w();
       }
     })();
+  }
+
+  /**
+   * Reads the records of up to 512 of `ids` that the watch still shows unfinished, when the
+   * watch has been quiet for two seconds: a watch whose server died can miss writes made
+   * while it moved (seen once), and a task whose last write it missed would look stuck.
+   */
+  async #readBack(ids: string[]): Promise<void> {
+    const kv = this.#tasksKv;
+    if (kv === null || Date.now() - this.#lastWatchEventAt < 2_000) return;
+    const open = this.open(ids).slice(0, 512);
+    for (let i = 0; i < open.length; i += 64)
+      await Promise.all(
+        open.slice(i, i + 64).map(async (id) => {
+          const e = await kv.get(id).catch(() => null);
+          if (e?.operation === "PUT") this.states.set(id, e.json<TaskRecord>().state);
+        }),
+      );
+    for (const w of this.#waiters) w();
   }
 
   actor(id: string): Actor {
@@ -294,10 +318,20 @@ export class ChaosCluster implements AsyncDisposable {
   }
 
   /**
-   * Resolves when every id is terminal. The default leaves room inside the suite's test
-   * timeout, so a stuck task fails here, naming itself.
+   * Resolves when every id is terminal, as the watch shows it or, once the watch is quiet,
+   * as the records read back say. The default leaves room inside the suite's test timeout, so
+   * a stuck task fails here, naming itself.
    */
   async allTerminal(ids: string[], timeoutMs = 120_000): Promise<void> {
+    const readBack = setInterval(() => void this.#readBack(ids), 1_000);
+    try {
+      await this.#allTerminal(ids, timeoutMs);
+    } finally {
+      clearInterval(readBack);
+    }
+  }
+
+  async #allTerminal(ids: string[], timeoutMs: number): Promise<void> {
     await this.until(
       () => this.open(ids).length === 0,
       () => {
