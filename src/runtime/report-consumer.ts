@@ -208,3 +208,31 @@ export class ReportConsumer {
     m.term("its write failed on every delivery");
   }
 }
+
+/** How long a requeue waits for a leaving worker's stored reports to be applied, at most. */
+export const REPORTS_APPLIED_BOUND_MS = 5_000;
+
+/**
+ * Resolves once the reports stream (work-queue retention: the leader's acknowledgement, after
+ * applying a report, removes it) holds no message under `filter` — one worker's report
+ * subjects — or after `boundMs`, or when the stream cannot be read. Never rejects.
+ */
+export async function reportsApplied(
+  js: JetStreamClient,
+  stream: string,
+  filter: string,
+  boundMs = REPORTS_APPLIED_BOUND_MS,
+): Promise<void> {
+  const until = Date.now() + boundMs;
+  try {
+    const jsm = await js.jetstreamManager();
+    for (;;) {
+      const { state } = await jsm.streams.info(stream, { subjects_filter: filter });
+      const left = Object.values(state.subjects ?? {}).reduce((a, b) => a + b, 0);
+      if (left === 0 || Date.now() >= until) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } catch {
+    // The requeue goes ahead: a report applied later than it is refused as stale.
+  }
+}

@@ -36,7 +36,7 @@ import { AssignmentReply, decode, DEFAULT_POOL, encode } from "../protocol/index
 import type { EventOutbox } from "./event-outbox.ts";
 import { InboxRequester } from "./inbox-requester.ts";
 import type { ReportStats } from "./report-consumer.ts";
-import { ReportConsumer } from "./report-consumer.ts";
+import { ReportConsumer, reportsApplied } from "./report-consumer.ts";
 import { isStoreFull } from "./kv-util.ts";
 import { rateLimited } from "./log-limit.ts";
 import type { Mirror, StoredWorker } from "./mirror.ts";
@@ -196,6 +196,9 @@ export class Scheduler {
           if (r.workerId === workerId) this.#reserved.delete(id);
         this.#backoff.forget(workerId);
       },
+      reportsApplied: (workerId) =>
+        reportsApplied(this.#d.js, this.#d.reportsStream, this.#d.subjects.workerReports(workerId)),
+      term: () => this.#term,
       kick: () => this.kick(),
     });
   }

@@ -8,7 +8,9 @@
  * - A task a heartbeat lists that the records do not give that worker is flagged, once (see
  *   `foreignTasks`).
  * - A worker whose heartbeat expired or that left: each task it held is requeued
- *   (`WORKER_LOST`).
+ *   (`WORKER_LOST`). A worker that left on its own stored its last reports before it deleted
+ *   its key, but the leader reads the two from different streams: its reports are applied
+ *   first, so that a task it finished while draining is not requeued and run again.
  */
 import type { Logger } from "pino";
 import { foreignTasks, heartbeatLists } from "../actors/index.ts";
@@ -47,6 +49,13 @@ export interface WorkerReconcilerDeps {
   dispatching(taskId: string): boolean;
   /** Forgets what the leader keeps about a worker that is gone (reservations, back-off). */
   forget(workerId: string): void;
+  /**
+   * Resolves once the reports stream holds none of this worker's reports (the leader removes
+   * each after applying it), or after a bound; never rejects.
+   */
+  reportsApplied(workerId: string): Promise<void>;
+  /** The term led now, null when not leading: a requeue decided under one term ends with it. */
+  term(): number | null;
   /** Asks for a scheduling pass. */
   kick(): void;
 }
@@ -94,17 +103,43 @@ export class WorkerReconciler {
     const seenGone = Date.now();
     if (how === "expired" && last !== undefined)
       this.#d.observe?.workerLost(seenGone - last.seenAt);
-    const ids = [...(this.#d.mirror.byWorker.get(workerId) ?? [])];
-    this.#d.log.warn({ workerId, how, tasks: ids.length }, "worker gone; requeueing its tasks");
+    // What it held, and under which epoch: a worker of the same id that comes back keeps
+    // what it is given then.
+    const held = [...(this.#d.mirror.byWorker.get(workerId) ?? [])].map((id) => ({
+      id,
+      epoch: this.#d.mirror.tasks.get(id)?.epoch,
+    }));
+    this.#d.log.warn({ workerId, how, tasks: held.length }, "worker gone; requeueing its tasks");
     this.#d.forget(workerId);
-    for (const id of ids) this.#d.serial(id, () => this.lost(id, workerId, seenGone));
-    this.#d.kick();
+    const requeue = (): void => {
+      for (const t of held)
+        this.#d.serial(t.id, () => this.lost(t.id, workerId, seenGone, t.epoch));
+      this.#d.kick();
+    };
+    if (how === "expired" || held.length === 0) {
+      requeue();
+      return;
+    }
+    const term = this.#d.term();
+    void this.#d.reportsApplied(workerId).then(() => {
+      if (this.#d.term() === term) requeue();
+    });
   }
 
-  /** Requeues one task of a worker that is gone (if the record still gives it that worker). */
-  async lost(taskId: string, workerId: string, seenGone = Date.now()): Promise<void> {
+  /**
+   * Requeues one task of a worker that is gone, if the record still gives it that worker (and
+   * the same epoch, when given).
+   */
+  async lost(
+    taskId: string,
+    workerId: string,
+    seenGone = Date.now(),
+    epoch?: number,
+  ): Promise<void> {
     const res = await this.#d.store.apply(taskId, (rec) =>
-      rec.workerId === workerId ? { type: "WORKER_LOST", at: Date.now(), workerId } : null,
+      rec.workerId === workerId && (epoch === undefined || rec.epoch === epoch)
+        ? { type: "WORKER_LOST", at: Date.now(), workerId }
+        : null,
     );
     if (res.ok && res.changed) {
       this.#d.stats.requeuedOnWorkerLoss++;

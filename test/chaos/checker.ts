@@ -55,34 +55,41 @@ export interface CheckReport {
 }
 
 /**
- * Every message of a stream (optionally one subject filter), in order. A pull that fails (a
- * fresh ephemeral consumer not yet reachable answers "no responders") or comes back empty
- * before the end starts over with a new consumer, a few times, rather than returning less.
+ * Every message of a stream (optionally one subject filter), in order. How many there are
+ * comes from the stream's info, which its leader answers; the read goes on until it has that
+ * many. A consumer's own "nothing pending" is not trusted as the end: an ephemeral consumer may
+ * be placed on a replica still catching up (a node just restarted), whose copy ends early. A
+ * pull that fails (a fresh consumer not yet reachable answers "no responders"), or a read that
+ * has not reached the count in 30 s, starts over with a new consumer, a few times, rather than
+ * returning less.
  */
 async function readStream<T>(nc: NatsConnection, stream: string, filter?: string): Promise<T[]> {
   const jsm = await jetstreamManager(nc);
   for (let attempt = 1; ; attempt++) {
     try {
-      const last = (await jsm.streams.info(stream)).state.last_seq;
+      const info = await jsm.streams.info(
+        stream,
+        filter !== undefined ? { subjects_filter: filter } : undefined,
+      );
+      const want =
+        filter === undefined
+          ? info.state.messages
+          : Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
       const out: T[] = [];
-      if (last === 0) return out;
+      if (want === 0) return out;
       const consumer = await jetstream(nc).consumers.get(
         stream,
         filter !== undefined ? { filter_subjects: [filter] } : {},
       );
-      let done = false;
-      while (!done) {
-        const batch = await consumer.fetch({ max_messages: 1_000, expires: 2_000 });
-        let got = 0;
-        for await (const m of batch) {
-          got++;
-          out.push(m.json<T>());
-          if (m.info.pending === 0 || m.info.streamSequence >= last) done = true;
-        }
-        if (got === 0 && !done) {
-          if ((await consumer.info(false)).num_pending === 0) break;
-          throw new Error(`${stream}: a pull came back empty before the end`);
-        }
+      const deadline = Date.now() + 30_000;
+      while (out.length < want) {
+        const batch = await consumer.fetch({
+          max_messages: Math.min(1_000, want - out.length),
+          expires: 2_000,
+        });
+        for await (const m of batch) out.push(m.json<T>());
+        if (out.length < want && Date.now() > deadline)
+          throw new Error(`${stream}: read ${out.length} of its ${want} messages in 30 s`);
       }
       return out;
     } catch (err) {

@@ -77,7 +77,9 @@ describe("graceful drain (SIGTERM)", () => {
     w.kill("SIGTERM");
     const [code] = (await once(w, "exit")) as [number | null];
     expect(code).toBe(0);
-    const rec = await d.client.get(id);
+    // Its report was stored before it left; the leader applies it, and does not requeue the
+    // task on seeing the worker's key deleted (it reads the two from different streams).
+    const rec = await d.client.wait(id);
     expect(rec.state).toBe("succeeded");
     expect(rec.attempt).toBe(1);
     await d.waitFor(
