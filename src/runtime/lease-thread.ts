@@ -12,7 +12,10 @@
  * that number before every assignment, so a stale leader stops assigning on time whatever
  * either thread is doing. Liveness has a watchdog: the main thread stamps the time every
  * 100 ms, and the thread stops renewing (letting another replica take over) once the main
- * thread has been silent for `watchdogMs`.
+ * thread has been silent for `watchdogMs`. A main thread stuck in a leadership change (an
+ * `onElected` or `onDeposed` still running after `watchdogMs`) stops stamping too: a replica
+ * that cannot take up or put down its duties must not hold the lease, where it would lead in
+ * name only.
  */
 import type { NatsAuth } from "./nats-auth.ts";
 import { Worker } from "node:worker_threads";
@@ -88,6 +91,8 @@ export class LeaseThread {
   #stopped: Promise<void> | null = null;
   /** Elected/deposed calls run one after another, in the order the thread sent them. */
   #transitions: Promise<void> = Promise.resolve();
+  /** When the elected/deposed call running now started (monotonic), null when none runs. */
+  #transitionSince: number | null = null;
 
   constructor(o: LeaseThreadOptions) {
     this.#o = o;
@@ -110,8 +115,12 @@ export class LeaseThread {
 
   /** Starts the thread; resolves once it is connected and has made its first election move. */
   async start(): Promise<void> {
-    const stamp = (): void =>
-      void Atomics.store(this.#shared, ALIVE_AT, BigInt(Math.floor(monotonicMs())));
+    const watchdogMs = this.#o.watchdogMs ?? 5_000;
+    const stamp = (): void => {
+      const now = monotonicMs();
+      if (this.#transitionSince !== null && now - this.#transitionSince > watchdogMs) return;
+      Atomics.store(this.#shared, ALIVE_AT, BigInt(Math.floor(now)));
+    };
     stamp();
     this.#stamp = setInterval(stamp, 100);
     this.#stamp.unref();
@@ -194,7 +203,14 @@ export class LeaseThread {
 
   #enqueue(fn: () => Promise<void> | void): void {
     this.#transitions = this.#transitions
-      .then(fn)
+      .then(async () => {
+        this.#transitionSince = monotonicMs();
+        try {
+          await fn();
+        } finally {
+          this.#transitionSince = null;
+        }
+      })
       .catch((err: unknown) => this.#o.log.error({ err }, "leadership change failed"));
   }
 

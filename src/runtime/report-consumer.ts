@@ -89,7 +89,10 @@ export class ReportConsumer {
         this.#maxDeliver = max > 0 ? max : Infinity;
         const messages = await consumer.consume({ max_messages: 512 });
         this.#messages = messages;
-        if (this.#stopped) await messages.close();
+        // Stopped meanwhile: close, without waiting here. The close only completes once the
+        // loop below has read the iterator to its end; awaiting it first never returns (and
+        // a leader stepping down would wait on it forever).
+        if (this.#stopped) void messages.close().catch(() => undefined);
         for await (const m of messages) this.#onReport(m);
       } catch (err) {
         log.warn({ err: (err as Error).message }, "reports consumer failed");

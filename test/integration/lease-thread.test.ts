@@ -1,7 +1,8 @@
 /**
  * The lease thread on a cluster that is not ready for it yet: a thread that dies before it has
  * started (here: the leader bucket does not exist yet; in a forming cluster: requests that time
- * out) is replaced until one starts, instead of failing the replica's start.
+ * out) is replaced until one starts, instead of failing the replica's start. And a replica
+ * whose main thread is stuck taking up its duties lets the lease go to another.
  */
 import { Writable } from "node:stream";
 import { pino } from "pino";
@@ -66,6 +67,56 @@ describe("lease thread", () => {
       expect(thread.state).toBe("leader");
     } finally {
       await thread.stop();
+    }
+  });
+
+  it("lets the lease go when taking up the duties does not finish; another replica leads", async () => {
+    const prefix = uniquePrefix("lt");
+    await ensureResources(env.nc, prefix, { replicas: 1, leaseTtlMs: 1_200 });
+    const log = pino({ level: "silent" });
+    let release = (): void => undefined;
+    const stuck = new Promise<void>((r) => (release = r));
+    let r1Elected = (): void => undefined;
+    const r1Leads = new Promise<void>((r) => (r1Elected = r));
+    const r1 = new LeaseThread({
+      servers: env.nats.servers,
+      bucket: resourceNames(prefix).buckets.leader,
+      replicaId: "r1",
+      leaseTtlMs: 1_200,
+      watchdogMs: 1_000,
+      log,
+      // Taking up the duties hangs (as a step-down that never ended did).
+      onElected: () => (r1Elected(), stuck),
+      onDeposed: () => undefined,
+    });
+    let r2Elected = (): void => undefined;
+    const r2Leads = new Promise<void>((r) => (r2Elected = r));
+    const r2 = new LeaseThread({
+      servers: env.nats.servers,
+      bucket: resourceNames(prefix).buckets.leader,
+      replicaId: "r2",
+      leaseTtlMs: 1_200,
+      watchdogMs: 1_000,
+      log,
+      onElected: () => r2Elected(),
+      onDeposed: () => undefined,
+    });
+    try {
+      await r1.start();
+      await r1Leads;
+      await r2.start();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        r2Leads,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error("r2 was not elected in 20 s")), 20_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      expect(r2.state).toBe("leader");
+      expect(r1.state).not.toBe("leader");
+    } finally {
+      release();
+      await Promise.all([r1.stop(), r2.stop()]);
     }
   });
 });
