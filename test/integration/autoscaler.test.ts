@@ -76,11 +76,14 @@ describe("autoscaler (leader)", () => {
         capacity: { cpu: 1, memoryMb: 512, slots: 2 },
         pool: "p",
       });
-      for (const { id } of ids) await d.client.cancel(id);
+      await Promise.all(ids.map(({ id }) => d.client.cancel(id)));
       const cancelledAt = Date.now();
-      const down = await waitDecision(d, (x) => x.desired === 1 && x.previous === 3);
+      // Straight from 3 to 1, unless a once-a-second tick sampled the moment when only the two
+      // tasks running on p1 (its two slots: 2 workers at 80%) were left to cancel; then 3 → 2
+      // first, and 2 → 1 once that sample is older than the down window.
+      const down = await waitDecision(d, (x) => x.desired === 1 && x.previous > 1);
       expect(down.at - cancelledAt).toBeGreaterThanOrEqual(3_000 - 1_000);
-      expect(down.reason).toMatch(/^scale down 3 → 1/);
+      expect(down.reason).toMatch(/^scale down [23] → 1/);
       const [status] = await d.client.pools();
       expect(status).toMatchObject({ pool: "p", ready: 1, draining: 0 });
       expect(status!.decision).toMatchObject({ desired: 1, term: leader.term });
@@ -96,7 +99,7 @@ describe("autoscaler (leader)", () => {
         },
       });
       expect(stdout).toMatch(/^p: 1 ready, 0 draining; desired 1 \(term \d+, \d+s ago\)$/m);
-      expect(stdout).toMatch(/^ {2}scale down 3 → 1: /m);
+      expect(stdout).toMatch(/^ {2}scale down [23] → 1: /m);
       expect(stdout).toMatch(/^ {2}policy: min 1, max 3, target 80%, up window 1000 ms/m);
 
       // The leader goes: the new one records under its term, from what exists (1 worker).
