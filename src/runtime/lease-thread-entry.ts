@@ -83,4 +83,5 @@ port.on("message", (m: MainToLeaseThread) => {
 });
 
 await retryTransient(() => leadership.start(), { attempts: 40 });
-post({ type: "started" });
+const loaded = (process as { moduleLoadList?: string[] }).moduleLoadList ?? [];
+post({ type: "started", typeStripper: loaded.some((m) => m.includes("amaro")) });

@@ -21,6 +21,7 @@ import type { NatsAuth } from "./nats-auth.ts";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { monotonicMs } from "./clock.ts";
+import { LEASE_THREAD_BOOTSTRAP, leaseThreadSources } from "./lease-thread-code.ts";
 
 /**
  * Index in the shared array: time on the monotonic clock (`monotonicMs`, the same in every
@@ -45,7 +46,8 @@ export interface LeaseThreadData {
 
 /** Messages from the thread. */
 export type LeaseThreadMessage =
-  | { type: "started" }
+  /** `typeStripper`: whether the thread loaded Node's (WebAssembly) type stripper; see lease-thread-code.ts. */
+  | { type: "started"; typeStripper: boolean }
   | { type: "stopped" }
   | { type: "elected"; term: number }
   | { type: "deposed"; reason: string }
@@ -93,6 +95,7 @@ export class LeaseThread {
   #transitions: Promise<void> = Promise.resolve();
   /** When the elected/deposed call running now started (monotonic), null when none runs. */
   #transitionSince: number | null = null;
+  #typeStripper: boolean | null = null;
 
   constructor(o: LeaseThreadOptions) {
     this.#o = o;
@@ -106,6 +109,13 @@ export class LeaseThread {
   }
   get leaderId(): string | null {
     return this.#leaderId;
+  }
+  /**
+   * Whether the running thread loaded Node's type stripper (and so runs WebAssembly), null
+   * before it has started. False whenever this Node can serve it stripped sources.
+   */
+  get threadLoadedTypeStripper(): boolean | null {
+    return this.#typeStripper;
   }
 
   /** True while this replica leads and its lease has certainly not lapsed. */
@@ -159,17 +169,22 @@ export class LeaseThread {
       logLevel: this.#o.log.level,
       shared: this.#shared.buffer,
     };
-    // Its sibling module: .ts in a checkout, .js once compiled into the npm package.
+    // Its sibling module: .ts in a checkout, .js once compiled into the npm package. Sources
+    // are handed over already stripped of their types (lease-thread-code.ts).
     const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-    const worker = new Worker(new URL(`./lease-thread-entry${ext}`, import.meta.url), {
-      workerData: data,
-    });
+    const entry = new URL(`./lease-thread-entry${ext}`, import.meta.url);
+    const code = leaseThreadSources(entry);
+    const worker =
+      code === null
+        ? new Worker(entry, { workerData: data })
+        : new Worker(LEASE_THREAD_BOOTSTRAP, { eval: true, workerData: { ...data, code } });
     this.#worker = worker;
     let running = false;
     const started = new Promise<void>((resolve, reject) => {
       worker.on("message", (m: LeaseThreadMessage) => {
         if (m.type === "started") {
           running = true;
+          this.#typeStripper = m.typeStripper;
           resolve();
         }
         this.#onMessage(m);

@@ -2,7 +2,8 @@
  * The lease thread on a cluster that is not ready for it yet: a thread that dies before it has
  * started (here: the leader bucket does not exist yet; in a forming cluster: requests that time
  * out) is replaced until one starts, instead of failing the replica's start. And a replica
- * whose main thread is stuck taking up its duties lets the lease go to another.
+ * whose main thread is stuck taking up its duties lets the lease go to another. The thread
+ * runs the sources its replica stripped, without loading Node's (WebAssembly) type stripper.
  */
 import { Writable } from "node:stream";
 import { pino } from "pino";
@@ -65,6 +66,7 @@ describe("lease thread", () => {
       if (elected.length === 0) await new Promise<void>((r) => (onElected = r));
       expect(elected).toHaveLength(1);
       expect(thread.state).toBe("leader");
+      expect(thread.threadLoadedTypeStripper).toBe(false);
     } finally {
       await thread.stop();
     }
