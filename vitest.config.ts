@@ -30,6 +30,17 @@ export default defineConfig({
       },
       {
         test: {
+          // Long runs that prove something only by running long (`npm run test:stress`).
+          name: "stress",
+          include: ["test/stress/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/fixtures/global-setup.ts"],
+          testTimeout: 1_800_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: "chaos",
           include: ["test/chaos/**/*.test.ts"],
           environment: "node",

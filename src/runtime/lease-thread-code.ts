@@ -7,8 +7,8 @@
  * of the pages WebAssembly code lives in. Threads that start and stop while others run
  * WebAssembly eventually desynchronise that registry, and V8 aborts the whole process:
  * `Check failed: jit_page.has_value()` in `ThreadIsolation::UnregisterWasmAllocation`, seen as
- * SIGILL (and once as SIGSEGV) in CI, reproduced here by starting and stopping two replicas 45
- * times in one process.
+ * SIGILL in CI, and reproduced by `npm run test:stress` (replicas started and stopped over and
+ * over in one process).
  *
  * So the replica's thread strips the types of the thread's modules itself, once per process
  * ({@link leaseThreadSources}), and the thread starts from a few lines of plain JavaScript
@@ -62,8 +62,8 @@ const cache = new Map<string, LeaseThreadSources | null>();
  * The stripped sources of `entry` (a `.ts` file: URL) and of every module it reaches through
  * relative `.ts` imports; null when there is nothing to do (`entry` is compiled code) or this
  * Node cannot do it (no `module.stripTypeScriptTypes` or `module.registerHooks`, before 22.15),
- * and the thread then loads `entry` itself. Computed once per entry and process (about 0.2 s
- * for the lease thread's 100-odd modules).
+ * and the thread then loads `entry` itself. Computed once per entry and process (about 0.15 s
+ * for the lease thread's 56 modules).
  */
 export function leaseThreadSources(entry: URL): LeaseThreadSources | null {
   const known = cache.get(entry.href);

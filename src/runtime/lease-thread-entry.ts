@@ -83,5 +83,6 @@ port.on("message", (m: MainToLeaseThread) => {
 });
 
 await retryTransient(() => leadership.start(), { attempts: 40 });
+// Node's type stripper is its internal module amaro (WebAssembly); see lease-thread-code.ts.
 const loaded = (process as { moduleLoadList?: string[] }).moduleLoadList ?? [];
 post({ type: "started", typeStripper: loaded.some((m) => m.includes("amaro")) });

@@ -173,7 +173,12 @@ export class LeaseThread {
     // are handed over already stripped of their types (lease-thread-code.ts).
     const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
     const entry = new URL(`./lease-thread-entry${ext}`, import.meta.url);
-    const code = leaseThreadSources(entry);
+    let code: ReturnType<typeof leaseThreadSources> = null;
+    try {
+      code = leaseThreadSources(entry);
+    } catch (err) {
+      this.#o.log.warn({ err }, "lease thread sources not stripped; the thread loads them itself");
+    }
     const worker =
       code === null
         ? new Worker(entry, { workerData: data })

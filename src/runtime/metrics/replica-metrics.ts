@@ -4,7 +4,7 @@
  * where it happens: each state change by the replica that wrote it (sum them over replicas for
  * the cluster's totals), each loss of a worker by the leader that saw it.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { TaskRecord, TaskState } from "../../protocol/index.ts";
 import { TERMINAL_STATES } from "../../protocol/index.ts";
 import type { Autoscaler } from "../autoscaler.ts";
@@ -97,7 +97,6 @@ export class ReplicaMetrics {
   constructor(source: ReplicaSource) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ replica: source.replicaId });
-    collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: "drover_replica_leader",
       help: "1 while this replica is the leader, else 0.",

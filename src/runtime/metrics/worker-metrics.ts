@@ -1,5 +1,5 @@
 /** A worker's Prometheus metrics, read from the worker at each scrape. */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { Resources } from "../../protocol/index.ts";
 import type { WorkerStats } from "../worker.ts";
 
@@ -18,7 +18,6 @@ export function workerMetrics(w: WorkerSource): Registry {
   const registry = new Registry();
   const registers = [registry];
   registry.setDefaultLabels({ worker: w.id, pool: w.pool });
-  collectDefaultMetrics({ register: registry });
   new Gauge({
     name: "drover_worker_running_tasks",
     help: "Tasks this worker is running.",
