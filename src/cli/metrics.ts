@@ -3,7 +3,6 @@
  * and `/readyz` are served.
  */
 import type { Logger } from "pino";
-import { collectDefaultMetrics } from "prom-client";
 import type { Registry } from "prom-client";
 import type { HttpRoutes, Probe } from "../runtime/index.ts";
 import { MetricsServer } from "../runtime/index.ts";
@@ -48,12 +47,6 @@ export async function serveMetrics(
 ): Promise<MetricsServer | null> {
   const where = metricsPort(values, defaultPort);
   if (where === null) return null;
-  // The process's own series (CPU, memory, event-loop lag, GC), once, in the registry this
-  // process serves. The role's registry does not collect them itself: each collection starts
-  // an event-loop monitor that nothing stops, so a replica created and dropped in a process
-  // (tests, an embedding) stayed in memory with its monitor ticking.
-  if (endpoints.registry.getSingleMetric("process_cpu_user_seconds_total") === undefined)
-    collectDefaultMetrics({ register: endpoints.registry });
   const host =
     (values["metrics-host"] as string | undefined) ??
     process.env.DROVER_METRICS_HOST ??

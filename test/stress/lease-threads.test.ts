@@ -3,7 +3,7 @@
  * at a time, each with its lease thread), as the integration suite does across its files.
  * Before the lease thread was handed its sources already stripped (lease-thread-code.ts),
  * V8 aborted such a process (`Check failed: jit_page.has_value()`, SIGILL) in 2 of 3 runs of
- * 150 rounds, after 45 and 95 rounds. Not part of `npm test`: it takes about 2 minutes and
+ * 150 rounds, after 45 and 95 rounds. Not part of `npm test`: it takes about 90 s and
  * proves something only by running long.
  */
 import { describe, expect, it } from "vitest";

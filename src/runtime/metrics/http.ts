@@ -8,6 +8,7 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { collectDefaultMetrics } from "prom-client";
 import type { Registry } from "prom-client";
 
 /** A probe's answer: whether it passes, and why not. */
@@ -40,6 +41,12 @@ export class MetricsServer {
 
   constructor(options: MetricsServerOptions) {
     this.#o = options;
+    // The process's own series (CPU, memory, event-loop lag, GC) are added to the registry
+    // once it is served, not by the replica's or worker's registry itself: each collection
+    // starts an event-loop monitor that nothing stops, so a replica created and dropped in a
+    // process (tests, an embedding) stayed in memory with its monitor ticking.
+    if (options.registry.getSingleMetric("process_cpu_user_seconds_total") === undefined)
+      collectDefaultMetrics({ register: options.registry });
   }
 
   /**
