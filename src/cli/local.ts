@@ -145,6 +145,35 @@ export async function waitForCluster(
   }
 }
 
+/**
+ * Waits until every URL answers an HTTP request (any status): the roles' `/healthz`, so that
+ * the URLs a banner lists work once it is printed. A leader and the workers are known through
+ * NATS before a slower scheduler process has opened its port.
+ */
+export async function waitForHttp(
+  urls: string[],
+  signal: AbortSignal,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const url of urls) {
+    for (;;) {
+      try {
+        await fetch(url, { signal: AbortSignal.timeout(1_000) });
+        break;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (Date.now() > deadline)
+          throw new DroverError(
+            ErrorCode.Unavailable,
+            `${url} did not answer in ${timeoutMs / 1000} s (${(err as Error).message})`,
+          );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+}
+
 /** A nats-server started for one run (see {@link startThrowawayNats}). */
 export interface ThrowawayNats {
   url: string;

@@ -22,6 +22,7 @@ import {
   startNatsServer,
   stopChildren,
   waitForCluster,
+  waitForHttp,
 } from "./local.ts";
 import { DEFAULT_METRICS_PORT, metricsPort } from "./metrics.ts";
 
@@ -222,6 +223,10 @@ export const upCommand: Command = {
         }
         const client = new DroverClient(nc, { prefix: config.prefix, timeoutMs: 5_000 });
         await waitForCluster(client, workers, signal);
+        await waitForHttp(
+          Object.values(urls).map((u) => u.replace(/\/metrics$/, "/healthz")),
+          signal,
+        );
         if (pool !== null) {
           // Worker containers on the host's network reach this nats-server on loopback; their
           // metrics take free ports (they share the host's).

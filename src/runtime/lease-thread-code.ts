@@ -10,7 +10,7 @@
  * SIGILL in CI, and reproduced by `npm run test:stress` (replicas started and stopped over and
  * over in one process).
  *
- * So the replica's thread strips the types of the thread's modules itself, once per process
+ * So the replica strips the types of the thread's modules itself, once per process
  * ({@link leaseThreadSources}), and the thread starts from a few lines of plain JavaScript
  * ({@link LEASE_THREAD_BOOTSTRAP}) that install a module hook serving those sources: the
  * thread loads no type stripper and runs no WebAssembly. Compiled code (`.js`, the npm
