@@ -78,31 +78,28 @@ describe("lease thread", () => {
     const log = pino({ level: "silent" });
     let release = (): void => undefined;
     const stuck = new Promise<void>((r) => (release = r));
+    // A replica's thread with a 1 s watchdog, whose onElected is `onElected`.
+    const thread = (replicaId: string, onElected: () => Promise<void> | void): LeaseThread =>
+      new LeaseThread({
+        servers: env.nats.servers,
+        bucket: resourceNames(prefix).buckets.leader,
+        replicaId,
+        leaseTtlMs: 1_200,
+        watchdogMs: 1_000,
+        log,
+        onElected,
+        onDeposed: () => undefined,
+      });
     let r1Elected = (): void => undefined;
     const r1Leads = new Promise<void>((r) => (r1Elected = r));
-    const r1 = new LeaseThread({
-      servers: env.nats.servers,
-      bucket: resourceNames(prefix).buckets.leader,
-      replicaId: "r1",
-      leaseTtlMs: 1_200,
-      watchdogMs: 1_000,
-      log,
-      // Taking up the duties hangs (as a step-down that never ended did).
-      onElected: () => (r1Elected(), stuck),
-      onDeposed: () => undefined,
+    // Taking up the duties hangs (as a step-down that never ended did).
+    const r1 = thread("r1", () => {
+      r1Elected();
+      return stuck;
     });
     let r2Elected = (): void => undefined;
     const r2Leads = new Promise<void>((r) => (r2Elected = r));
-    const r2 = new LeaseThread({
-      servers: env.nats.servers,
-      bucket: resourceNames(prefix).buckets.leader,
-      replicaId: "r2",
-      leaseTtlMs: 1_200,
-      watchdogMs: 1_000,
-      log,
-      onElected: () => r2Elected(),
-      onDeposed: () => undefined,
-    });
+    const r2 = thread("r2", () => r2Elected());
     try {
       await r1.start();
       await r1Leads;
